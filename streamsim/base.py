@@ -1,0 +1,156 @@
+"""The protocols every learner, defense and attack implements, and the contexts they are handed.
+
+Each role has one or two required methods; optional abilities raise ``NotImplementedError``.
+Plugins import from here (or from ``streamsim``) and nothing deeper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from streamsim.batch import Batch, Verdicts
+from streamsim.progress import ProgressFactory, silent
+
+if TYPE_CHECKING:
+    from streamsim.cache import ArtifactCache
+    from streamsim.threat import TargetView
+
+N_CLASSES = 10
+
+
+@dataclass
+class SetupContext:
+    """What a component receives once, before the stream starts.
+
+    ``seed`` is this component's own child seed (derived from the run seed and the component's
+    name), ``data_key`` identifies the dataset and split (for cache keys), ``cache`` is the artifact
+    cache or ``None`` when caching is off, ``progress`` opens progress bars.
+    """
+
+    seed: int
+    data_key: str = ""
+    cache: ArtifactCache | None = None
+    progress: ProgressFactory = silent
+    # attacks only: the attacker's own data pool and its view of the target
+    pool: Batch | None = None
+    view: TargetView | None = None
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed)
+
+
+@dataclass
+class CraftContext:
+    """What an attack receives with every base batch it must poison."""
+
+    time: float
+    rng: np.random.Generator
+    generator: torch.Generator
+    view: TargetView
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an attacker learns after one of its batches went through the gate.
+
+    ``accepted`` is the per-sample verdict as the attacker sees it — ``None`` when its knowledge
+    level gives it no verdicts, possibly noisy (flipped) and delivered late under ``verdicts``.
+    ``submitted_at`` is when the batch was screened, ``time`` when this observation arrives.
+    """
+
+    time: float
+    submitted_at: float
+    batch: Batch
+    accepted: torch.Tensor | None
+
+
+class Learner:
+    """An incrementally trained classifier.
+
+    Required: :meth:`learn` and :meth:`predict_proba`. :meth:`pretrain` runs once on the pretrain
+    split before the stream starts.
+    """
+
+    n_classes: int = N_CLASSES
+
+    def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
+        """Train from scratch on the pretrain split. Default: learn it as one batch."""
+        self.learn(x, y)
+
+    def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, ``N × n_classes``. Must not change the learner."""
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predict_proba(x).argmax(dim=1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable logits (white-box attacks). Optional."""
+        raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+
+class Defense:
+    """Screens every batch before the learner sees it.
+
+    Required: :meth:`screen`. :meth:`fit` runs once on the trusted split (default: nothing).
+    """
+
+    def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
+        pass
+
+    def screen(self, batch: Batch) -> Verdicts:
+        raise NotImplementedError
+
+    def after_learn(self, accepted: Batch) -> None:
+        """Called with what the learner just learned. Only online defenses use it."""
+
+    # Optional differentiable ability, used by white-box attacks and by shadow distillation.
+    def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Differentiable per-sample trust score (higher = more trusted). Optional."""
+        raise NotImplementedError(f"{type(self).__name__} has no differentiable score")
+
+    @property
+    def boundary(self) -> float:
+        """Scores under this are rejected. Optional, with :meth:`score`."""
+        raise NotImplementedError(f"{type(self).__name__} has no score boundary")
+
+    def score_labels(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
+        """The labels :meth:`score` is conditioned on for a batch with these claimed labels.
+
+        De-Pois conditions either on the claimed label or on the deployed model's prediction;
+        attacks call this so they push the score the defense will actually compute.
+        """
+        return claimed
+
+
+class Attack:
+    """Turns a base batch drawn from the attacker's pool into poison.
+
+    Required: :meth:`craft`. ``knowledge`` declares what the simulator lets it see (see
+    :mod:`streamsim.threat`); the simulator enforces it.
+    """
+
+    knowledge: ClassVar[str] = "none"
+
+    def prepare(self, context: SetupContext) -> None:
+        """Called once before the stream starts (e.g. to distill shadow models)."""
+
+    def craft(self, base: Batch, context: CraftContext) -> Batch:
+        raise NotImplementedError
+
+    def observe(self, observation: Observation) -> None:
+        """Feedback after a submitted batch was screened. Default: ignore it."""
+
+
+__all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

@@ -1,0 +1,241 @@
+"""Scenario files: TOML in, validated once with pydantic, fully resolved TOML out.
+
+>>> s = Scenario.model_validate({"name": "t", "clean": [{"batch_size": 8}]})
+>>> s.defense.name, s.clean[0].arrival
+('none', 'fixed')
+>>> apply_override({"a": {"b": 1}}, "a.b=2.5")
+{'a': {'b': 2.5}}
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from streamsim.errors import ConfigError
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class PluginRef(_Strict):
+    """A registered plugin name (``depois``) or ``module:attr`` (imports that module), plus its settings."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Splits(_Strict):
+    """Fractions of the dataset for each role; drawn without overlap from one seeded permutation."""
+
+    pretrain: float = Field(0.2, ge=0, le=1)
+    trusted: float = Field(0.2, ge=0, le=1)
+    stream: float = Field(0.3, ge=0, le=1)
+    attacker: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.2, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_at_most_one(self) -> Splits:
+        total = self.pretrain + self.trusted + self.stream + self.attacker + self.test
+        if total > 1 + 1e-9:
+            raise ValueError(f"split fractions add up to {total:g}, more than 1")
+        return self
+
+
+class DataConfig(_Strict):
+    dataset: str = "mnist-5k"
+    root: str | None = None
+    splits: Splits = Field(default_factory=Splits)
+    eval_size: int | None = Field(None, gt=0, description="evaluate on this many test samples (all when unset)")
+
+
+class PriorShift(_Strict):
+    at: float = Field(ge=0)
+    priors: list[float] = Field(min_length=10, max_length=10)
+
+    @model_validator(mode="after")
+    def _positive(self) -> PriorShift:
+        if any(p < 0 for p in self.priors) or sum(self.priors) <= 0:
+            raise ValueError("priors must be non-negative and not all zero")
+        return self
+
+
+class Drift(_Strict):
+    """Natural drift of a clean source: images rotate gradually; class priors change at a time."""
+
+    rotation_per_time: float = Field(0.0, ge=-90, le=90, description="degrees added per simulated time unit")
+    max_rotation: float = Field(90.0, ge=0, le=180)
+    prior_shift: PriorShift | None = None
+
+
+class _Source(_Strict):
+    name: str = Field("", description="unique source name; defaults to clean-N / attack-N")
+    batch_size: int = Field(32, gt=0, le=100_000)
+    arrival: Literal["fixed", "poisson"] = "fixed"
+    interval: float = Field(1.0, gt=0, description="time between batches (fixed arrivals)")
+    rate: float = Field(1.0, gt=0, description="batches per time unit (poisson arrivals)")
+    start: float = Field(0.0, ge=0)
+    stop: float | None = Field(None, ge=0)
+    budget: int | None = Field(None, gt=0, description="total samples this source may send")
+
+
+class CleanSource(_Source):
+    drift: Drift = Field(default_factory=Drift)
+
+
+class AttackerSource(_Source):
+    attack: PluginRef = Field(default_factory=lambda: PluginRef(name="label-flip"))
+    pool: Literal["attacker", "test"] = Field("attacker", description="split the base samples come from")
+    query_budget: int | None = Field(None, ge=0, description="queries to the target (samples); unlimited when unset")
+    feedback_delay: float = Field(0.0, ge=0, description="verdicts reach the attacker this much later")
+    feedback_flip: float = Field(0.0, ge=0, le=1, description="probability each verdict reaches it flipped")
+    effects_proba: bool = Field(False, description="'effects' attackers may query probabilities, not only labels")
+
+
+class MetricsConfig(_Strict):
+    window: int = Field(10, gt=0, description="attacker batches in the windowed ca/da")
+    adwin_delta: float = Field(0.002, gt=0, lt=1)
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**63)
+    duration: float = Field(100.0, gt=0, le=1e7)
+    eval_every: float = Field(10.0, gt=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    learner: PluginRef = Field(default_factory=lambda: PluginRef(name="small-cnn"))
+    defense: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
+    clean: list[CleanSource] = Field(default_factory=lambda: [CleanSource()])
+    attackers: list[AttackerSource] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @model_validator(mode="after")
+    def _name_sources(self) -> Scenario:
+        for i, s in enumerate(self.clean):
+            s.name = s.name or f"clean-{i}"
+        for i, s in enumerate(self.attackers):
+            s.name = s.name or f"attack-{i}"
+        names = [s.name for s in [*self.clean, *self.attackers]]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        if not self.clean and not self.attackers:
+            raise ValueError("a scenario needs at least one source")
+        return self
+
+    def resolved_toml(self) -> str:
+        return tomli_w.dumps(_drop_none(self.model_dump(mode="json")))
+
+
+def _drop_none(value: Any) -> Any:
+    # TOML has no null: an unset optional is written by leaving the key out.
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _format_validation_error(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = len(err.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}: {path}: {msg}{tail}"
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (``3``, ``0.5``, ``true``, ``[1, 2]``, ``"x"``), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Set ``key.path=value`` in a raw scenario dict; list items are addressed by index."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key.path=value")
+    key, _, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: empty key in path")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {here} is not an index into a list of {len(node)}")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"--set {key}: {here} is not a table")
+    last = parts[-1]
+    value = parse_value(text.strip())
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {key}: {last} is not an index into a list of {len(node)}")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"--set {key}: parent is not a table")
+    return raw
+
+
+def resolve_path(path_or_name: str | Path) -> Path:
+    """A scenario path, or the name of a built-in scenario in ``scenarios/``."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    builtin = SCENARIO_DIR / f"{path_or_name}.toml"
+    if builtin.is_file():
+        return builtin
+    raise ConfigError(f"scenario {str(path_or_name)!r} not found (no such file, and no built-in scenario of that name)")
+
+
+def read_raw(path_or_name: str | Path) -> tuple[dict[str, Any], str]:
+    path = resolve_path(path_or_name)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        return tomllib.loads(text), str(path)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def validate(raw: dict[str, Any], where: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, where)) from None
+
+
+def load_scenario(path_or_name: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario (a path, a built-in name, or an already-parsed dict)."""
+    if isinstance(path_or_name, dict):
+        import copy
+
+        raw, where = copy.deepcopy(path_or_name), "scenario"
+    else:
+        raw, where = read_raw(path_or_name)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate(raw, where)
+
