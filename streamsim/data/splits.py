@@ -1,0 +1,42 @@
+"""Deterministic, non-overlapping splits of a dataset into the roles a run needs.
+
+>>> import numpy as np
+>>> from streamsim.data.datasets import RawData
+>>> raw = RawData(np.zeros((100, 28, 28), np.uint8), np.arange(100) % 10, "toy")
+>>> s = make_splits(raw, {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2}, seed=0)
+>>> [len(s[k]) for k in ROLES]
+[20, 20, 30, 10, 20]
+>>> float(s["test"].x.min())
+-1.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from streamsim.batch import Batch
+from streamsim.data.datasets import RawData
+
+ROLES = ("pretrain", "trusted", "stream", "attacker", "test")
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """uint8 N×28×28 pixels → float32 N×1×28×28 in [-1, 1], the paper's scaling."""
+    return torch.from_numpy(x.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
+
+
+def make_splits(raw: RawData, fractions: dict[str, float], seed: int) -> dict[str, Batch]:
+    """Cut one seeded permutation into consecutive pieces, one per role."""
+    n = raw.x.shape[0]
+    order = np.random.default_rng(seed).permutation(n)
+    out: dict[str, Batch] = {}
+    start = 0
+    for role in ROLES:
+        size = int(round(fractions[role] * n))
+        idx = order[start : start + size]
+        start += size
+        out[role] = Batch.clean(
+            to_tensor(raw.x[idx]), torch.from_numpy(raw.y[idx]), source=role, ids=torch.from_numpy(idx.astype(np.int64))
+        )
+    return out

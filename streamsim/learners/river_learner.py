@@ -1,0 +1,98 @@
+"""Runs any river classifier on flattened pixels, batched through ``learn_many`` when it can.
+
+Binary-only river models (e.g. ``linear_model.LogisticRegression``) are wrapped in
+``multiclass.OneVsRestClassifier`` automatically.
+
+>>> import torch
+>>> from streamsim.base import SetupContext
+>>> learner = RiverLearner(model="linear_model.LogisticRegression", pool=4)
+>>> x, y = torch.rand(20, 1, 28, 28) * 2 - 1, torch.arange(20) % 10
+>>> learner.pretrain(x, y, SetupContext(seed=0))
+>>> learner.predict(x[:4]).shape
+torch.Size([4])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from streamsim.base import N_CLASSES, Learner, SetupContext
+
+
+def _river_class(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise ValueError(f"river model {path!r}: expected module.Class, e.g. linear_model.LogisticRegression")
+    try:
+        return getattr(importlib.import_module(f"river.{module}"), name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"river model {path!r} not found in river") from None
+
+
+class RiverLearner(Learner):
+    """Any river classifier (``model`` = its path under ``river.``) on flattened, pooled pixels."""
+
+    def __init__(self, model: str = "linear_model.LogisticRegression", params: dict[str, Any] | None = None,
+                 pool: int = 2, update: bool = True) -> None:
+        self.model = model
+        self.params = params or {}
+        self.pool = pool
+        self.update = update
+        _river_class(model)  # fail at configuration time, not mid-run
+        if 28 % pool:
+            raise ValueError(f"pool must divide 28, got {pool}")
+        self.estimator: Any = None
+        self.columns: list[int] = []
+
+    def _frame(self, x: torch.Tensor) -> pd.DataFrame:
+        if self.pool > 1:
+            x = torch.nn.functional.avg_pool2d(x, self.pool)
+        flat = x.reshape(x.shape[0], -1).numpy()
+        return pd.DataFrame(flat, columns=self.columns or list(range(flat.shape[1])))
+
+    def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
+        from river import multiclass
+
+        cls = _river_class(self.model)
+        params = dict(self.params)
+        if "seed" in cls.__init__.__code__.co_varnames and "seed" not in params:
+            params["seed"] = context.seed
+        est = cls(**params)
+        self.estimator = est if est._multiclass else multiclass.OneVsRestClassifier(est)
+        self.columns = list(range((28 // self.pool) ** 2))
+        self._learn(x, y)
+
+    def _learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        frame = self._frame(x)
+        labels = pd.Series(y.numpy())
+        if hasattr(self.estimator, "learn_many"):
+            self.estimator.learn_many(frame, labels)
+        else:
+            for row, label in zip(frame.to_dict(orient="records"), labels, strict=True):
+                self.estimator.learn_one(row, int(label))
+
+    def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if self.update and x.shape[0]:
+            self._learn(x, y)
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        frame = self._frame(x)
+        if hasattr(self.estimator, "predict_proba_many"):
+            probs = self.estimator.predict_proba_many(frame)
+            out = np.zeros((len(frame), N_CLASSES), dtype=np.float32)
+            for c in probs.columns:
+                out[:, int(c)] = probs[c].to_numpy()
+        else:
+            out = np.zeros((len(frame), N_CLASSES), dtype=np.float32)
+            for i, row in enumerate(frame.to_dict(orient="records")):
+                for c, p in self.estimator.predict_proba_one(row).items():
+                    out[i, int(c)] = p
+        total = out.sum(axis=1, keepdims=True)
+        # an untrained model returns no classes: fall back to uniform
+        out = np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / N_CLASSES)
+        return torch.from_numpy(out)

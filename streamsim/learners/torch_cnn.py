@@ -1,0 +1,110 @@
+"""Convolutional learners updated incrementally: ``steps_per_batch`` Adam steps per accepted batch.
+
+``paper-cnn`` is the classifier of Oschart et al. (arXiv 2204.01090): Conv2d 256 3×3 stride 2 →
+LeakyReLU 0.2 → MaxPool 2 stride 1 → Conv2d 512 3×3 stride 2 → Flatten → Linear 10.
+``small-cnn`` (the default) is a tenth of its cost and good enough to watch poisoning bite.
+
+>>> import torch
+>>> from streamsim.base import SetupContext
+>>> learner = SmallCNNLearner(pretrain_epochs=1)
+>>> x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (64,))
+>>> learner.pretrain(x, y, SetupContext(seed=0))
+>>> learner.predict_proba(x[:3]).shape
+torch.Size([3, 10])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from streamsim.base import N_CLASSES, Learner, SetupContext
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, N_CLASSES),
+    )
+
+
+def paper_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
+        nn.MaxPool2d(2, stride=1),
+        nn.Conv2d(256, 512, 3, stride=2),
+        nn.Flatten(), nn.Linear(512 * 5 * 5, N_CLASSES),
+    )
+
+
+class TorchLearner(Learner):
+    """A torch classifier trained with Adam; subclasses say which network."""
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        steps_per_batch: int = 1,
+        pretrain_epochs: int = 3,
+        pretrain_batch_size: int = 64,
+        update: bool = True,
+    ) -> None:
+        self.lr = lr
+        self.steps_per_batch = steps_per_batch
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_batch_size = pretrain_batch_size
+        self.update = update
+        self.model: nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def build(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(self.model(x), y).backward()
+        self.optimizer.step()
+
+    def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
+        """Fresh weights from the seed, then ``pretrain_epochs`` shuffled epochs over the split."""
+        gen = context.generator()
+        with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+            torch.manual_seed(context.seed)
+            self.model = self.build()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.model.train()
+        for _ in range(self.pretrain_epochs):
+            order = torch.randperm(x.shape[0], generator=gen)
+            for start in range(0, x.shape[0], self.pretrain_batch_size):
+                idx = order[start : start + self.pretrain_batch_size]
+                self._step(x[idx], y[idx])
+        self.model.eval()
+
+    def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if not self.update or x.shape[0] == 0:
+            return
+        self.model.train()
+        for _ in range(self.steps_per_batch):
+            self._step(x, y)
+        self.model.eval()
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.softmax(self.model(x), dim=1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class SmallCNNLearner(TorchLearner):
+    """Small two-layer CNN (the default learner; fast on CPU)."""
+
+    def build(self) -> nn.Module:
+        return small_cnn()
+
+
+class PaperCNNLearner(TorchLearner):
+    """The attack paper's CNN (256 and 512 filters; ~10× the cost of small-cnn)."""
+
+    def build(self) -> nn.Module:
+        return paper_cnn()
