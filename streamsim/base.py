@@ -152,5 +152,9 @@ class Attack:
     def observe(self, observation: Observation) -> None:
         """Feedback after a submitted batch was screened. Default: ignore it."""
 
+    def stats(self) -> dict[str, float]:
+        """Numbers worth putting in the run summary (shadow fidelity, ...). Default: none."""
+        return {}
+
 
 __all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

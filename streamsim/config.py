@@ -168,30 +168,32 @@ def apply_override(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected key.path=value")
     key, _, text = assignment.partition("=")
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"--set {assignment!r}: empty key in path")
+    return set_path(raw, key.strip().split("."), parse_value(text.strip()))
+
+
+def set_path(raw: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
+    """Set a nested key (tables by name, lists by index), creating missing tables."""
+    key = ".".join(parts)
+    if not parts or not all(parts):
+        raise ConfigError(f"override {key!r}: empty key in path")
     node: Any = raw
-    for i, part in enumerate(parts[:-1]):
+    for i, part in enumerate(parts):
         here = ".".join(parts[: i + 1])
+        last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {key}: {here} is not an index into a list of {len(node)}")
-            node = node[int(part)]
+                raise ConfigError(f"override {key}: {here} is not an index into a list of {len(node)}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
         elif isinstance(node, dict):
-            node = node.setdefault(part, {})
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
         else:
-            raise ConfigError(f"--set {key}: {here} is not a table")
-    last = parts[-1]
-    value = parse_value(text.strip())
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ConfigError(f"--set {key}: {last} is not an index into a list of {len(node)}")
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ConfigError(f"--set {key}: parent is not a table")
+            raise ConfigError(f"override {key}: {'.'.join(parts[:i])} is not a table")
     return raw
 
 
@@ -227,8 +229,18 @@ def validate(raw: dict[str, Any], where: str = "scenario") -> Scenario:
         raise ConfigError(_format_validation_error(e, where)) from None
 
 
-def load_scenario(path_or_name: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read, override and validate a scenario (a path, a built-in name, or an already-parsed dict)."""
+def load_scenario(
+    path_or_name: str | Path | dict[str, Any] | Scenario,
+    overrides: list[str] | tuple[str, ...] = (),
+    values: dict[str, Any] | None = None,
+) -> Scenario:
+    """Read, override and validate a scenario (a path, a built-in name, a dict or a Scenario).
+
+    ``overrides`` are ``key.path=value`` strings (the CLI's ``--set``); ``values`` maps dotted
+    key paths to already-typed values (the Python API's keyword arguments).
+    """
+    if isinstance(path_or_name, Scenario):
+        path_or_name = path_or_name.model_dump(mode="json")
     if isinstance(path_or_name, dict):
         import copy
 
@@ -237,5 +249,7 @@ def load_scenario(path_or_name: str | Path | dict[str, Any], overrides: list[str
         raw, where = read_raw(path_or_name)
     for assignment in overrides:
         apply_override(raw, assignment)
+    for key, value in (values or {}).items():
+        set_path(raw, key.split("."), value)
     return validate(raw, where)
 

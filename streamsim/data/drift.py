@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as F
 
 BACKGROUND = -1.0  # black in [-1, 1] pixels
 
@@ -22,6 +21,9 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     """Rotate a whole batch by the same angle, filling the corners with background."""
     if degrees == 0:
         return x
+    # torchvision costs seconds to import; only drifting scenarios pay for it.
+    from torchvision.transforms.v2 import functional as F
+
     return F.rotate(x, degrees, fill=BACKGROUND)
 
 

@@ -1,0 +1,220 @@
+"""``fgsm``: gradient-sign poison that slips past De-Pois's critic and hurts the classifier.
+
+Oschart et al., "Breaking the De-Pois Poisoning Defense", arXiv 2204.01090. De-Pois accepts a
+sample when its critic scores ``(x, label)`` above a boundary; the attack perturbs clean images
+with FGSM (Goodfellow et al. 2015), ``x' = clip(x + ε·sign(∇ₓ loss), −1, 1)``, so that the critic
+trusts them (``critic`` stage: the step raises the score) and/or the classifier mislearns from
+them (``classifier`` stage: the step raises the cross-entropy with the true label, or lowers it to
+``target``). The claimed label stays the true one, so only the pixels are poisoned.
+
+``mode`` names the stages in the order they are applied, each a full ε step clipped to
+``[−1, 1]``: ``critic``, ``classifier``, ``critic-classifier`` (classifier step on the
+critic-stepped image, the paper's strongest) and ``classifier-critic``.
+
+Threat model (``knowledge``):
+
+- ``white-box``: gradients of the deployed critic (``defense.score`` on the labels it conditions
+  on, ``defense.score_labels``) and learner (``learner.logits``), taken afresh at every craft.
+- ``posteriors`` (the paper's black box): :meth:`FGSM.prepare` distils shadow copies from queries
+  of probabilities and critic scores on the attacker's pool, within the query budget (see
+  :mod:`attacks.shadow`); crafting then uses only the shadows. :meth:`FGSM.fidelity` measures
+  how well they stand in and keeps the numbers in ``fidelity_``.
+
+A critic stage is skipped when the defense has no differentiable score: there is nothing to evade.
+Trained shadows are not cached yet (``streamsim.cache`` did not exist when this was written).
+
+>>> import numpy as np, torch
+>>> from torch import nn
+>>> from streamsim.base import CraftContext, Defense, Learner
+>>> from streamsim.batch import Batch
+>>> from streamsim.threat import TargetView
+>>> class Net(Learner):
+...     def __init__(self): self.model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+...     def logits(self, x): return self.model(x)
+...     def predict_proba(self, x): return self.model(x).softmax(1)
+>>> class Brightness(Defense):  # a toy critic: brighter images are more trusted
+...     def score(self, x, y): return x.flatten(1).mean(1)
+...     boundary = 0.0
+>>> view = TargetView("white-box", Net(), Brightness())
+>>> ctx = CraftContext(time=0.0, rng=np.random.default_rng(0), generator=torch.Generator(), view=view)
+>>> base = Batch.clean(torch.zeros(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))
+>>> poison = FGSM(eps=0.1, mode="critic").craft(base, ctx)
+>>> float(poison.x.max()), poison.labels.tolist()
+(0.10000000149011612, [0, 1, 2, 3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+
+from attacks.gradients import classifier_grad, critic_grad, frozen
+from attacks.shadow import Shadows, ShadowSettings, distill_shadows
+from streamsim.base import N_CLASSES, Attack, CraftContext, Defense, Learner, SetupContext
+from streamsim.batch import Batch
+from streamsim.errors import ConfigError, PluginError, ThreatModelError
+from streamsim.threat import TargetView
+
+Mode = Literal["critic", "classifier", "critic-classifier", "classifier-critic"]
+Knowledge = Literal["white-box", "posteriors"]
+MODES = ("critic", "classifier", "critic-classifier", "classifier-critic")
+KNOWLEDGE = ("white-box", "posteriors")
+Direction = Callable[[torch.Tensor], torch.Tensor]
+"""Maps the current images to the ascent direction of one stage's objective."""
+
+
+def fgsm(x: torch.Tensor, direction: Direction, eps: float) -> torch.Tensor:
+    """One gradient-sign step of size ``eps`` for the whole batch, clipped to ``[−1, 1]``."""
+    return (x + eps * direction(x).sign()).clamp_(-1.0, 1.0)
+
+
+def has_score(defense: Defense | None) -> bool:
+    """Whether the defense overrides the optional differentiable :meth:`Defense.score`."""
+    return defense is not None and type(defense).score is not Defense.score
+
+
+class FGSM(Attack):
+    """Gradient-sign poison against De-Pois's critic and/or the classifier (Oschart et al.)."""
+
+    knowledge = "white-box"
+
+    def __init__(
+        self,
+        eps: float = 0.3,
+        mode: Mode = "critic-classifier",
+        knowledge: Knowledge = "white-box",
+        target: int | None = None,
+        shadow_classifier: Literal["paper-cnn", "small-cnn"] = "paper-cnn",
+        shadow_points: int | None = None,
+        shadow_epochs: int = 5,
+        shadow_alpha: float = 0.5,
+        shadow_temperature: float = 10.0,
+        shadow_critic_hidden: Sequence[int] = (1024, 128, 16),
+        shadow_critic_epochs: int = 100,
+        shadow_critic_temperature: float | None = None,
+        shadow_boundary_k: float = 1.0,
+    ) -> None:
+        if eps < 0:
+            raise ConfigError(f"eps must be >= 0, got {eps}")
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if knowledge not in KNOWLEDGE:
+            raise ConfigError(f"knowledge must be one of {', '.join(KNOWLEDGE)}, got {knowledge!r}")
+        if target is not None and not 0 <= target < N_CLASSES:
+            raise ConfigError(f"target must be a class 0..{N_CLASSES - 1}, got {target}")
+        self.eps = eps
+        self.mode = mode
+        self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
+        self.target = target
+        self.shadow_classifier = shadow_classifier
+        self.shadow_points = shadow_points
+        self.shadow_epochs = shadow_epochs
+        self.shadow_alpha = shadow_alpha
+        self.shadow_temperature = shadow_temperature
+        self.shadow_critic_hidden = tuple(shadow_critic_hidden)
+        self.shadow_critic_epochs = shadow_critic_epochs
+        self.shadow_critic_temperature = shadow_critic_temperature
+        self.shadow_boundary_k = shadow_boundary_k
+        self.shadows_: Shadows | None = None
+        self.shadow_stats_: dict[str, float] = {}
+        self.fidelity_: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(eps={self.eps}, mode={self.mode!r}, knowledge={self.knowledge!r})"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages in the order they are applied."""
+        return tuple(self.mode.split("-"))
+
+    def shadow_settings(self) -> ShadowSettings:
+        return ShadowSettings(
+            classifier=self.shadow_classifier, points=self.shadow_points, epochs=self.shadow_epochs,
+            alpha=self.shadow_alpha, temperature=self.shadow_temperature, critic_hidden=self.shadow_critic_hidden,
+            critic_epochs=self.shadow_critic_epochs, critic_temperature=self.shadow_critic_temperature,
+            boundary_k=self.shadow_boundary_k,
+        )
+
+    def prepare(self, context: SetupContext) -> None:
+        """White-box: check the view grants the models. Posteriors: distil the shadows."""
+        view = context.view
+        if view is None:
+            raise ThreatModelError(f"{type(self).__name__} needs a view of the target ({self.knowledge!r})")
+        if self.knowledge == "white-box":
+            self._white_box(view)
+            return
+        if context.pool is None or len(context.pool) == 0:
+            raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
+        self.shadows_ = distill_shadows(view, context.pool, self.shadow_settings(), context.seed,
+                                        classifier="classifier" in self.stages, critic="critic" in self.stages)
+        self.shadow_stats_ = dict(self.shadows_.stats)
+
+    def _white_box(self, view: TargetView) -> tuple[Learner, Defense]:
+        learner, defense = view.learner, view.defense  # ThreatModelError unless the view is white-box
+        if "classifier" in self.stages and type(learner).logits is Learner.logits:
+            raise PluginError(f"{type(self).__name__} white-box needs a differentiable learner; "
+                              f"{type(learner).__name__} has no logits()")
+        return learner, defense
+
+    def directions(self, view: TargetView, claimed: torch.Tensor) -> tuple[dict[str, Direction | None], list[object]]:
+        """Each stage's ascent direction, and the objects holding the models to freeze while crafting."""
+        if self.knowledge == "white-box":
+            learner, defense = self._white_box(view)
+
+            def critic(x: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    labels = defense.score_labels(x, claimed)
+                return critic_grad(defense.score, x, labels)
+
+            score_ok, logits, holders = has_score(defense), learner.logits, [learner, defense]
+        else:
+            if self.shadows_ is None:
+                raise PluginError(f"{type(self).__name__} with knowledge 'posteriors': call prepare() first")
+            shadows = self.shadows_
+
+            def critic(x: torch.Tensor) -> torch.Tensor:
+                return critic_grad(shadows.score, x, claimed)
+
+            score_ok, logits = shadows.critic is not None, shadows.logits
+            holders = [m for m in (shadows.classifier, shadows.critic) if m is not None]
+        targeted = self.target is not None
+        wanted = torch.full_like(claimed, self.target) if targeted else claimed
+
+        def classifier(x: torch.Tensor) -> torch.Tensor:
+            return classifier_grad(logits, x, wanted, targeted=targeted)
+
+        return {"critic": critic if score_ok else None, "classifier": classifier}, holders
+
+    def perturb(self, x: torch.Tensor, directions: dict[str, Direction | None], context: CraftContext) -> torch.Tensor:
+        """Apply the stages in order; each is one ε step. PGD overrides this."""
+        for stage in self.stages:
+            if directions[stage] is not None:
+                x = fgsm(x, directions[stage], self.eps)
+        return x
+
+    def craft(self, base: Batch, context: CraftContext) -> Batch:
+        """Perturb the pixels of the whole batch; the claimed labels stay the true ones."""
+        directions, holders = self.directions(context.view, base.labels)
+        with frozen(*holders):
+            x = self.perturb(base.x.detach().clone(), directions, context)
+        return base.with_(x=x.detach())
+
+    def fidelity(self, defense: Defense | None, learner: Learner | None, x: torch.Tensor,
+                 y: torch.Tensor) -> dict[str, float]:
+        """Shadow-vs-target agreement on held-out ``(x, y)``; also kept in ``fidelity_``.
+
+        Keys (see :meth:`attacks.shadow.Shadows.fidelity`): ``n``, ``classifier_agreement``,
+        ``critic_agreement``, ``critic_accept_real``, ``critic_accept_shadow``,
+        ``critic_rank_corr``; plus the distillation's ``shadow_stats_`` under ``shadow_``
+        prefixes. Empty for a white-box attack, which uses the real models.
+        """
+        if self.shadows_ is None:
+            self.fidelity_ = {}
+            return {}
+        with frozen(defense, learner, self.shadows_.classifier, self.shadows_.critic):
+            out = self.shadows_.fidelity(defense if has_score(defense) else None, learner, x, y)
+        out.update({f"shadow_{k}": v for k, v in self.shadow_stats_.items()})
+        self.fidelity_ = out
+        return out

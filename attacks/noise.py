@@ -1,0 +1,40 @@
+"""``noise``: add Gaussian or uniform noise to the image, keep the true label, clip to [-1, 1].
+
+Blind (knowledge ``none``). A crude availability attack, and a sanity check for detectors.
+
+>>> import numpy as np, torch
+>>> from streamsim import Batch, CraftContext
+>>> base = Batch.clean(torch.zeros(8, 1, 28, 28), torch.arange(8))
+>>> ctx = CraftContext(time=0.0, rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0), view=None)
+>>> out = Noise(kind="uniform", scale=2.0).craft(base, ctx)
+>>> float(out.x.abs().max()) <= 1.0, out.labels.tolist() == base.labels.tolist()
+(True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from streamsim import Attack, Batch, CraftContext
+
+
+class Noise(Attack):
+    """Perturb images with Gaussian (std ``scale``) or uniform (±``scale``) noise."""
+
+    knowledge = "none"
+
+    def __init__(self, kind: Literal["gaussian", "uniform"] = "gaussian", scale: float = 0.5) -> None:
+        if scale < 0:
+            raise ValueError(f"scale must be >= 0, got {scale}")
+        self.kind = kind
+        self.scale = scale
+
+    def craft(self, base: Batch, context: CraftContext) -> Batch:
+        g = context.generator
+        if self.kind == "gaussian":
+            noise = torch.randn(base.x.shape, generator=g) * self.scale
+        else:
+            noise = (torch.rand(base.x.shape, generator=g) * 2 - 1) * self.scale
+        return base.with_(x=(base.x + noise).clamp(-1, 1))

@@ -1,0 +1,287 @@
+"""Shadow models: a black-box attacker's differentiable stand-ins for the deployed classifier and critic.
+
+Oschart et al. (arXiv 2204.01090, Sec. "Black-box attack") assume the attacker knows the
+architecture of De-Pois but holds only query access (``posteriors``: the model's probabilities
+and the critic's scores). It distils both models on its own data and runs FGSM on the copies.
+
+**Queries.** :func:`query_teachers` asks the view once per pool point and per model; it never
+asks for more than ``view.queries_left`` allows, so a small budget means fewer training points,
+not an error.
+
+**Classifier.** A fresh network (the paper's CNN by default) trained with Hinton distillation as
+the reference code does: ``L = α·CE(y, p_s) + KL(p_t^T ‖ p_s^T)``, ``p^T = softmax(logits / T)``;
+the teacher's logits are recovered up to a constant as ``log p_t``, which softmax ignores.
+
+**Critic.** The De-Pois critic architecture (flattened image ⊙ label embedding → 1024 → 128 →
+16 → 1) trained, as in the reference, on ``KL(softmax_batch(t / T) ‖ softmax_batch(s / T))``:
+a softmax over the *batch* of scores, so the shadow learns which points the critic trusts more,
+not the critic's offset. The reference used ``T = 1``, which assumes scores of order one; a
+WGAN critic's scores can spread over tens, where a batch softmax is one-hot on the maximum and
+teaches nothing about the rest. So ``T`` defaults to the spread (std) of the teacher's scores.
+
+**Boundary.** The shadow's scores live on their own scale, so the real boundary is useless to
+it, and a black-box attacker does not know the real boundary anyway. De-Pois sets it at
+``mean − k·std`` of the critic's scores on clean data (``k = 1`` in the reference). The attacker
+applies that rule to the real scores it bought on its own clean pool, notes which fraction of its
+pool falls below that estimate, and puts the shadow boundary at the same quantile of the
+shadow's scores on the pool. Quantile matching survives any monotone mismatch between the two
+scales, which a batch-softmax fit does not pin down.
+
+>>> import torch
+>>> critic = ConditionalCritic(hidden=(32, 8))
+>>> critic(torch.zeros(3, 1, 28, 28), torch.tensor([0, 1, 2])).shape
+torch.Size([3])
+>>> teacher = torch.tensor([0., 1., 2., 3., 4.])
+>>> matched_boundary(teacher, 10 * teacher, k=1.0)  # same ranks, other scale
+10.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from streamsim.base import N_CLASSES, Defense, Learner
+from streamsim.batch import Batch
+from streamsim.learners.torch_cnn import paper_cnn, small_cnn
+from streamsim.threat import TargetView
+
+IMAGE_PIXELS = 28 * 28
+LEAK = 0.2
+DROPOUT = 0.4
+CLASSIFIERS: dict[str, Callable[[], nn.Module]] = {"paper-cnn": paper_cnn, "small-cnn": small_cnn}
+
+
+class ConditionalCritic(nn.Module):
+    """The De-Pois critic's shape: ``flatten(x) ⊙ embed(label)`` → hidden layers → one score.
+
+    LeakyReLU 0.2 after each hidden layer, dropout 0.4 after all but the first (as De-Pois), and
+    Keras-style initialisation (Glorot weights, zero biases, embeddings in ±0.05): with PyTorch's
+    ``N(0, 1)`` embeddings the gated inputs start ~20× too large for the same learning rate.
+    """
+
+    def __init__(self, hidden: Sequence[int] = (1024, 128, 16), n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_classes, IMAGE_PIXELS)
+        layers: list[nn.Module] = []
+        width = IMAGE_PIXELS
+        for i, out in enumerate(hidden):
+            layers += [nn.Linear(width, out), nn.LeakyReLU(LEAK)]
+            if i > 0:
+                layers.append(nn.Dropout(DROPOUT))
+            width = out
+        layers.append(nn.Linear(width, 1))
+        self.body = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.uniform_(self.embed.weight, -0.05, 0.05)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.body(x.flatten(1) * self.embed(labels)).squeeze(1)
+
+
+@dataclass
+class TeacherAnswers:
+    """What the attacker bought: its points, their labels, and the target's answers on them."""
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    proba: torch.Tensor | None
+    scores: torch.Tensor | None
+    queries: int
+
+
+def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool, max_points: int | None,
+                   generator: torch.Generator, chunk: int = 1024) -> TeacherAnswers:
+    """Query the deployed models on (a random subset of) the pool, within the view's budget.
+
+    Each point costs one query per model asked. If the defense has no score (a critic query
+    raises ``NotImplementedError``), ``scores`` is ``None`` and the budget goes to the classifier.
+    """
+    start_used = view.queries_used
+    order = torch.randperm(len(pool), generator=generator)
+    x, labels = pool.x[order], pool.labels[order]
+    first_scores: list[torch.Tensor] = []
+    if critic and view.queries_left >= 1 and len(pool) > 0:
+        try:  # probe with a single point: a defense without a score wastes one query, not a chunk
+            first_scores.append(view.critic_score(x[:1], labels[:1]))
+        except NotImplementedError:
+            critic = False
+    done = len(first_scores)
+    cost = int(classifier) + int(critic)
+    n = len(pool) if max_points is None else min(len(pool), max_points)
+    if cost and view.queries_left != float("inf"):
+        n = min(n, int((view.queries_left + done * int(critic)) // cost))
+    n = max(n, done)
+    x, labels = x[:n], labels[:n]
+    proba = torch.cat([view.predict_proba(x[i:i + chunk]) for i in range(0, n, chunk)]) if classifier else None
+    scores = None
+    if critic:
+        rest = [view.critic_score(x[i:i + chunk], labels[i:i + chunk]) for i in range(done, n, chunk)]
+        scores = torch.cat(first_scores + rest).float()
+    return TeacherAnswers(x, labels, proba, scores, int(view.queries_used - start_used))
+
+
+def _batches(n: int, batch_size: int, epochs: int, generator: torch.Generator):
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        for i in range(0, n, batch_size):
+            yield order[i:i + batch_size]
+
+
+def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, teacher_proba: torch.Tensor, *,
+                       alpha: float, temperature: float, epochs: int, batch_size: int, lr: float,
+                       generator: torch.Generator) -> None:
+    """Train ``student`` on ``α·CE(y, p_s) + KL(p_t^T ‖ p_s^T)`` (Hinton distillation)."""
+    teacher_soft = F.log_softmax(teacher_proba.clamp_min(1e-12).log() / temperature, dim=1)
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    student.train()
+    for idx in _batches(len(x), batch_size, epochs, generator):
+        logits = student(x[idx])
+        kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_soft[idx], log_target=True,
+                      reduction="batchmean")
+        loss = alpha * F.cross_entropy(logits, y[idx]) + kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    student.eval()
+
+
+def distill_critic(student: ConditionalCritic, x: torch.Tensor, labels: torch.Tensor, teacher_scores: torch.Tensor,
+                   *, temperature: float, epochs: int, batch_size: int, lr: float, generator: torch.Generator) -> None:
+    """Train ``student`` on ``KL(softmax_batch(t/T) ‖ softmax_batch(s/T))``, the reference's critic loss."""
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    student.train()
+    for idx in _batches(len(x), batch_size, epochs, generator):
+        if len(idx) < 2:
+            continue  # a softmax over one score is constant: nothing to learn
+        target = F.log_softmax(teacher_scores[idx] / temperature, dim=0)
+        pred = F.log_softmax(student(x[idx], labels[idx]) / temperature, dim=0)
+        loss = F.kl_div(pred, target, log_target=True, reduction="sum")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    student.eval()
+
+
+def matched_boundary(teacher_scores: torch.Tensor, student_scores: torch.Tensor, k: float) -> float:
+    """The shadow score that rejects as many pool points as the estimated real boundary (mean − k·std).
+
+    If ``m`` pool points fall below the estimate, the boundary is the ``m``-th smallest shadow
+    score (0-based), so exactly ``m`` shadow scores fall below it (barring ties).
+    """
+    estimate = teacher_scores.mean() - k * teacher_scores.std()
+    m = min(int((teacher_scores < estimate).sum()), len(student_scores) - 1)
+    return float(student_scores.float().sort().values[m])
+
+
+def _rank_corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman correlation (no tie correction): does the shadow order points like the critic?"""
+    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()).clamp_min(1e-12))
+
+
+@dataclass
+class Shadows:
+    """The distilled copies and the shadow critic's own boundary."""
+
+    classifier: nn.Module | None
+    critic: ConditionalCritic | None
+    boundary: float = float("nan")
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
+
+    def score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.critic(x, labels)
+
+    @torch.no_grad()
+    def fidelity(self, defense: Defense | None, learner: Learner | None, x: torch.Tensor,
+                 y: torch.Tensor) -> dict[str, float]:
+        """How well the shadows stand in for the deployed models on ``(x, y)`` (held-out data).
+
+        ``classifier_agreement``: fraction where shadow and learner predict the same class.
+        ``critic_agreement``: fraction where the shadow critic (own boundary) and the real critic
+        (real boundary) make the same accept/reject call for claimed labels ``y``;
+        ``critic_accept_real`` / ``critic_accept_shadow`` are the two accept rates and
+        ``critic_rank_corr`` the Spearman correlation of the two scores.
+        """
+        out: dict[str, float] = {"n": float(len(x))}
+        if self.classifier is not None and learner is not None:
+            out["classifier_agreement"] = float((self.classifier(x).argmax(1) == learner.predict(x)).float().mean())
+        if self.critic is not None and defense is not None:
+            real = defense.score(x, defense.score_labels(x, y)).detach().float()
+            shadow = self.critic(x, y).float()
+            real_ok, shadow_ok = real >= defense.boundary, shadow >= self.boundary
+            out["critic_agreement"] = float((real_ok == shadow_ok).float().mean())
+            out["critic_accept_real"] = float(real_ok.float().mean())
+            out["critic_accept_shadow"] = float(shadow_ok.float().mean())
+            out["critic_rank_corr"] = _rank_corr(real, shadow)
+        return out
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    """How the shadows are bought and trained (the ``shadow_*`` arguments of the FGSM/PGD plugins)."""
+
+    classifier: str = "paper-cnn"
+    points: int | None = None
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    alpha: float = 0.5
+    temperature: float = 10.0
+    critic_hidden: tuple[int, ...] = (1024, 128, 16)
+    critic_epochs: int = 100
+    critic_batch_size: int = 2048
+    critic_lr: float = 1e-3
+    critic_temperature: float | None = None
+    boundary_k: float = 1.0
+
+
+def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, seed: int, *,
+                    classifier: bool = True, critic: bool = True) -> Shadows:
+    """Buy the target's answers on the pool (within budget) and distil the shadows asked for."""
+    generator = torch.Generator().manual_seed(seed)
+    bought = query_teachers(view, pool, classifier, critic, settings.points, generator)
+    stats: dict[str, float] = {"points": float(len(bought.x)), "queries": float(bought.queries)}
+    shadows = Shadows(classifier=None, critic=None, stats=stats)
+    if len(bought.x) == 0:
+        return shadows
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, caller's global RNG untouched
+        torch.manual_seed(seed)
+        student = CLASSIFIERS[settings.classifier]() if bought.proba is not None else None
+        shadow_critic = ConditionalCritic(settings.critic_hidden) if bought.scores is not None else None
+    if student is not None:
+        distill_classifier(student, bought.x, bought.labels, bought.proba, alpha=settings.alpha,
+                           temperature=settings.temperature, epochs=settings.epochs, batch_size=settings.batch_size,
+                           lr=settings.lr, generator=generator)
+        with torch.no_grad():
+            agree = student(bought.x).argmax(1) == bought.proba.argmax(1)
+        stats["fit_classifier_agreement"] = float(agree.float().mean())
+        shadows.classifier = student
+    if shadow_critic is not None:
+        t = bought.scores
+        temperature = settings.critic_temperature
+        if temperature is None:
+            temperature = float(t.std().clamp_min(1e-6)) if len(t) > 1 else 1.0
+        distill_critic(shadow_critic, bought.x, bought.labels, t, temperature=temperature,
+                       epochs=settings.critic_epochs, batch_size=settings.critic_batch_size, lr=settings.critic_lr,
+                       generator=generator)
+        with torch.no_grad():
+            s = shadow_critic(bought.x, bought.labels)
+        shadows.critic = shadow_critic
+        shadows.boundary = matched_boundary(t, s, settings.boundary_k) if len(t) > 1 else float(s.min())
+        stats["critic_temperature"] = temperature
+        stats["fit_critic_rank_corr"] = _rank_corr(t, s)
+        estimate = t.mean() - settings.boundary_k * t.std()
+        stats["fit_critic_agreement"] = float(((t >= estimate) == (s >= shadows.boundary)).float().mean())
+    return shadows

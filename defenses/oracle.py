@@ -1,0 +1,15 @@
+"""``oracle``: rejects exactly the poisons — an upper bound no real defense can beat.
+
+It reads ``batch.is_poison``, which real defenses must never do.
+"""
+
+import torch
+
+from streamsim import Batch, Defense, Verdicts
+
+
+class OracleDefense(Defense):
+    """Reject exactly the poisoned samples (upper bound; cheats by reading provenance)."""
+
+    def screen(self, batch: Batch) -> Verdicts:
+        return Verdicts(accept=~batch.is_poison, score=(~batch.is_poison).float())

@@ -1,0 +1,129 @@
+"""The ``streamsim`` command. Errors end here: one line on stderr and an exit code
+(0 ok, 1 the run failed, 2 bad input) — never a traceback unless ``STREAMSIM_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from streamsim.errors import StreamsimError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate data-poisoning attacks and defenses on a model that learns from a stream.")
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    err_console.print(f"streamsim: error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Turn library errors into one line and an exit code."""
+    try:
+        return action()
+    except StreamsimError as e:
+        fail(str(e), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except typer.Exit:
+        raise
+    except Exception as e:
+        if os.environ.get("STREAMSIM_DEBUG"):
+            raise
+        fail(f"run failed: {type(e).__name__}: {e} (set STREAMSIM_DEBUG=1 for the traceback)", EXIT_FAILED)
+
+
+SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a scenario key: key.path=value (repeatable).")]
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in scenario.")],
+    set_: SetOpt = [],  # noqa: B006 - typer needs a literal default
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/NAME-seedN-TIME).")] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Skip the no-attack baseline run.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Train every artifact afresh.")] = False,
+    no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live dashboard.")] = False,
+) -> None:
+    """Run a scenario (and its no-attack baseline) and write a run directory."""
+    from streamsim.console import RichProgress, summary_table
+    from streamsim.experiment import run as run_scenario
+
+    console = Console()
+    live = _dashboard(console, no_live)
+    result = guarded(lambda: run_scenario(
+        scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=not no_baseline,
+        cache=not no_cache, progress=RichProgress(console), on_record=live,
+    ))
+    if hasattr(live, "close"):
+        live.close()
+    console.print(summary_table(result.summary, f"{result.summary['scenario']} (seed {result.summary['seed']})"))
+    console.print(f"results in [bold]{result.run_dir}[/bold]")
+
+
+def _dashboard(console: Console, no_live: bool) -> Callable[[Any], None] | None:
+    try:
+        from streamsim.dashboard import make_dashboard
+    except ImportError:
+        return None
+    return make_dashboard(console, plain=no_live or not console.is_terminal or bool(os.environ.get("CI")))
+
+
+@app.command()
+def validate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or built-in name.")],
+    set_: SetOpt = [],  # noqa: B006
+) -> None:
+    """Check a scenario and every plugin setting in it, without running anything."""
+    from streamsim.config import load_scenario
+    from streamsim.experiment import build_components
+
+    sc = guarded(lambda: load_scenario(scenario, set_))
+    guarded(lambda: build_components(sc))
+    typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
+               f"defense {sc.defense.name}, learner {sc.learner.name})")
+
+
+@app.command("list")
+def list_plugins() -> None:
+    """Every dataset, learner, defense and attack, with where it comes from."""
+    from rich.table import Table
+
+    from streamsim.config import SCENARIO_DIR
+    from streamsim.registry import GROUPS, available
+
+    console = Console()
+    table = Table(show_header=True, header_style="bold")
+    for col in ("kind", "name", "from", "description"):
+        table.add_column(col)
+    for kind in GROUPS:
+        for p in available(kind):
+            table.add_row(kind, p.name, p.origin if p.origin.startswith("streamsim ") else f"{p.origin} ({p.target})",
+                          p.description)
+    table.add_row("dataset", "npz:PATH", "streamsim", "a user's .npz with x (N×28×28 uint8) and y")
+    for path in sorted(SCENARIO_DIR.glob("*.toml")):
+        table.add_row("scenario", path.stem, "scenarios/", _first_comment(path))
+    console.print(table)
+
+
+def _first_comment(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,87 @@
+"""Rich rendering at the edge: progress bars for training phases and the end-of-run summary table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from streamsim.progress import ProgressTask, silent
+
+
+class RichProgress:
+    """A :class:`~streamsim.progress.ProgressFactory` drawing one bar per training phase.
+
+    Quiet (a no-op) when the console is not a terminal, so logs hold no escape codes.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, description: str, total: int) -> ProgressTask:
+        if not self.console.is_terminal:
+            return silent(description, total)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=self.console, transient=False,
+        )
+        progress.start()
+        task_id = progress.add_task(description, total=total, info="")
+        return _RichTask(progress, task_id)
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task_id: Any) -> None:
+        self.progress = progress
+        self.task_id = task_id
+
+    def advance(self, n: int = 1, **fields: float) -> None:
+        info = "  ".join(f"{k}={v:.4g}" for k, v in fields.items())
+        self.progress.update(self.task_id, advance=n, info=info)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+SUMMARY_ROWS = [
+    ("final_accuracy", "target accuracy (final)"),
+    ("baseline_final_accuracy", "no-attack baseline (final)"),
+    ("accuracy_drop", "accuracy drop vs baseline"),
+    ("ca", "ca  (rejected poisons / poisons)"),
+    ("da", "da  (rejected + harmless accepted) / poisons"),
+    ("ca_window", "ca, last window"),
+    ("da_window", "da, last window"),
+    ("clean_frr", "clean false-rejection rate"),
+    ("precision", "detector precision"),
+    ("recall", "detector recall"),
+    ("f1", "detector F1"),
+    ("poisons", "poisons sent"),
+    ("accepted_poisons", "poisons accepted"),
+    ("first_drift_alarm", "first ADWIN alarm (sim time)"),
+    ("wall_time_s", "wall time (s)"),
+]
+
+
+def summary_table(summary: dict[str, Any], title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in SUMMARY_ROWS:
+        if key in summary:
+            table.add_row(label, _fmt(summary[key]))
+    for name, stats in (summary.get("attackers") or {}).items():
+        for key, value in stats.items():
+            table.add_row(f"{name}: {key}", _fmt(value))
+    return table

@@ -1,0 +1,84 @@
+"""Detection and damage metrics, from counts. Cumulative and windowed tallies fold records.
+
+Definitions (poisons = samples sent by attacker sources):
+
+- **ca** (critic accuracy) = rejected poisons / poisons
+- **da** (De-Pois accuracy) = (rejected poisons + accepted poisons the current model classifies
+  correctly by their true label) / poisons
+- clean false-rejection rate = rejected clean / clean
+- precision / recall / F1 of "reject" as the detector's positive call, over all screened samples
+
+>>> t = Tally()
+>>> t.add(n=10, n_poison=4, accepted=7, rejected_poison=2, accepted_poison=2, accepted_poison_correct=1, rejected_clean=1)
+>>> m = t.metrics()
+>>> m["ca"], m["da"], round(m["precision"], 3), m["recall"], round(m["clean_frr"], 3)
+(0.5, 0.75, 0.667, 0.5, 0.167)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, fields
+
+NAN = float("nan")
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else NAN
+
+
+@dataclass
+class Tally:
+    """Counts folded from screened batches; :meth:`metrics` turns them into rates."""
+
+    n: int = 0
+    n_poison: int = 0
+    accepted: int = 0
+    rejected_poison: int = 0
+    accepted_poison: int = 0
+    accepted_poison_correct: int = 0
+    rejected_clean: int = 0
+
+    def add(self, **counts: int) -> None:
+        for name, value in counts.items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def add_record(self, record: object) -> None:
+        self.add(**{f.name: getattr(record, f.name) for f in fields(self)})
+
+    def metrics(self) -> dict[str, float]:
+        clean = self.n - self.n_poison
+        rejected = self.n - self.accepted
+        precision = _ratio(self.rejected_poison, rejected)
+        recall = _ratio(self.rejected_poison, self.n_poison)
+        f1 = _ratio(2 * precision * recall, precision + recall) if rejected and self.n_poison else NAN
+        return {
+            "ca": recall,
+            "da": _ratio(self.rejected_poison + self.accepted_poison_correct, self.n_poison),
+            "clean_frr": _ratio(self.rejected_clean, clean),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "detection_accuracy": _ratio(self.rejected_poison + (clean - self.rejected_clean), self.n),
+            "poisons": float(self.n_poison),
+            "accepted_poisons": float(self.accepted_poison),
+            "screened": float(self.n),
+        }
+
+
+class WindowedTally:
+    """The same counts over the last ``window`` attacker batches only."""
+
+    def __init__(self, window: int) -> None:
+        self.batches: deque[Tally] = deque(maxlen=window)
+
+    def add_record(self, record: object) -> None:
+        t = Tally()
+        t.add_record(record)
+        self.batches.append(t)
+
+    def metrics(self) -> dict[str, float]:
+        total = Tally()
+        for t in self.batches:
+            total.add(**{f.name: getattr(t, f.name) for f in fields(t)})
+        return total.metrics()

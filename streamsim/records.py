@@ -1,0 +1,70 @@
+"""The plain, frozen records the simulator yields. Writers, the dashboard and reports consume them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScreenRecord:
+    """One batch went through the gate: what arrived, what the defense decided, what was learned.
+
+    ``accepted_poison_correct`` counts accepted poisons that the model (as it was when the batch
+    arrived) classifies as their true label — the harmless ones, for De-Pois accuracy (da).
+    ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms.
+    """
+
+    run: str  # "attack" or "baseline"
+    time: float
+    source: str
+    kind: str  # "clean" or "attack"
+    n: int
+    n_poison: int
+    accepted: int
+    rejected_poison: int
+    accepted_poison: int
+    accepted_poison_correct: int
+    rejected_clean: int
+    prequential_errors: int  # mistakes of the model on the batch's true labels, before learning it
+    boundary: float | None
+    scores: np.ndarray
+    is_poison: np.ndarray
+    accept: np.ndarray
+
+    @property
+    def rejected(self) -> int:
+        return self.n - self.accepted
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """Target accuracy on the held-out test split at a point in simulated time."""
+
+    run: str
+    time: float
+    accuracy: float
+    n: int
+
+
+@dataclass(frozen=True)
+class DriftAlarm:
+    """ADWIN detected a change in the error stream of clean batches."""
+
+    run: str
+    time: float
+    detector: str = "adwin"
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    """A stage of the run started (setup, baseline, attack) — lets a dashboard show where it is."""
+
+    run: str
+    phase: str
+    time: float = 0.0
+    duration: float = 0.0
+
+
+Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord

@@ -1,0 +1,132 @@
+"""Folds the record stream of a run into its timeline, events, per-sample scores and summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamsim.config import Scenario
+from streamsim.metrics import Tally, WindowedTally
+from streamsim.records import DriftAlarm, EvalRecord, Record, ScreenRecord
+
+
+@dataclass
+class Result:
+    """What :func:`streamsim.run` returns: the summary and the tables, as written to ``run_dir``."""
+
+    summary: dict[str, Any]
+    timeline: pd.DataFrame
+    events: pd.DataFrame
+    scores: pd.DataFrame
+    scenario: Scenario
+    run_dir: Path | None = None
+
+
+@dataclass
+class _RunState:
+    tally: Tally = field(default_factory=Tally)
+    clean_errors: int = 0
+    clean_seen: int = 0
+    evals: list[EvalRecord] = field(default_factory=list)
+    alarms: list[float] = field(default_factory=list)
+
+
+class Collector:
+    """A record sink that keeps what the outputs need. The attacked run is ``"attack"``."""
+
+    def __init__(self, window: int) -> None:
+        self.runs: dict[str, _RunState] = {"attack": _RunState(), "baseline": _RunState()}
+        self.window = WindowedTally(window)
+        self.timeline: list[dict[str, float]] = []
+        self.events: list[dict[str, Any]] = []
+        self.score_parts: list[pd.DataFrame] = []
+
+    def __call__(self, record: Record) -> None:
+        if isinstance(record, ScreenRecord):
+            self._screen(record)
+        elif isinstance(record, EvalRecord):
+            self.runs[record.run].evals.append(record)
+            if record.run == "attack":
+                self._snapshot(record)
+        elif isinstance(record, DriftAlarm):
+            self.runs[record.run].alarms.append(record.time)
+
+    def _screen(self, r: ScreenRecord) -> None:
+        state = self.runs[r.run]
+        state.tally.add_record(r)
+        if r.kind == "clean":
+            state.clean_errors += r.prequential_errors
+            state.clean_seen += r.n
+        if r.run != "attack":
+            return
+        if r.kind == "attack":
+            self.window.add_record(r)
+        self.events.append({
+            "time": r.time, "source": r.source, "kind": r.kind, "n": r.n, "n_poison": r.n_poison,
+            "accepted": r.accepted, "rejected": r.rejected, "rejected_poison": r.rejected_poison,
+            "accepted_poison": r.accepted_poison, "accepted_poison_correct": r.accepted_poison_correct,
+            "rejected_clean": r.rejected_clean, "prequential_errors": r.prequential_errors,
+            "score_mean": float(r.scores.mean()) if r.n else math.nan,
+            "boundary": r.boundary if r.boundary is not None else math.nan,
+        })
+        self.score_parts.append(pd.DataFrame({
+            "time": r.time, "source": r.source, "is_poison": r.is_poison, "accepted": r.accept, "score": r.scores,
+        }))
+
+    def _snapshot(self, e: EvalRecord) -> None:
+        cum = self.runs["attack"].tally.metrics()
+        win = self.window.metrics()
+        self.timeline.append({
+            "time": e.time, "accuracy": e.accuracy,
+            **{k: cum[k] for k in ("ca", "da", "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons")},
+            "ca_window": win["ca"], "da_window": win["da"],
+        })
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        timeline = pd.DataFrame(self.timeline)
+        base = self.runs["baseline"].evals
+        if base and not timeline.empty:
+            b = pd.DataFrame({"time": [e.time for e in base], "baseline_accuracy": [e.accuracy for e in base]})
+            timeline = timeline.merge(b, on="time", how="left")
+            timeline["accuracy_drop"] = timeline["baseline_accuracy"] - timeline["accuracy"]
+        events = pd.DataFrame(self.events)
+        scores = pd.concat(self.score_parts, ignore_index=True) if self.score_parts else pd.DataFrame(
+            columns=["time", "source", "is_poison", "accepted", "score"])
+        return timeline, events, scores
+
+    def summary(self, timeline: pd.DataFrame) -> dict[str, Any]:
+        attack, baseline = self.runs["attack"], self.runs["baseline"]
+        out: dict[str, Any] = dict(attack.tally.metrics())
+        win = self.window.metrics()
+        out["ca_window"], out["da_window"] = win["ca"], win["da"]
+        out["final_accuracy"] = attack.evals[-1].accuracy if attack.evals else math.nan
+        out["initial_accuracy"] = attack.evals[0].accuracy if attack.evals else math.nan
+        out["clean_prequential_error"] = attack.clean_errors / attack.clean_seen if attack.clean_seen else math.nan
+        out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
+        out["drift_alarms"] = len(attack.alarms)
+        if baseline.evals:
+            out["baseline_final_accuracy"] = baseline.evals[-1].accuracy
+            out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]
+            out["mean_accuracy_drop"] = float(timeline["accuracy_drop"].mean())
+            out["max_accuracy_drop"] = float(timeline["accuracy_drop"].max())
+            out["baseline_clean_frr"] = baseline.tally.metrics()["clean_frr"]
+            out["baseline_first_drift_alarm"] = baseline.alarms[0] if baseline.alarms else None
+        return out
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and inf are not JSON: write them as null. numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,103 @@
+"""Sources: SimPy processes that emit batches — clean ones (maybe drifting) and attacker ones.
+
+A source knows when to send and what to send; it never screens or learns. Both kinds share the
+arrival logic (fixed interval or Poisson, start/stop, sample budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+import torch
+
+from streamsim.base import Attack, CraftContext
+from streamsim.batch import Batch
+from streamsim.config import AttackerSource, CleanSource
+from streamsim.data import drift
+from streamsim.errors import PluginError
+from streamsim.threat import TargetView
+
+Submit = Callable[[Batch, "SourceRuntime"], None]
+
+
+class SourceRuntime:
+    """A running source: its settings, its RNG, and how many samples it has sent."""
+
+    kind = "clean"
+
+    def __init__(self, config: CleanSource | AttackerSource, pool: Batch, seed: int, duration: float) -> None:
+        self.config = config
+        self.name = config.name
+        self.pool = pool
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.stop = min(config.stop if config.stop is not None else duration, duration)
+        self.sent = 0
+
+    def _gap(self) -> float:
+        c = self.config
+        return c.interval if c.arrival == "fixed" else float(self.rng.exponential(1.0 / c.rate))
+
+    def _draw(self, n: int, weights: np.ndarray | None) -> Batch:
+        idx = self.rng.choice(len(self.pool), size=n, replace=weights is not None or n > len(self.pool), p=weights)
+        return self.pool.subset(torch.from_numpy(idx))
+
+    def make_batch(self, env: simpy.Environment, n: int) -> Batch:
+        raise NotImplementedError
+
+    def process(self, env: simpy.Environment, submit: Submit) -> Generator[Any, Any, None]:
+        if self.config.start > 0:
+            yield env.timeout(self.config.start)
+        budget = self.config.budget
+        while env.now < self.stop and (budget is None or self.sent < budget):
+            n = self.config.batch_size if budget is None else min(self.config.batch_size, budget - self.sent)
+            batch = self.make_batch(env, n)
+            self.sent += len(batch)
+            submit(batch, self)
+            yield env.timeout(self._gap())
+
+
+class CleanRuntime(SourceRuntime):
+    config: CleanSource
+
+    def make_batch(self, env: simpy.Environment, n: int) -> Batch:
+        d = self.config.drift
+        priors = d.prior_shift.priors if d.prior_shift is not None and env.now >= d.prior_shift.at else None
+        batch = self._draw(n, drift.sample_weights(self.pool.labels, priors))
+        angle = drift.rotation_at(env.now, d.rotation_per_time, d.max_rotation)
+        return batch.with_(x=drift.rotate(batch.x, angle), source=self.name)
+
+
+class AttackerRuntime(SourceRuntime):
+    """Draws base samples from its pool and hands them to the attack to poison."""
+
+    kind = "attack"
+    config: AttackerSource
+
+    def __init__(self, config: AttackerSource, pool: Batch, seed: int, duration: float,
+                 attack: Attack, view: TargetView) -> None:
+        super().__init__(config, pool, seed, duration)
+        self.attack = attack
+        self.view = view
+
+    def make_batch(self, env: simpy.Environment, n: int) -> Batch:
+        base = self._draw(n, None)
+        context = CraftContext(time=env.now, rng=self.rng, generator=self.generator, view=self.view)
+        poisoned = self.attack.craft(base, context)
+        _check_crafted(poisoned, base, type(self.attack).__name__)
+        # Provenance, not the attack's word, decides what counts as poison.
+        return poisoned.with_(is_poison=torch.ones(len(poisoned), dtype=torch.bool), source=self.name)
+
+
+def _check_crafted(poisoned: object, base: Batch, who: str) -> None:
+    if not isinstance(poisoned, Batch):
+        raise PluginError(f"attack {who}.craft returned {type(poisoned).__name__}, expected a Batch")
+    if poisoned.x.shape[1:] != base.x.shape[1:] or poisoned.x.dtype != base.x.dtype:
+        raise PluginError(f"attack {who}.craft changed the sample shape or dtype to {tuple(poisoned.x.shape)} {poisoned.x.dtype}")
+    if len(poisoned) and (poisoned.x.min() < -1.0001 or poisoned.x.max() > 1.0001):
+        raise PluginError(f"attack {who}.craft produced pixels outside [-1, 1]")
+    if len(poisoned) and (poisoned.labels.min() < 0 or poisoned.labels.max() > 9):
+        raise PluginError(f"attack {who}.craft produced labels outside 0..9")
