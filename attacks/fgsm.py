@@ -201,20 +201,22 @@ class FGSM(Attack):
             x = self.perturb(base.x.detach().clone(), directions, context)
         return base.with_(x=x.detach())
 
+    def stats(self) -> dict[str, float]:
+        """For the run summary: the distillation's numbers (``shadow_*``) and the last fidelity check."""
+        return {**{f"shadow_{k}": v for k, v in self.shadow_stats_.items()}, **self.fidelity_}
+
     def fidelity(self, defense: Defense | None, learner: Learner | None, x: torch.Tensor,
                  y: torch.Tensor) -> dict[str, float]:
         """Shadow-vs-target agreement on held-out ``(x, y)``; also kept in ``fidelity_``.
 
         Keys (see :meth:`attacks.shadow.Shadows.fidelity`): ``n``, ``classifier_agreement``,
         ``critic_agreement``, ``critic_accept_real``, ``critic_accept_shadow``,
-        ``critic_rank_corr``; plus the distillation's ``shadow_stats_`` under ``shadow_``
-        prefixes. Empty for a white-box attack, which uses the real models.
+        ``critic_rank_corr``. Empty for a white-box attack, which uses the real models. Holding
+        the real models, only the simulator (or a test) can call this, not the attacker.
         """
         if self.shadows_ is None:
             self.fidelity_ = {}
             return {}
         with frozen(defense, learner, self.shadows_.classifier, self.shadows_.critic):
-            out = self.shadows_.fidelity(defense if has_score(defense) else None, learner, x, y)
-        out.update({f"shadow_{k}": v for k, v in self.shadow_stats_.items()})
-        self.fidelity_ = out
-        return out
+            self.fidelity_ = self.shadows_.fidelity(defense if has_score(defense) else None, learner, x, y)
+        return self.fidelity_

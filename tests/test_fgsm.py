@@ -193,6 +193,7 @@ def test_distilled_shadows_agree_with_their_teachers(splits, learner, critic):
     test = splits["test"]
     f = attack.fidelity(critic, learner, test.x, test.labels)
     assert f is attack.fidelity_
+    assert attack.stats()["shadow_points"] == len(splits["attacker"]) and "critic_agreement" in attack.stats()
     assert f["classifier_agreement"] > 0.6  # chance is ~0.1
     assert f["critic_rank_corr"] > 0.5
     p, q = f["critic_accept_real"], f["critic_accept_shadow"]
