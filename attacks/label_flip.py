@@ -10,27 +10,53 @@ Blind (knowledge ``none``): it needs nothing from the target.
 [7, 7, 7, 7]
 >>> bool((LabelFlip().craft(base, ctx).labels != base.labels).all())
 True
+
+``random`` flips are weak against a majority of clean data (the true class still wins the
+argmax); ``permutation`` — every class mapped to one fixed other class, drawn from the seed — is
+consistent and does real damage; ``target`` sends everything to one class.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
 import torch
 
-from streamsim import N_CLASSES, Attack, Batch, CraftContext
+from streamsim import N_CLASSES, Attack, Batch, CraftContext, SetupContext
+
+
+def derangement(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random permutation with no fixed point: every class goes to another one."""
+    while True:
+        p = rng.permutation(n)
+        if (p != np.arange(n)).all():
+            return p
 
 
 class LabelFlip(Attack):
-    """Flip labels: to a random other class, or to ``target`` (samples of that class are skipped)."""
+    """Flip labels: random other class, a fixed class permutation, or everything to ``target``."""
 
     knowledge = "none"
 
-    def __init__(self, target: int | None = None) -> None:
+    def __init__(self, mode: Literal["random", "permutation", "target"] = "random", target: int | None = None) -> None:
         if target is not None and not 0 <= target < N_CLASSES:
             raise ValueError(f"target must be a class 0..{N_CLASSES - 1}, got {target}")
+        if mode == "target" and target is None:
+            raise ValueError("mode 'target' needs a target class")
+        self.mode = "target" if target is not None else mode
         self.target = target
+        self.mapping: torch.Tensor | None = None
+
+    def prepare(self, context: SetupContext) -> None:
+        self.mapping = torch.from_numpy(derangement(context.rng(), N_CLASSES))
 
     def craft(self, base: Batch, context: CraftContext) -> Batch:
-        if self.target is not None:
+        if self.mode == "permutation":
+            if self.mapping is None:
+                self.mapping = torch.from_numpy(derangement(context.rng, N_CLASSES))
+            return base.with_(labels=self.mapping[base.true_labels])
+        if self.mode == "target":
             # A sample already of the target class would not be a flip at all.
             base = base.subset(base.true_labels != self.target)
             return base.with_(labels=torch.full_like(base.labels, self.target))

@@ -3,7 +3,6 @@
 It reads ``batch.is_poison``, which real defenses must never do.
 """
 
-import torch
 
 from streamsim import Batch, Defense, Verdicts
 

@@ -10,7 +10,7 @@ import copy
 import platform
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def run(
     sc = load_scenario(scenario, tuple(set), values)
     out_path: Path | None = None
     if out == "auto":
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         out_path = Path("runs") / f"{sc.name}-seed{sc.seed}-{stamp}"
     elif out is not None:
         out_path = Path(out)

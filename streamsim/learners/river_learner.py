@@ -37,9 +37,11 @@ def _river_class(path: str) -> Any:
 class RiverLearner(Learner):
     """Any river classifier (``model`` = its path under ``river.``) on flattened, pooled pixels."""
 
-    def __init__(self, model: str = "linear_model.LogisticRegression", params: dict[str, Any] | None = None,
-                 pool: int = 2, update: bool = True) -> None:
+    def __init__(self, model: str = "linear_model.SoftmaxRegression", params: dict[str, Any] | None = None,
+                 pool: int = 2, pretrain_epochs: int = 3, pretrain_batch_size: int = 32, update: bool = True) -> None:
         self.model = model
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_batch_size = pretrain_batch_size
         self.params = params or {}
         self.pool = pool
         self.update = update
@@ -65,7 +67,14 @@ class RiverLearner(Learner):
         est = cls(**params)
         self.estimator = est if est._multiclass else multiclass.OneVsRestClassifier(est)
         self.columns = list(range((28 // self.pool) ** 2))
-        self._learn(x, y)
+        # Online models take one step per learn_many call: pretraining walks the split in
+        # stream-sized mini-batches, a few shuffled epochs, as the stream itself would.
+        gen = context.generator()
+        for _ in range(self.pretrain_epochs):
+            order = torch.randperm(x.shape[0], generator=gen)
+            for start in range(0, x.shape[0], self.pretrain_batch_size):
+                idx = order[start : start + self.pretrain_batch_size]
+                self._learn(x[idx], y[idx])
 
     def _learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
         frame = self._frame(x)
