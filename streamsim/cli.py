@@ -118,6 +118,59 @@ def list_plugins() -> None:
     console.print(table)
 
 
+@app.command()
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or built-in name (ignored with --resume).")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="key.path=v1,v2,... (repeatable; Cartesian product).")] = [],  # noqa: B006
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    jobs: Annotated[int, typer.Option(help="Cells run in parallel.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Sweep directory (default sweeps/NAME-TIME).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the sweep in --out; skips finished cells.")] = False,
+    set_: SetOpt = [],  # noqa: B006
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")] = None,
+) -> None:
+    """Run a scenario over a grid of settings and seeds, one row per cell and seed in results.csv."""
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from streamsim.sweep import parse_grid, run_sweep
+
+    def parse_seeds() -> list[int]:
+        try:
+            return [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            fail(f"--seeds {seeds!r}: expected comma-separated integers")
+
+    if resume and out is None:
+        fail("--resume needs --out, the sweep directory to continue")
+    if out is None:
+        out = Path("sweeps") / f"{Path(scenario).stem}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    parsed = guarded(lambda: parse_grid(grid))
+    console = Console()
+    plain = not console.is_terminal or bool(os.environ.get("CI"))
+    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[info]}"), console=console, disable=plain)
+    task = bar.add_task("sweep", total=None, info="")
+
+    def show(p) -> None:  # noqa: ANN001
+        info = f"failed {p.failed}" + (f", {p.skipped} already done" if p.skipped else "")
+        bar.update(task, total=p.total, completed=p.skipped + p.done + p.failed, info=info)
+        if plain:
+            typer.echo(f"sweep: {p.skipped + p.done + p.failed}/{p.total} cells, {p.failed} failed")
+
+    with bar:
+        progress = guarded(lambda: run_sweep(scenario, parsed, parse_seeds() if not resume or seeds != "0" else [],
+                                             out, jobs=jobs, resume=resume, overrides=tuple(set_),
+                                             executor=executor, address=address, on_progress=show))
+    console.print(f"{progress.done} cells run, {progress.skipped} already done, {progress.failed} failed; "
+                  f"results in [bold]{out / 'results.csv'}[/bold]")
+    if progress.failed:
+        console.print(f"failures logged in {out / 'failures.jsonl'}; rerun with --resume to retry them")
+        raise typer.Exit(EXIT_FAILED)
+
+
 def _first_comment(path: Path) -> str:
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("#"):

@@ -84,6 +84,20 @@ def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, At
     return learner, defense, attacks, resolved
 
 
+def poison_examples(simulation: Simulation, splits: dict[str, Batch], sc: Scenario) -> dict[str, np.ndarray]:
+    """The run's first poisons next to the pool samples they were crafted from (``examples.npz``)."""
+    if not simulation.examples:
+        return {}
+    pools = {a.name: splits[a.pool] for a in sc.attackers}
+    poison = Batch.concat([b for b, _ in simulation.examples])
+    sources = [b.source for b, _ in simulation.examples for _ in range(len(b))]
+    # Crafted samples keep their base sample's id; ids are dataset indices, not positions in the pool.
+    original = torch.stack([pools[src].x[int(torch.nonzero(pools[src].ids == i)[0])] for src, i in zip(sources, poison.ids, strict=True)])
+    return {"poison": poison.x.numpy(), "original": original.numpy(), "label": poison.labels.numpy(),
+            "true_label": poison.true_labels.numpy(), "id": poison.ids.numpy(), "source": np.array(sources),
+            "accepted": torch.cat([a for _, a in simulation.examples]).numpy()}
+
+
 def versions() -> dict[str, str]:
     return {"streamsim": streamsim.__version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "river": river.__version__}
@@ -99,16 +113,17 @@ def run(
     cache: bool = True,
     progress: ProgressFactory = silent,
     on_record: Callable[[Record], None] | None = None,
+    values: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Result:
     """Run a scenario and return its :class:`~streamsim.results.Result`.
 
     ``scenario`` is a path, a built-in scenario name, a dict or a :class:`Scenario`. ``set`` takes
     ``key.path=value`` strings; keyword ``overrides`` take typed values, nesting with ``__``
-    (``defense__name="oracle"``). ``out="auto"`` writes ``runs/NAME-seedN-TIMESTAMP``; ``None``
+    (``defense__name="oracle"``), and ``values`` maps dotted key paths to typed values. ``out="auto"`` writes ``runs/NAME-seedN-TIMESTAMP``; ``None``
     writes nothing. ``on_record`` sees every record as it happens (a live dashboard).
     """
-    values = {k.replace("__", "."): v for k, v in overrides.items()}
+    values = {**(values or {}), **{k.replace("__", "."): v for k, v in overrides.items()}}
     if seed is not None:
         values["seed"] = seed
     sc = load_scenario(scenario, tuple(set), values)
@@ -147,6 +162,7 @@ def run(
         base_learner, base_defense = copy.deepcopy((learner, defense))
         sink(PhaseRecord("baseline", "start", duration=sc.duration))
         Simulation(sc, splits, base_learner, base_defense, {}, sink, run="baseline").run_to_end()
+        sink(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
 
     armed: dict[str, tuple[Attack, TargetView]] = {}
     for a in sc.attackers:
@@ -172,5 +188,6 @@ def run(
     result = Result(summary=summary, timeline=timeline, events=events, scores=scores, scenario=resolved)
     if out_path is not None:
         result.run_dir = write_run_dir(out_path, resolved.resolved_toml(), summary,
-                                       {"timeline": timeline, "events": events, "scores": scores})
+                                       {"timeline": timeline, "events": events, "scores": scores},
+                                       {"examples": examples} if (examples := poison_examples(simulation, splits, sc)) else None)
     return result

@@ -109,6 +109,7 @@ class Collector:
         out["clean_prequential_error"] = attack.clean_errors / attack.clean_seen if attack.clean_seen else math.nan
         out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
         out["drift_alarms"] = len(attack.alarms)
+        out["drift_alarm_times"] = list(attack.alarms)
         if baseline.evals:
             out["baseline_final_accuracy"] = baseline.evals[-1].accuracy
             out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]
@@ -116,6 +117,7 @@ class Collector:
             out["max_accuracy_drop"] = float(timeline["accuracy_drop"].max())
             out["baseline_clean_frr"] = baseline.tally.metrics()["clean_frr"]
             out["baseline_first_drift_alarm"] = baseline.alarms[0] if baseline.alarms else None
+            out["baseline_drift_alarm_times"] = list(baseline.alarms)
         return out
 
 

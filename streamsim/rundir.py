@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from streamsim.errors import ConfigError
@@ -39,7 +40,7 @@ def check_free(out: Path) -> None:
 
 
 def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
-                  tables: dict[str, pd.DataFrame]) -> Path:
+                  tables: dict[str, pd.DataFrame], arrays: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
     check_free(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
@@ -47,6 +48,8 @@ def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
         (tmp / "scenario.resolved.toml").write_text(resolved_toml, encoding="utf-8")
         for name, frame in tables.items():
             frame.to_csv(tmp / f"{name}.csv", index=False)
+        for name, named_arrays in (arrays or {}).items():  # optional extras, e.g. examples.npz
+            np.savez_compressed(tmp / f"{name}.npz", **named_arrays)
         # summary.json last: its presence marks the directory complete even to a careless reader.
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
         if out.exists():

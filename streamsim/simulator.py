@@ -25,6 +25,7 @@ from streamsim.sources import AttackerRuntime, CleanRuntime, SourceRuntime
 from streamsim.threat import TargetView
 
 Sink = Callable[[Record], None]
+EXAMPLES_KEPT = 16  # poisons kept with their verdicts, for the example grid of `streamsim report`
 
 
 class Simulation:
@@ -45,6 +46,7 @@ class Simulation:
         self.gate_queue: simpy.Store = simpy.Store(self.env)
         self.adwin = ADWIN(delta=scenario.metrics.adwin_delta)
         self.first_alarm: float | None = None
+        self.examples: list[tuple[Batch, torch.Tensor]] = []  # the first poisons and their verdicts
         self.seed = scenario.seed
         test = splits["test"]
         if scenario.data.eval_size and scenario.data.eval_size < len(test):
@@ -113,6 +115,10 @@ class Simulation:
             scores=verdicts.score.detach().numpy().astype(np.float32), is_poison=poison.numpy().copy(), accept=accept.numpy().copy(),
         )
         self.sink(record)
+        kept = sum(len(b) for b, _ in self.examples)
+        if record.n_poison and kept < EXAMPLES_KEPT:
+            pick = torch.nonzero(poison).flatten()[: EXAMPLES_KEPT - kept]
+            self.examples.append((batch.subset(pick), accept[pick].clone()))
         if source.kind == "clean":
             self._watch_drift(~correct)
         else:

@@ -1,0 +1,105 @@
+"""Where sweep cells run: a local process pool, or Ray tasks on a cluster.
+
+Both yield ``(job, summary, error)`` as cells finish, in any order; the sweep appends rows in
+the parent, so the results file has the same atomic, resumable semantics whichever ran them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+from streamsim.errors import ConfigError, StreamsimError
+from streamsim.sweep import Job, run_job
+
+Outcome = tuple[Job, dict[str, Any] | None, str | None]
+
+
+def _safe_run(job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return run_job(job, threads), None
+    except StreamsimError as e:
+        return None, str(e)
+    except Exception as e:  # one broken cell must not end the sweep
+        return None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+
+
+class LocalExecutor:
+    """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork)."""
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalExecutor:
+        self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.pool is not None
+        self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+
+    def map_unordered(self, jobs: list[Job]) -> Iterator[Outcome]:
+        assert self.pool is not None
+        pending = {}
+        queue = list(jobs)
+        # Keep only a few cells in flight so an interrupt loses little and resumes quickly.
+        while queue or pending:
+            while queue and len(pending) < 2 * self.jobs:
+                job = queue.pop(0)
+                pending[self.pool.submit(_safe_run, job, self.threads)] = job
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = pending.pop(future)
+                summary, error = future.result()
+                yield job, summary, error
+
+
+class RayExecutor:
+    """Each cell a Ray task; joins ``address`` or starts a local instance sized to this machine."""
+
+    def __init__(self, jobs: int, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--executor ray needs Ray: pip install 'streamsim[ray]'") from None
+        self.ray = ray
+        self.jobs = jobs
+        self.address = address
+
+    def __enter__(self) -> RayExecutor:
+        if not self.ray.is_initialized():
+            if self.address:
+                self.ray.init(address=self.address, log_to_driver=False)
+            else:
+                self.ray.init(num_cpus=self.jobs, log_to_driver=False, include_dashboard=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.address is None:
+            self.ray.shutdown()
+
+    def map_unordered(self, jobs: list[Job]) -> Iterator[Outcome]:
+        task = self.ray.remote(num_cpus=1)(_safe_run)
+        refs = {task.remote(job, 1): job for job in jobs}
+        while refs:
+            ready, _ = self.ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                job = refs.pop(ref)
+                summary, error = self.ray.get(ref)
+                yield job, summary, error
+
+
+def make_executor(kind: str, jobs: int, address: str | None) -> LocalExecutor | RayExecutor:
+    if kind == "local":
+        return LocalExecutor(jobs)
+    if kind == "ray":
+        return RayExecutor(jobs, address)
+    raise ConfigError(f"--executor must be 'local' or 'ray', got {kind!r}")

@@ -1,0 +1,227 @@
+"""Sweeps: a scenario over the Cartesian product of parameter values and seeds.
+
+Each cell runs in its own process (a local process pool, or Ray — see :mod:`streamsim.executors`).
+Only this parent process writes ``results.csv``: one complete line per finished cell and seed,
+appended with a single ``write`` and flushed to disk. A killed sweep leaves at worst one torn
+last line, which ``resume`` drops; finished cells are never run twice and rows are never lost or
+duplicated.
+
+Layout of a sweep directory::
+
+    sweep.json       the grid, seeds, base scenario and overrides (to resume from)
+    results.csv      one row per (cell, seed): param:<key> columns, seed, metrics
+    failures.jsonl   cells that raised, with the error (retried on resume)
+    runs/<cell>-seed<N>/   each cell's run directory
+
+>>> [c for c in grid_cells({"a": [1, 2], "b": ["x"]})]
+[{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from streamsim.config import load_scenario, parse_value
+from streamsim.errors import ConfigError
+from streamsim.rundir import atomic_write_text
+
+METRICS = (
+    "ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
+    "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
+    "accepted_poisons", "first_drift_alarm", "wall_time_s",
+)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["key.path=v1,v2", ...]`` → ``{"key.path": [v1, v2]}`` with TOML-typed values."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ConfigError(f"--grid {item!r}: expected key.path=v1,v2,...")
+        if key in grid:
+            raise ConfigError(f"--grid {key}: given twice")
+        grid[key] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+    return grid
+
+
+def grid_cells(grid: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    keys = list(grid)
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        yield dict(zip(keys, combo, strict=True))
+
+
+def cell_id(params: dict[str, Any]) -> str:
+    text = json.dumps(params, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (cell, seed) to run; plain data so it can travel to another process or machine."""
+
+    scenario: dict[str, Any]
+    params: dict[str, Any]
+    seed: int
+    out: str
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return cell_id(self.params), self.seed
+
+
+def run_job(job: Job, threads: int = 1) -> dict[str, Any]:
+    """Run one cell in the current process; returns its summary (the worker's whole job)."""
+    import torch
+
+    from streamsim.experiment import run
+
+    torch.set_num_threads(threads)
+    out = Path(job.out)
+    if out.exists():
+        shutil.rmtree(out)  # left by a run killed after writing but before its row was appended
+    return run(job.scenario, set=job.overrides, seed=job.seed, out=out, values=job.params).summary
+
+
+class ResultsFile:
+    """``results.csv`` with a fixed header, appended a whole line at a time."""
+
+    def __init__(self, path: Path, param_keys: list[str]) -> None:
+        self.path = path
+        self.columns = ["cell", "seed", *(f"param:{k}" for k in param_keys), *METRICS, "attackers"]
+        if not path.exists():
+            atomic_write_text(path, ",".join(self.columns) + "\n")
+        self._repair()
+
+    def _repair(self) -> None:
+        """Drop a torn last line left by a kill mid-append; check the header matches."""
+        text = self.path.read_text(encoding="utf-8")
+        header, _, _ = text.partition("\n")
+        if header.split(",") != self.columns:
+            raise ConfigError(f"{self.path}: its columns do not match this sweep's grid; use another --out")
+        if not text.endswith("\n"):
+            atomic_write_text(self.path, text[: text.rfind("\n") + 1])
+
+    def done(self) -> set[tuple[str, int]]:
+        frame = pd.read_csv(self.path, usecols=["cell", "seed"], dtype={"cell": str, "seed": int})
+        return set(zip(frame.cell, frame.seed, strict=True))
+
+    def append(self, job: Job, summary: dict[str, Any]) -> None:
+        row = [cell_id(job.params), job.seed, *(job.params[k] for k in job.params),
+               *(summary.get(m) for m in METRICS), json.dumps(summary.get("attackers", {}), sort_keys=True)]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["" if v is None else v for v in row])
+        data = buf.getvalue().encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, data)  # one write: a kill leaves the whole line or a torn tail, never a mix
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class SweepProgress:
+    total: int
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    started: float = 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.done:
+            return None
+        rate = self.done / (time.perf_counter() - self.started)
+        return (self.total - self.skipped - self.done - self.failed) / rate
+
+
+def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out: Path,
+         overrides: tuple[str, ...], resume: bool) -> tuple[list[Job], ResultsFile, int]:
+    """Validate every cell up front (a typo fails before hours of work), then list what is left."""
+    out = Path(out)
+    meta_path = out / "sweep.json"
+    if resume:
+        if not meta_path.is_file():
+            raise ConfigError(f"--resume: {out} holds no sweep.json")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        grid = grid or meta["grid"]
+        seeds = seeds or meta["seeds"]
+        overrides = overrides or tuple(meta["overrides"])
+        if meta["grid"] != grid or meta["seeds"] != seeds or meta["overrides"] != list(overrides):
+            raise ConfigError(f"--resume: the grid, seeds or overrides differ from {meta_path}")
+        base = meta["scenario"]
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise ConfigError(f"sweep directory {out} already exists; use --resume to continue it or another --out")
+        base = load_scenario(scenario, overrides).model_dump(mode="json")
+        overrides = ()  # folded into the base scenario
+    if not grid:
+        raise ConfigError("a sweep needs at least one --grid key=v1,v2,...")
+    if not seeds:
+        raise ConfigError("a sweep needs at least one seed")
+    for params in grid_cells(grid):
+        load_scenario(base, overrides, params)  # raises ConfigError naming the bad key
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(meta_path, json.dumps({"grid": grid, "seeds": seeds, "overrides": list(overrides),
+                                                 "scenario": base}, indent=2))
+    results = ResultsFile(out / "results.csv", list(grid))
+    finished = results.done()
+    jobs = [
+        Job(scenario=base, params=params, seed=seed, out=str(out / "runs" / f"{cell_id(params)}-seed{seed}"),
+            overrides=tuple(overrides))
+        for params in grid_cells(grid) for seed in seeds
+    ]
+    return [j for j in jobs if j.key not in finished], results, len(jobs)
+
+
+def run_sweep(
+    scenario: str | Path,
+    grid: dict[str, list[Any]],
+    seeds: list[int],
+    out: Path,
+    *,
+    jobs: int = 1,
+    resume: bool = False,
+    overrides: tuple[str, ...] = (),
+    executor: str = "local",
+    address: str | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+) -> SweepProgress:
+    """Run (or continue) a sweep; returns the final counts. Failures are logged, not fatal."""
+    from streamsim.executors import make_executor
+
+    todo, results, total = plan(scenario, grid, seeds, Path(out), tuple(overrides), resume)
+    progress = SweepProgress(total=total, skipped=total - len(todo), started=time.perf_counter())
+    if on_progress:
+        on_progress(progress)
+    failures = Path(out) / "failures.jsonl"
+    with make_executor(executor, jobs, address) as pool:
+        for job, summary, error in pool.map_unordered(todo):
+            if error is None:
+                results.append(job, summary)
+                progress.done += 1
+            else:
+                progress.failed += 1
+                with failures.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"cell": cell_id(job.params), "params": job.params, "seed": job.seed,
+                                        "error": error}) + "\n")
+            if on_progress:
+                on_progress(progress)
+    return progress

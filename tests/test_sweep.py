@@ -1,0 +1,87 @@
+"""Sweeps: one row per cell and seed, and a killed sweep resumes without losing or repeating rows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import tomli_w
+
+from streamsim.errors import ConfigError
+from streamsim.sweep import parse_grid, run_sweep
+
+GRID = ["attackers.0.batch_size=16,48"]
+
+
+def _scenario(tmp_path, tiny):
+    tiny.update(duration=4.0, eval_every=2.0)
+    path = tmp_path / "s.toml"
+    path.write_text(tomli_w.dumps(tiny))
+    return path
+
+
+def _rows(out):
+    frame = pd.read_csv(out / "results.csv").drop(columns=["wall_time_s"])
+    return frame.sort_values(["cell", "seed"]).reset_index(drop=True)
+
+
+def test_grid_parsing_and_errors():
+    assert parse_grid(["a.b=0,0.5,1", "c=x,y"]) == {"a.b": [0, 0.5, 1], "c": ["x", "y"]}
+    with pytest.raises(ConfigError, match="expected key.path"):
+        parse_grid(["novalue"])
+
+
+def test_bad_grid_value_fails_before_any_cell_runs(tmp_path, tiny):
+    path = _scenario(tmp_path, tiny)
+    with pytest.raises(ConfigError, match="batch_size"):
+        run_sweep(path, {"attackers.0.batch_size": [8, -1]}, [0], tmp_path / "sw")
+    assert not (tmp_path / "sw" / "results.csv").exists()
+
+
+def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tmp_path, tiny):
+    path = _scenario(tmp_path, tiny)
+    reference = tmp_path / "reference"
+    progress = run_sweep(path, parse_grid(GRID), [0, 1], reference, jobs=2)
+    assert progress.done == 4 and progress.failed == 0
+    expected = _rows(reference)
+    assert len(expected) == 4 and not expected.duplicated(["cell", "seed"]).any()
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "streamsim", "sweep", str(path), "--grid", GRID[0], "--seeds", "0,1",
+           "--jobs", "1", "--out", str(out)]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    results = out / "results.csv"
+    while time.time() < deadline:
+        if results.exists() and len(results.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rows_at_kill = len(results.read_text().splitlines()) - 1
+    assert 1 <= rows_at_kill < 4
+    # a kill in the middle of an append leaves a torn line: resume must drop it, not keep it
+    with results.open("a") as f:
+        f.write("deadbeef0000,1,16,0.5")
+    progress = run_sweep(path, {}, [], out, resume=True, jobs=1)
+    assert progress.skipped == rows_at_kill and progress.done == 4 - rows_at_kill
+    pd.testing.assert_frame_equal(_rows(out), expected)
+    # resuming a finished sweep runs nothing and adds nothing
+    again = run_sweep(path, {}, [], out, resume=True)
+    assert again.done == 0 and again.skipped == 4
+    assert len(_rows(out)) == 4
+
+
+def test_refuses_to_mix_sweeps(tmp_path, tiny):
+    path = _scenario(tmp_path, tiny)
+    out = tmp_path / "sw"
+    run_sweep(path, {"attackers.0.batch_size": [8]}, [0], out)
+    with pytest.raises(ConfigError, match="already exists"):
+        run_sweep(path, {"attackers.0.batch_size": [8]}, [0], out)
+    with pytest.raises(ConfigError, match="differ"):
+        run_sweep(path, {"attackers.0.batch_size": [9]}, [0], out, resume=True)
