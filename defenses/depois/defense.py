@@ -1,0 +1,274 @@
+"""De-Pois: an attack-agnostic poisoning detector built from a trusted clean set.
+
+Chen et al., "De-Pois: An Attack-Agnostic Defense against Data Poisoning Attacks", IEEE TIFS 2021.
+From the trusted set ``S_c`` it (1) trains a conditional GAN and keeps the generated samples an
+authenticator vouches for, growing ``S_c`` to ``S_aug`` (:mod:`.cgan`); (2) trains a conditional
+WGAN-GP on ``S_aug`` whose critic is the detector (:mod:`.wgan_gp`); (3) scores ``S_c`` with the
+critic and sets the boundary ``mean − k·std`` (population std, as in the reference code). A sample
+whose score is under the boundary is rejected.
+
+The critic is conditioned on a label. ``condition="claimed"`` (our default) uses the label that
+arrives with the sample, so label flips score low. ``condition="predicted"`` uses the deployed
+learner's prediction, as in the paper's evaluation; it only sees image-space poisons. In both modes
+the boundary comes from the trusted set scored with its true labels, as the reference does.
+
+**Threat model.** The defense never looks at attack code: it models clean data only. The critic is
+differentiable (:meth:`DePois.score`), so a white-box attacker can optimise against it — the known
+weakness (Oschart et al., "Breaking the De-Pois defense").
+
+**Boundary refresh (opt-in, ``refresh_every``).** Under natural drift clean data slides below a
+boundary fitted once. With ``refresh_every = n`` the scores of accepted samples go into a rolling
+buffer of ``refresh_window`` and every ``n`` accepted samples the boundary is recomputed over the
+trusted scores plus that buffer. This opens a poisoning channel of its own: poisons that slip
+through just above the boundary enter the buffer and drag its mean and std down, so each refresh
+admits slightly worse samples (boundary creep). It is off by default; keep ``refresh_window`` small
+relative to the trusted set if you turn it on.
+
+**Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
+10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
+higher WGAN-GP learning rate, ≈1–3 min for 1,000 trusted MNIST digits. Any setting left ``None``
+takes the preset's value. Trained critics are cached (see :mod:`streamsim.cache`).
+
+A tiny (useless but quick) run:
+
+>>> import torch
+>>> from streamsim.base import SetupContext
+>>> from streamsim.batch import Batch
+>>> trusted = Batch.clean(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10)
+>>> d = DePois(cgan_steps=2, authenticator_steps=2, wgan_steps=2, augment_factor=1.5)
+>>> d.fit(trusted, learner=None, context=SetupContext(seed=0))
+>>> v = d.screen(trusted)
+>>> v.accept.dtype, len(v), d.score(trusted.x, trusted.labels).shape
+(torch.bool, 40, torch.Size([40]))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from defenses.depois.cgan import CGANSettings, authenticated_augmentation
+from defenses.depois.networks import Critic
+from defenses.depois.wgan_gp import WGANGPSettings, train_critic
+from streamsim.base import Defense, Learner, SetupContext
+from streamsim.batch import Batch, Verdicts
+
+CACHE_KIND = "depois-critic"
+CODE_VERSION = "1"  # bump whenever training changes what a given config produces
+
+Preset = Literal["fast", "paper"]
+Condition = Literal["claimed", "predicted"]
+
+#: Training settings per preset. ``augment_factor`` is |S_aug| / |S_c| (paper: S_c is 20 % of the data).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "augment_factor": 5.0,
+        "cgan_steps": 2000, "cgan_batch_size": 32, "cgan_lr": 2e-4,
+        "authenticator_steps": 2000, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
+        "synthetic_floor": 0.3,
+        "wgan_steps": 10_000, "wgan_batch_size": 32, "n_critic": 5, "wgan_lr": 5e-5, "gp_weight": 10.0,
+    },
+    "fast": {
+        "augment_factor": 5.0,
+        "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
+        "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
+        "synthetic_floor": 0.3,
+        "wgan_steps": 600, "wgan_batch_size": 32, "n_critic": 5, "wgan_lr": 2e-4, "gp_weight": 10.0,
+    },
+}
+TRAINING_SETTINGS = tuple(PRESETS["paper"])
+
+
+def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """sha256 of the trusted data itself, so a cache hit needs the very same samples."""
+    h = hashlib.sha256()
+    h.update(x.detach().cpu().contiguous().float().numpy().tobytes())
+    h.update(y.detach().cpu().contiguous().long().numpy().tobytes())
+    return h.hexdigest()
+
+
+class DePois(Defense):
+    """De-Pois (Chen et al. 2021): a conditional WGAN-GP critic trained on augmented trusted data."""
+
+    def __init__(
+        self,
+        preset: Preset = "fast",
+        condition: Condition = "claimed",
+        k: float = 1.0,
+        augment_factor: float | None = None,
+        cgan_steps: int | None = None,
+        cgan_batch_size: int | None = None,
+        cgan_lr: float | None = None,
+        authenticator_steps: int | None = None,
+        authenticator_batch_size: int | None = None,
+        authenticator_lr: float | None = None,
+        synthetic_floor: float | None = None,
+        wgan_steps: int | None = None,
+        wgan_batch_size: int | None = None,
+        n_critic: int | None = None,
+        wgan_lr: float | None = None,
+        gp_weight: float | None = None,
+        refresh_every: int | None = None,
+        refresh_window: int = 1000,
+    ) -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+        if condition not in ("claimed", "predicted"):
+            raise ValueError(f"condition must be 'claimed' or 'predicted', not {condition!r}")
+        if augment_factor is not None and augment_factor < 1:
+            raise ValueError(f"augment_factor must be >= 1 (S_aug includes S_c), not {augment_factor}")
+        if refresh_every is not None and refresh_every < 1:
+            raise ValueError(f"refresh_every must be a positive number of samples, not {refresh_every}")
+        self.preset = preset
+        self.condition = condition
+        self.k = k
+        self.augment_factor = augment_factor
+        self.cgan_steps = cgan_steps
+        self.cgan_batch_size = cgan_batch_size
+        self.cgan_lr = cgan_lr
+        self.authenticator_steps = authenticator_steps
+        self.authenticator_batch_size = authenticator_batch_size
+        self.authenticator_lr = authenticator_lr
+        self.synthetic_floor = synthetic_floor
+        self.wgan_steps = wgan_steps
+        self.wgan_batch_size = wgan_batch_size
+        self.n_critic = n_critic
+        self.wgan_lr = wgan_lr
+        self.gp_weight = gp_weight
+        self.refresh_every = refresh_every
+        self.refresh_window = refresh_window
+        # fitted state
+        self._critic: Critic | None = None
+        self._learner: Learner | None = None
+        self._trusted_scores = torch.empty(0)
+        self._recent_scores = torch.empty(0)
+        self._since_refresh = 0
+        self._boundary = float("nan")
+        self.loaded_from_cache = False
+
+    def __repr__(self) -> str:
+        set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
+        return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items() if v is not None) + ")"
+
+    # --- settings ---------------------------------------------------------------------------
+    def training_config(self) -> dict[str, Any]:
+        """Every training setting, with ``None`` replaced by the preset's value."""
+        preset = PRESETS[self.preset]
+        return {name: preset[name] if getattr(self, name) is None else getattr(self, name) for name in TRAINING_SETTINGS}
+
+    def _settings(self) -> tuple[CGANSettings, WGANGPSettings]:
+        c = self.training_config()
+        cgan = CGANSettings(
+            steps=c["cgan_steps"], batch_size=c["cgan_batch_size"], lr=c["cgan_lr"],
+            authenticator_steps=c["authenticator_steps"], authenticator_batch_size=c["authenticator_batch_size"],
+            authenticator_lr=c["authenticator_lr"], floor=c["synthetic_floor"],
+        )
+        wgan = WGANGPSettings(steps=c["wgan_steps"], batch_size=c["wgan_batch_size"], n_critic=c["n_critic"],
+                              lr=c["wgan_lr"], gp_weight=c["gp_weight"])
+        return cgan, wgan
+
+    # --- fitting ----------------------------------------------------------------------------
+    def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
+        """Train (or load from ``context.cache``) the critic on ``trusted`` and set the boundary."""
+        x, y = trusted.x.detach().float(), trusted.labels.detach().long()
+        if len(x) == 0:
+            raise ValueError("De-Pois needs a non-empty trusted set")
+        self._learner = learner
+        cgan_settings, wgan_settings = self._settings()
+        key = {
+            "data_key": context.data_key,
+            "data_sha256": _fingerprint(x, y),
+            "config": {"cgan": asdict(cgan_settings), "wgan_gp": asdict(wgan_settings),
+                       "augment_factor": self.training_config()["augment_factor"]},
+            "seed": context.seed,
+            "code_version": CODE_VERSION,
+        }
+        critic = self._load(context, key)
+        self.loaded_from_cache = critic is not None
+        if critic is None:
+            augment_seed, critic_seed = np.random.SeedSequence(context.seed).generate_state(2).tolist()
+            n_synthetic = round((key["config"]["augment_factor"] - 1) * len(x))
+            xs, ys = authenticated_augmentation(x, y, n_synthetic, cgan_settings, augment_seed, context.progress)
+            critic = train_critic(torch.cat([x, xs]), torch.cat([y, ys]), wgan_settings, critic_seed, context.progress)
+        critic.eval().requires_grad_(False)  # gradients still flow to inputs; none pile up in the weights
+        self._critic = critic
+        with torch.no_grad():
+            self._trusted_scores = critic(x, y)
+        if context.cache is not None and not self.loaded_from_cache:
+            context.cache.put(CACHE_KIND, key, {**critic.state_dict(), "trusted_scores": self._trusted_scores},
+                              meta={"defense": repr(self), "n_trusted": len(x)})
+        self._recent_scores = torch.empty(0)
+        self._since_refresh = 0
+        self._boundary = self._boundary_of(self._trusted_scores)
+
+    @staticmethod
+    def _load(context: SetupContext, key: dict[str, Any]) -> Critic | None:
+        if context.cache is None:
+            return None
+        tensors = context.cache.get(CACHE_KIND, key)
+        if tensors is None:
+            return None
+        tensors.pop("trusted_scores", None)  # recomputed from the weights, so it always matches them
+        critic = Critic()
+        try:
+            critic.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            warnings.warn(f"De-Pois cache entry does not fit the critic ({e}); retraining", RuntimeWarning, stacklevel=3)
+            return None
+        return critic
+
+    def _boundary_of(self, scores: torch.Tensor) -> float:
+        return float(scores.mean() - self.k * scores.std(correction=0))
+
+    # --- screening --------------------------------------------------------------------------
+    def _fitted_critic(self) -> Critic:
+        if self._critic is None:
+            raise RuntimeError("DePois is not fitted; call fit(trusted, learner, context) first")
+        return self._critic
+
+    @property
+    def boundary(self) -> float:
+        """Scores strictly under this are rejected: ``mean − k·std`` of the trusted (and refresh) scores."""
+        self._fitted_critic()
+        return self._boundary
+
+    @property
+    def trusted_scores(self) -> torch.Tensor:
+        """The critic's scores of the trusted set (what the boundary was fitted on)."""
+        return self._trusted_scores
+
+    def score_labels(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
+        """``claimed``, or the deployed learner's predictions when ``condition="predicted"``."""
+        if self.condition == "claimed":
+            return claimed
+        if self._learner is None:
+            raise RuntimeError("DePois(condition='predicted') needs the learner it was fitted with")
+        with torch.no_grad():
+            return self._learner.predict(x).long()
+
+    def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The critic's realness score of ``x`` as a sample of class ``y`` (differentiable in ``x``)."""
+        return self._fitted_critic()(x, y.long())
+
+    def screen(self, batch: Batch) -> Verdicts:
+        critic = self._fitted_critic()
+        with torch.no_grad():
+            scores = critic(batch.x, self.score_labels(batch.x, batch.labels).long())
+        return Verdicts(accept=scores >= self._boundary, score=scores)
+
+    def after_learn(self, accepted: Batch) -> None:
+        """With ``refresh_every`` set: buffer accepted scores and refit the boundary periodically."""
+        if self.refresh_every is None or len(accepted) == 0:
+            return
+        with torch.no_grad():
+            scores = self._fitted_critic()(accepted.x, self.score_labels(accepted.x, accepted.labels).long())
+        self._recent_scores = torch.cat([self._recent_scores, scores])[-self.refresh_window:]
+        self._since_refresh += len(accepted)
+        if self._since_refresh >= self.refresh_every:
+            self._since_refresh = 0
+            self._boundary = self._boundary_of(torch.cat([self._trusted_scores, self._recent_scores]))
