@@ -17,6 +17,7 @@ import pandas as pd
 from streamsim.errors import ConfigError
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
+OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
 
 
 def atomic_write_text(path: Path, text: str) -> None:

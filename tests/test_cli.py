@@ -10,7 +10,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 from streamsim.cli import app
-from streamsim.rundir import RUN_FILES
+from streamsim.rundir import OPTIONAL_RUN_FILES, RUN_FILES
 
 runner = CliRunner()
 
@@ -27,7 +27,7 @@ def test_run_writes_a_complete_run_dir_whose_resolved_scenario_reproduces_it(tmp
     out = tmp_path / "run1"
     res = runner.invoke(app, ["run", str(path), "--out", str(out), "--no-live", "--set", "seed=3"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted((*RUN_FILES, *OPTIONAL_RUN_FILES))  # it has an attacker
     summary = json.loads((out / "summary.json").read_text())
     resolved = tomllib.loads((out / "scenario.resolved.toml").read_text())
     assert resolved["seed"] == 3 and summary["seed"] == 3
