@@ -51,11 +51,17 @@ class RiverLearner(Learner):
         self.estimator: Any = None
         self.columns: list[int] = []
 
-    def _frame(self, x: torch.Tensor) -> pd.DataFrame:
+    def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.pool > 1:
             x = torch.nn.functional.avg_pool2d(x, self.pool)
-        flat = x.reshape(x.shape[0], -1).numpy()
-        return pd.DataFrame(flat, columns=self.columns or list(range(flat.shape[1])))
+        return x.reshape(x.shape[0], -1).numpy()
+
+    def _frame(self, x: torch.Tensor) -> pd.DataFrame:
+        return pd.DataFrame(self._features(x), columns=self.columns)
+
+    def _rows(self, x: torch.Tensor) -> list[dict[int, float]]:
+        # river's per-sample API wants dicts; building them from lists is ~10× cheaper than pandas.
+        return [dict(enumerate(row)) for row in self._features(x).tolist()]
 
     def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
         from river import multiclass
@@ -77,28 +83,24 @@ class RiverLearner(Learner):
                 self._learn(x[idx], y[idx])
 
     def _learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        frame = self._frame(x)
-        labels = pd.Series(y.numpy())
         if hasattr(self.estimator, "learn_many"):
-            self.estimator.learn_many(frame, labels)
+            self.estimator.learn_many(self._frame(x), pd.Series(y.numpy()))
         else:
-            for row, label in zip(frame.to_dict(orient="records"), labels, strict=True):
-                self.estimator.learn_one(row, int(label))
+            for row, label in zip(self._rows(x), y.tolist(), strict=True):
+                self.estimator.learn_one(row, label)
 
     def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.update and x.shape[0]:
             self._learn(x, y)
 
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        frame = self._frame(x)
+        out = np.zeros((x.shape[0], N_CLASSES), dtype=np.float32)
         if hasattr(self.estimator, "predict_proba_many"):
-            probs = self.estimator.predict_proba_many(frame)
-            out = np.zeros((len(frame), N_CLASSES), dtype=np.float32)
+            probs = self.estimator.predict_proba_many(self._frame(x))
             for c in probs.columns:
                 out[:, int(c)] = probs[c].to_numpy()
         else:
-            out = np.zeros((len(frame), N_CLASSES), dtype=np.float32)
-            for i, row in enumerate(frame.to_dict(orient="records")):
+            for i, row in enumerate(self._rows(x)):
                 for c, p in self.estimator.predict_proba_one(row).items():
                     out[i, int(c)] = p
         total = out.sum(axis=1, keepdims=True)
