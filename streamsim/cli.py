@@ -171,6 +171,17 @@ def sweep(
         raise typer.Exit(EXIT_FAILED)
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, or a sweep directory (with results.csv).")],
+    out: Annotated[Path | None, typer.Option(help="Where report.md and figures/ go (default: RUN_DIR).")] = None,
+) -> None:
+    """Draw a run's or a sweep's figures (PNG) and write a report.md that embeds them."""
+    from streamsim.report import write_report
+
+    path = guarded(lambda: write_report(run_dir, out))
+    typer.echo(f"report in {path}")
+
 def _first_comment(path: Path) -> str:
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("#"):

@@ -1,0 +1,333 @@
+"""Figures and a ``report.md`` from what a run (or a sweep) wrote — never from a live run.
+
+A run directory gives accuracy over time against the no-attack baseline with drift alarms, ca/da
+over time, the critic-score histogram of clean and poisoned samples with the boundary, and a grid
+of example poisons next to their originals (``examples.npz``). A sweep directory (``results.csv``)
+gives metric-vs-parameter curves with ±std bands over seeds.
+
+Figures use matplotlib's object API (``Figure``, Agg canvas), so nothing touches pyplot's global
+state or needs a display; every file is written to a temporary name and renamed into place.
+
+>>> write_report("runs/tiny-seed0-20250101-000000")   # doctest: +SKIP
+PosixPath('runs/tiny-seed0-20250101-000000/report.md')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from streamsim.errors import ConfigError, DataError
+from streamsim.rundir import RUN_FILES, atomic_write_text
+
+FIGURES = "figures"
+SWEEP_METRICS = {
+    "ca": "ca: rejected poisons / poisons",
+    "da": "da: (rejected + harmless accepted) / poisons",
+    "accuracy_drop": "accuracy drop vs baseline (fraction of test set)",
+}
+SUMMARY_ROWS = [
+    ("final_accuracy", "target accuracy (final)"), ("baseline_final_accuracy", "no-attack baseline (final)"),
+    ("accuracy_drop", "accuracy drop vs baseline"), ("ca", "ca"), ("da", "da"), ("ca_window", "ca, last window"),
+    ("da_window", "da, last window"), ("clean_frr", "clean false-rejection rate"), ("poisons", "poisons sent"),
+    ("accepted_poisons", "poisons accepted"), ("drift_alarms", "drift alarms"),
+    ("first_drift_alarm", "first drift alarm (sim time)"),
+]
+EXAMPLE_PAIRS_PER_ROW = 4
+ATTACK_COLOR, BASELINE_COLOR = "tab:red", "tab:blue"
+
+
+@dataclass
+class RunTables:
+    """The parts of a run directory the report reads."""
+
+    summary: dict[str, Any]
+    timeline: pd.DataFrame
+    events: pd.DataFrame
+    scores: pd.DataFrame
+    examples: dict[str, np.ndarray] | None
+    window: int | None  # batches in the windowed ca/da, from the resolved scenario
+
+
+# --- reading -------------------------------------------------------------------------------
+def _csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read it as CSV: {e}") from None
+
+
+def load_run(run_dir: Path) -> RunTables:
+    """Read a run directory, or raise :class:`DataError` naming what is missing or broken."""
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise DataError(f"{run_dir} is not a complete run directory (missing {', '.join(missing)}) "
+                        "and not a sweep directory (no results.csv)")
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{run_dir / 'summary.json'}: not valid JSON: {e}") from None
+    if not isinstance(summary, dict):
+        raise DataError(f"{run_dir / 'summary.json'}: expected a JSON object")
+    examples = None
+    if (run_dir / "examples.npz").is_file():
+        try:
+            with np.load(run_dir / "examples.npz", allow_pickle=False) as npz:
+                examples = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as e:
+            raise DataError(f"{run_dir / 'examples.npz'}: cannot read it: {e}") from None
+    try:
+        scenario = tomllib.loads((run_dir / "scenario.resolved.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{run_dir / 'scenario.resolved.toml'}: not valid TOML: {e}") from None
+    window = (scenario.get("metrics") or {}).get("window")
+    tables = RunTables(summary, _csv(run_dir / "timeline.csv"), _csv(run_dir / "events.csv"),
+                       _csv(run_dir / "scores.csv"), examples, window if isinstance(window, int) else None)
+    if not tables.timeline.empty and not {"time", "accuracy"} <= set(tables.timeline.columns):
+        raise DataError(f"{run_dir / 'timeline.csv'}: needs columns time and accuracy")
+    return tables
+
+
+# --- figures (pure: data in, Figure out) -------------------------------------------------------
+def _alarm_times(summary: dict[str, Any], key: str) -> list[float]:
+    """All alarm times when the run wrote them, else just the first one (older run directories)."""
+    times = summary.get(f"{key}drift_alarm_times")
+    if times is None:
+        first = summary.get(f"{key}first_drift_alarm")
+        times = [] if first is None else [first]
+    return [float(t) for t in times]
+
+
+def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms: list[float]) -> Figure:
+    """Target accuracy over simulated time, attacked vs baseline, with drift alarms as vertical lines."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(timeline["time"], timeline["accuracy"], marker="o", color=ATTACK_COLOR, label="under attack")
+    if "baseline_accuracy" in timeline:
+        ax.plot(timeline["time"], timeline["baseline_accuracy"], marker="o", linestyle="--", color=BASELINE_COLOR,
+                label="no-attack baseline")
+    for i, t in enumerate(alarms):
+        ax.axvline(t, color=ATTACK_COLOR, alpha=0.4, linewidth=1, label="drift alarm (attacked run)" if i == 0 else None)
+    for i, t in enumerate(baseline_alarms):
+        ax.axvline(t, color=BASELINE_COLOR, alpha=0.4, linewidth=1, linestyle=":",
+                   label="drift alarm (baseline)" if i == 0 else None)
+    ax.set(title="Target accuracy on the held-out test split", xlabel="simulated time",
+           ylabel="accuracy (fraction correct)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def detection_figure(timeline: pd.DataFrame, window: int | None = None) -> Figure:
+    """Cumulative and windowed ca and da over simulated time."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    last = f"last {window} attacker batches" if window else "last window"
+    for col, color, style, label in (("ca", "tab:purple", "-", "ca, cumulative"), ("da", "tab:green", "-", "da, cumulative"),
+                                     ("ca_window", "tab:purple", ":", f"ca, {last}"),
+                                     ("da_window", "tab:green", ":", f"da, {last}")):
+        if col in timeline:
+            ax.plot(timeline["time"], timeline[col], color=color, linestyle=style, marker=".", label=label)
+    ax.set(title="Detection: ca = rejected poisons / poisons, da = (rejected + harmless accepted) / poisons",
+           xlabel="simulated time", ylabel="fraction of poisons", ylim=(-0.02, 1.02))
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def scores_figure(scores: pd.DataFrame, boundaries: np.ndarray) -> Figure:
+    """Histogram of the defense's scores for clean and poisoned samples, with the boundary."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    values = scores["score"].to_numpy(dtype=float)
+    poison = scores["is_poison"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+    edges = np.histogram_bin_edges(values, bins=40) if len(values) else np.linspace(0, 1, 41)
+    for mask, color, label in ((~poison, BASELINE_COLOR, "clean"), (poison, ATTACK_COLOR, "poisoned")):
+        if mask.any():
+            ax.hist(values[mask], bins=edges, weights=np.full(mask.sum(), 1 / mask.sum()), alpha=0.55,
+                    color=color, label=f"{label} ({mask.sum()} samples)")
+    title = "Defense scores of screened samples (attacked run)"
+    if len(boundaries):
+        b = float(boundaries[-1])
+        moved = f", moved within {boundaries.min():.3g}…{boundaries.max():.3g}" if np.ptp(boundaries) > 0 else ""
+        ax.axvline(b, color="black", linestyle="--", label=f"boundary {b:.3g}{moved} (reject below)")
+    else:
+        title += " — the defense has no boundary"
+    if len(values) and np.ptp(values) == 0:
+        title += f" — every score is {values[0]:.3g}"
+    ax.set(title=title, xlabel="score (higher = more trusted)", ylabel="fraction of samples in group")
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def _image(x: np.ndarray) -> np.ndarray:
+    return x.reshape(-1, *x.shape[-2:])[0] if x.ndim >= 2 else x
+
+
+def examples_figure(examples: dict[str, np.ndarray]) -> Figure:
+    """Each example poison next to the clean sample it was crafted from, with labels and verdicts."""
+    n = len(examples["poison"])
+    rows = max(1, math.ceil(n / EXAMPLE_PAIRS_PER_ROW))
+    cols = 2 * EXAMPLE_PAIRS_PER_ROW
+    fig = Figure(figsize=(1.6 * cols, 1.9 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i in range(n):
+        a_orig, a_pois = axes[i // EXAMPLE_PAIRS_PER_ROW, 2 * (i % EXAMPLE_PAIRS_PER_ROW): 2 * (i % EXAMPLE_PAIRS_PER_ROW) + 2]
+        a_orig.imshow(_image(examples["original"][i]), cmap="gray", vmin=-1, vmax=1)
+        a_orig.set_title(f"original · {int(examples['true_label'][i])}", fontsize=8)
+        a_pois.imshow(_image(examples["poison"][i]), cmap="gray", vmin=-1, vmax=1)
+        verdict = "accepted" if bool(examples["accepted"][i]) else "rejected"
+        a_pois.set_title(f"poison → {int(examples['label'][i])} · {verdict}", fontsize=8,
+                         color=ATTACK_COLOR if verdict == "accepted" else "black")
+    fig.suptitle("First poisons of the attacked run next to their clean originals (claimed label, verdict)")
+    return fig
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def sweep_figures(results: pd.DataFrame) -> dict[str, Figure]:
+    """One figure per (metric, grid parameter): mean ± std over seeds, one line per other setting."""
+    params = [c for c in results.columns if c.startswith("param:")]
+    if not params:
+        raise DataError("results.csv has no param:<key> columns: nothing to plot against")
+    seeds = results["seed"].nunique() if "seed" in results else 1
+    out: dict[str, Figure] = {}
+    for metric, ylabel in SWEEP_METRICS.items():
+        if metric not in results:
+            continue
+        for p in params:
+            levels = results[p].dropna().unique()
+            if len(levels) < 2:
+                continue
+            numeric = pd.to_numeric(results[p], errors="coerce")
+            is_numeric = bool(numeric.notna().all())
+            others = [q for q in params if q != p and results[q].nunique() > 1]
+            fig = Figure(figsize=(7, 4.5), layout="constrained")
+            ax = fig.add_subplot()
+            frame = results.assign(_x=numeric if is_numeric else results[p].astype(str),
+                                   _y=pd.to_numeric(results[metric], errors="coerce"))
+            order = sorted(frame["_x"].unique()) if is_numeric else list(dict.fromkeys(frame["_x"]))
+            groups = frame.groupby(others, dropna=False) if others else [((), frame)]
+            for key, group in groups:
+                stats = group.groupby("_x")["_y"].agg(["mean", "std"]).reindex(order).dropna(subset=["mean"])
+                xs = stats.index.to_numpy() if is_numeric else np.array([order.index(v) for v in stats.index])
+                std = stats["std"].fillna(0.0).to_numpy()
+                key = key if isinstance(key, tuple) else (key,)
+                label = ", ".join(f"{q.removeprefix('param:')}={v}" for q, v in zip(others, key, strict=True)) or "all"
+                (line,) = ax.plot(xs, stats["mean"], marker="o", label=label)
+                ax.fill_between(xs, stats["mean"] - std, stats["mean"] + std, color=line.get_color(), alpha=0.2)
+            if not is_numeric:
+                ax.set_xticks(range(len(order)), order)
+            name = p.removeprefix("param:")
+            ax.set(title=f"{metric} vs {name} (mean ± std over {seeds} seed{'s' if seeds != 1 else ''})",
+                   xlabel=name, ylabel=ylabel)
+            ax.grid(alpha=0.3)
+            ax.legend(loc="best", fontsize=8, title="other settings" if others else None)
+            out[f"sweep-{metric}-vs-{_slug(name)}"] = fig
+    if not out:
+        raise DataError("results.csv: no metric (ca, da, accuracy_drop) varies over a parameter with two or more values")
+    return out
+
+
+# --- writing -------------------------------------------------------------------------------
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write a PNG atomically: a temporary sibling renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=110)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def run_report(run_dir: Path, out: Path) -> Path:
+    """Figures and ``report.md`` for one run directory."""
+    t = load_run(run_dir)
+    s = t.summary
+    figs: list[tuple[str, str, str, Figure]] = []  # (file stem, heading, caption, figure)
+    if not t.timeline.empty:
+        figs.append(("accuracy", "Target accuracy", "Accuracy on the held-out test split, under attack and in the "
+                     "no-attack baseline (same seed, same clean stream); vertical lines are ADWIN drift alarms.",
+                     accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"))))
+        figs.append(("detection", "Detection over time", "Cumulative and windowed ca and da of the attacked run.",
+                     detection_figure(t.timeline, t.window)))
+    if not t.scores.empty and {"score", "is_poison"} <= set(t.scores.columns):
+        bounds = t.events["boundary"].dropna().to_numpy(dtype=float) if "boundary" in t.events else np.array([])
+        figs.append(("scores", "Defense scores", "How the defense scored clean and poisoned samples; samples scored "
+                     "under the boundary are rejected.", scores_figure(t.scores, bounds)))
+    if t.examples is not None and len(t.examples.get("poison", ())):
+        figs.append(("examples", "Example poisons", "The first poisons the attackers sent, each right of the clean "
+                     "sample it was crafted from.", examples_figure(t.examples)))
+    lines = [f"# Run report: {s.get('scenario', run_dir.name)} (seed {s.get('seed', '?')})", "",
+             f"From `{run_dir}`, written by `streamsim report`.", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {label} | {_fmt(s[key])} |" for key, label in SUMMARY_ROWS if key in s]
+    for stem, heading, caption, fig in figs:
+        save_figure(fig, out / FIGURES / f"{stem}.png")
+        lines += ["", f"## {heading}", "", f"![{heading}]({FIGURES}/{stem}.png)", "", caption]
+    if t.examples is None:
+        lines += ["", "No `examples.npz` in this run directory (no poisons sent, or an older run): no example grid."]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def sweep_report(sweep_dir: Path, out: Path) -> Path:
+    """Metric-vs-parameter figures and ``report.md`` for a sweep directory."""
+    results = _csv(sweep_dir / "results.csv")
+    if results.empty:
+        raise DataError(f"{sweep_dir / 'results.csv'}: no finished cells yet")
+    figs = sweep_figures(results)
+    seeds = sorted(results["seed"].unique().tolist()) if "seed" in results else []
+    lines = [f"# Sweep report: {sweep_dir.name}", "", f"From `{sweep_dir / 'results.csv'}`: {len(results)} rows, "
+             f"seeds {', '.join(map(str, seeds)) or '?'}. Lines are means over seeds, bands ± one standard deviation."]
+    for stem, fig in figs.items():
+        save_figure(fig, out / FIGURES / f"{stem}.png")
+        lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Report on a run directory or a sweep directory (it has ``results.csv``); returns ``report.md``.
+
+    Figures go to ``OUT/figures/``, ``report.md`` to ``OUT`` (default: the directory itself).
+    """
+    src = Path(run_dir)
+    if not src.is_dir():
+        raise ConfigError(f"report: {src} is not a directory (expected a run or sweep directory)")
+    dest = Path(out) if out is not None else src
+    if (src / "results.csv").is_file():
+        return sweep_report(src, dest)
+    return run_report(src, dest)
