@@ -18,6 +18,9 @@ a softmax over the *batch* of scores, so the shadow learns which points the crit
 not the critic's offset. The reference used ``T = 1``, which assumes scores of order one; a
 WGAN critic's scores can spread over tens, where a batch softmax is one-hot on the maximum and
 teaches nothing about the rest. So ``T`` defaults to the spread (std) of the teacher's scores.
+The shadow is conditioned on the *claimed* label: the view's scores already reflect whatever
+labels the defense conditions on (``Defense.score_labels``), so the shadow learns the map from
+what the attacker controls to the score the defense will compute.
 
 **Boundary.** The shadow's scores live on their own scale, so the real boundary is useless to
 it, and a black-box attacker does not know the real boundary anyway. De-Pois sets it at
