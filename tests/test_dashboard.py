@@ -1,0 +1,105 @@
+"""The live dashboard: its state folds records correctly, it draws the key numbers, plain mode is plain."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from streamsim.dashboard import DashboardState, LiveDashboard, PlainDashboard, make_dashboard, sparkline
+from streamsim.experiment import run
+from streamsim.records import DriftAlarm, EvalRecord, PhaseRecord, ScreenRecord
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _screen(run: str, t: float, source: str, kind: str, n: int, poison: int, rejected_poison: int,
+            harmless: int = 0, rejected_clean: int = 0) -> ScreenRecord:
+    is_poison = np.arange(n) < poison
+    accept = np.ones(n, dtype=bool)
+    accept[:rejected_poison] = False
+    accept[poison:poison + rejected_clean] = False
+    return ScreenRecord(run=run, time=t, source=source, kind=kind, n=n, n_poison=poison, accepted=int(accept.sum()),
+                        rejected_poison=rejected_poison, accepted_poison=poison - rejected_poison,
+                        accepted_poison_correct=harmless, rejected_clean=rejected_clean, prequential_errors=0,
+                        boundary=0.5, scores=np.where(is_poison, 0.1, 0.9).astype(np.float32),
+                        is_poison=is_poison, accept=accept)
+
+
+def test_state_folds_cumulative_and_windowed_detection_counts_sources_and_baseline():
+    s = DashboardState(window=2)
+    s.update(PhaseRecord("baseline", "start", duration=10.0), wall=0.0)
+    s.update(EvalRecord("baseline", 0.0, 0.9, 100), wall=0.1)
+    s.update(EvalRecord("baseline", 5.0, 0.8, 100), wall=0.2)
+    s.update(PhaseRecord("baseline", "done"), wall=0.3)
+    s.update(PhaseRecord("attack", "start", duration=10.0), wall=1.0)
+    assert (s.run, s.run_index, s.runs_planned, s.batches) == ("attack", 2, 2, 0)
+    s.update(_screen("attack", 1.0, "flipper", "attack", 10, 10, 0), wall=2.0)          # nothing caught
+    s.update(_screen("attack", 2.0, "flipper", "attack", 10, 10, 10), wall=3.0)         # all caught
+    s.update(_screen("attack", 3.0, "clean", "clean", 10, 0, 0, rejected_clean=2), wall=4.0)
+    s.update(_screen("attack", 4.0, "flipper", "attack", 10, 10, 10), wall=5.0)         # all caught
+    s.update(EvalRecord("attack", 5.0, 0.6, 100), wall=6.0)
+    s.update(DriftAlarm("attack", 4.5), wall=6.0)
+    m = s.metrics()
+    assert m["ca"] == pytest.approx(20 / 30)
+    assert m["ca_window"] == 1.0  # only the last two attacker batches
+    assert s.sources["flipper"].rejected == 20 and s.sources["clean"].rejected == 2
+    assert s.sources["clean"].accepted == 8
+    assert s.current_accuracy() == (5.0, 0.6) and s.baseline_at(5.0) == 0.8
+    assert s.progress == 0.5 and s.eta_s() == pytest.approx(5.0)  # 5 wall s for half the run
+    assert s.rate() == pytest.approx(3 / 3.0)
+    scores = s.scores()
+    assert scores["poison"].below_boundary == 1.0 and scores["clean"].below_boundary == 0.0
+    assert s.alarms == [("attack", 4.5)] and "drift alarm" in s.events[-1]
+
+
+def test_sparkline_spans_the_blocks():
+    assert sparkline([0.2, 0.2], 0.2, 0.2) == "▁▁"
+    assert sparkline([0.0, 1.0], 0.0, 1.0) == "▁█"
+
+
+_DRAWN: dict[str, str] = {}  # one tiny run serves both tests below
+
+
+@pytest.fixture
+def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
+    """One tiny run drawn by both dashboards at once: the live one on a recording terminal, the plain one."""
+    if not _DRAWN:
+        monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.knn_defense:KNNDefense"})
+        live_console = Console(record=True, force_terminal=True, width=120)
+        plain_file = io.StringIO()
+        plain_console = Console(file=plain_file, force_terminal=True, width=120)  # a terminal, still plain
+        live, plain = make_dashboard(live_console, plain=False), make_dashboard(plain_console, plain=True, every=3)
+        assert isinstance(live, LiveDashboard) and isinstance(plain, PlainDashboard)
+
+        def both(record):  # noqa: ANN001
+            live(record)
+            plain(record)
+
+        run(tiny, out=None, on_record=both)
+        live.close()
+        plain.close()
+        _DRAWN.update(live=live_console.export_text(), plain=plain_file.getvalue())
+    return _DRAWN["live"], _DRAWN["plain"]
+
+
+def test_live_dashboard_shows_accuracy_detection_sources_and_boundary(tiny_run_output):
+    text, _ = tiny_run_output
+    for field in ("attack run (2/2)", "baseline run (1/2)", "accuracy attack", "accuracy baseline", "ca ", "da ",
+                  "last 10 attacker batches", "clean", "flipper", "boundary 0.5", "batches/s", "ETA", "t=4.0/4"):
+        assert field in text, field
+
+
+def test_plain_dashboard_prints_periodic_lines_without_escape_codes(tiny_run_output):
+    _, out = tiny_run_output
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert lines[0] == "[baseline] start: 4 simulated time units"
+    assert "[attack] start: 4 simulated time units" in lines and lines[-1] == "[attack] done"
+    status = [line for line in lines if line.startswith("[attack] t=")]
+    assert status and all("ca=" in line and "da=" in line and "flipper" in line for line in status)
+    assert "baseline=0." in status[-1]  # the attacked run is compared with its baseline
