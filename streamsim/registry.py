@@ -106,7 +106,8 @@ def _params_model(factory: Any) -> tuple[type, bool]:
             continue
         default = ... if p.default is p.empty else p.default
         fields[name] = (hints.get(name, Any), default)
-    config = ConfigDict(extra="allow" if open_kwargs else "forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
+    config = ConfigDict(extra="allow" if open_kwargs else "forbid", arbitrary_types_allowed=True,
+                        allow_inf_nan=False, strict=True)
     return create_model(f"{getattr(factory, '__name__', 'Plugin')}Params", __config__=config, **fields), open_kwargs
 
 
