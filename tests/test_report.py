@@ -1,0 +1,142 @@
+"""`streamsim report` on runs and sweeps, and the example plugins run end to end."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.image import imread
+from typer.testing import CliRunner
+
+from streamsim import Batch, CraftContext
+from streamsim.cli import app
+from streamsim.config import load_scenario
+from streamsim.errors import DataError
+from streamsim.experiment import build_components, run
+from streamsim.report import sweep_figures, write_report
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+_RUN: dict[str, Path] = {}  # one tiny run serves every test that needs a run directory
+
+
+@pytest.fixture
+def run_dir(tiny, monkeypatch, tmp_path_factory) -> Path:  # noqa: ANN001
+    """A tiny run: KNN defense (examples/) against a backdoor and permutation label flips."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
+    if not _RUN:
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.knn_defense:KNNDefense"})
+        tiny["attackers"].insert(0, {"name": "backdoor", "batch_size": 8, "attack": {
+            "name": "examples.backdoor_attack:Backdoor", "params": {"target": 0, "size": 4}}})
+        _RUN["dir"] = run(tiny, out=tmp_path_factory.mktemp("report") / "run").run_dir
+    return _RUN["dir"]
+
+
+def _linked(report: Path) -> list[Path]:
+    return [report.parent / link for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())]
+
+
+def _assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 0, path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_cli_report_writes_every_figure_and_a_report_that_links_them(run_dir):
+    res = runner.invoke(app, ["report", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    report = run_dir / "report.md"
+    links = _linked(report)
+    assert sorted(p.name for p in links) == ["accuracy.png", "detection.png", "examples.png", "scores.png"]
+    for path in links:
+        _assert_png(path)
+    text = report.read_text()
+    assert "| ca |" in text and "| da |" in text
+    assert not list((run_dir / "figures").glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_report_to_another_directory(run_dir, tmp_path):
+    path = write_report(run_dir, tmp_path / "elsewhere")
+    assert path == tmp_path / "elsewhere" / "report.md"
+    assert all(p.is_file() for p in _linked(path))
+
+
+def test_knn_example_defense_rejects_most_label_flips(run_dir):
+    events = pd.read_csv(run_dir / "events.csv")
+    flips = events[events["source"] == "flipper"]
+    ca = flips["rejected_poison"].sum() / flips["n_poison"].sum()
+    assert ca > 0.5, ca
+    clean = events[events["source"] == "clean"]
+    assert clean["rejected_clean"].sum() / clean["n"].sum() < 0.5  # and it does not reject everything
+
+
+def test_backdoor_example_poisons_carry_the_patch_and_the_target_label(run_dir):
+    with np.load(run_dir / "examples.npz") as ex:
+        backdoor = ex["source"] == "backdoor"
+        assert backdoor.sum() >= 4
+        poison, original = ex["poison"][backdoor], ex["original"][backdoor]
+        assert (ex["label"][backdoor] == 0).all() and (ex["true_label"][backdoor] != 0).all()
+        assert (poison[..., -4:, -4:] == 1.0).all()  # the bright bottom-right square
+        assert np.array_equal(poison[..., :-4, :], original[..., :-4, :])  # and nothing else changed
+
+
+def test_example_scenarios_name_importable_plugins(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    for name in ("knn-defense", "backdoor"):
+        build_components(load_scenario(REPO_ROOT / "examples" / f"{name}.toml"))
+
+
+def test_backdoor_craft_drops_target_class_samples(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    from examples.backdoor_attack import Backdoor
+
+    base = Batch.clean(torch.full((3, 1, 28, 28), -1.0), torch.tensor([0, 3, 5]))
+    ctx = CraftContext(time=0.0, rng=np.random.default_rng(0), generator=torch.Generator(), view=None)
+    out = Backdoor(target=0, size=3, corner="top-left").craft(base, ctx)
+    assert out.labels.tolist() == [0, 0] and out.ids.tolist() == [1, 2]
+    assert (out.x[:, 0, :3, :3] == 1.0).all() and out.x.sum() == 2 * (9 - (784 - 9))
+
+
+def _results(seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    rows = []
+    for k in (1, 3, 5):
+        for attack in ("label-flip", "noise"):
+            for seed in seeds:
+                ca = 0.2 * k / 5 + (0.3 if attack == "noise" else 0.0) + 0.01 * seed
+                rows.append({"cell": f"k={k},attack={attack}", "seed": seed, "param:defense.params.k": k,
+                             "param:attackers.0.attack.name": attack, "ca": ca, "da": min(1.0, ca + 0.2),
+                             "accuracy_drop": 0.1 - 0.01 * k, "final_accuracy": 0.8})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_report_draws_metric_curves_with_bands(tmp_path):
+    _results().to_csv(tmp_path / "results.csv", index=False)
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    links = _linked(tmp_path / "report.md")
+    names = {p.name for p in links}
+    for metric in ("ca", "da", "accuracy_drop"):
+        assert f"sweep-{metric}-vs-defense.params.k.png" in names
+        assert f"sweep-{metric}-vs-attackers.0.attack.name.png" in names
+    for path in links:
+        _assert_png(path)
+    ax = sweep_figures(_results())["sweep-ca-vs-defense.params.k"].axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 2  # one line and one ±std band per attack
+    means = ax.lines[0].get_ydata()
+    assert means == pytest.approx([0.04 + 0.01, 0.12 + 0.01, 0.2 + 0.01])  # mean over seeds 0, 1, 2
+    assert ax.get_xlabel() == "defense.params.k" and ax.get_legend() is not None
+
+
+def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "not a directory" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "not a complete run directory" in res.output
+    (tmp_path / "results.csv").write_text("cell,seed,ca\nx,0,0.5\n")
+    with pytest.raises(DataError, match="param:"):
+        write_report(tmp_path)
