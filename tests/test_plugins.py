@@ -1,0 +1,117 @@
+"""One conformance suite for every registered plugin, built-in or third-party alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamsim import Attack, Batch, CraftContext, DataError, Defense, Learner, SetupContext, TargetView, Verdicts
+from streamsim.data.datasets import RawData
+from streamsim.registry import GROUPS, available, build, resolve
+
+# Settings that make expensive plugins cheap enough for a unit test; everything else uses defaults.
+CHEAP = {
+    ("defense", "depois"): {"cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3, "augment_factor": 1.5},
+    ("attack", "adaptive"): {},
+    ("learner", "small-cnn"): {"pretrain_epochs": 1},
+    ("learner", "paper-cnn"): {"pretrain_epochs": 1},
+    ("learner", "river"): {"pool": 4, "pretrain_epochs": 1},
+}
+
+
+def names(kind: str) -> list[str]:
+    return [p.name for p in available(kind)]
+
+
+def make(kind: str, name: str):
+    instance, _ = build(kind, name, CHEAP.get((kind, name), {}), kind)
+    return instance
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Batch]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, 28, 28, generator=g) * 2 - 1
+    y = torch.arange(60) % 10
+    return {"train": Batch.clean(x[:40], y[:40]), "other": Batch.clean(x[40:], y[40:])}
+
+
+@pytest.mark.parametrize("kind", list(GROUPS))
+def test_every_plugin_is_described_and_constructible_with_defaults(kind):
+    for info in available(kind):
+        assert info.description and not info.description.startswith("(fails"), info
+        obj = resolve(kind, info.name)
+        if kind != "dataset":
+            make(kind, info.name)
+        else:
+            assert callable(obj)
+
+
+@pytest.mark.parametrize("name", names("learner"))
+def test_learners_are_seeded_and_return_probabilities(name, data):
+    def trained() -> Learner:
+        learner = make("learner", name)
+        assert isinstance(learner, Learner)
+        learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=3))
+        learner.learn(data["other"].x[:8], data["other"].labels[:8])
+        return learner
+
+    a, b = trained(), trained()
+    pa = a.predict_proba(data["other"].x)
+    assert pa.shape == (20, 10) and torch.allclose(pa.sum(1), torch.ones(20), atol=1e-4)
+    assert torch.equal(pa, b.predict_proba(data["other"].x))
+    assert torch.equal(a.predict(data["other"].x), pa.argmax(1))
+
+
+@pytest.mark.parametrize("name", names("defense"))
+def test_defenses_screen_after_fit_without_changing_and_repeat_from_the_seed(name, data):
+    learner = make("learner", "small-cnn")
+    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
+
+    def fitted() -> Defense:
+        d = make("defense", name)
+        assert isinstance(d, Defense)
+        d.fit(data["train"], learner, SetupContext(seed=5))
+        return d
+
+    a, b = fitted(), fitted()
+    batch = data["other"].with_(is_poison=torch.arange(20) % 2 == 0)
+    v1, v2 = a.screen(batch), a.screen(batch)
+    assert isinstance(v1, Verdicts) and len(v1) == 20 and v1.accept.dtype == torch.bool
+    assert torch.equal(v1.accept, v2.accept) and torch.equal(v1.score, v2.score), "screen must not mutate"
+    assert torch.equal(v1.score, b.screen(batch).score), "same seed, same defense"
+
+
+@pytest.mark.parametrize("name", names("attack"))
+def test_attacks_craft_valid_batches_and_repeat_from_the_seed(name, data):
+    learner = make("learner", "small-cnn")
+    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
+    defense = make("defense", "depois")
+    defense.fit(data["train"], learner, SetupContext(seed=0))
+
+    def crafted() -> Batch:
+        attack = make("attack", name)
+        assert isinstance(attack, Attack)
+        view = TargetView(attack.knowledge, learner, defense, query_budget=500)
+        attack.prepare(SetupContext(seed=1, pool=data["train"], view=view))
+        ctx = CraftContext(time=0.0, rng=np.random.default_rng(2), generator=torch.Generator().manual_seed(2), view=view)
+        out = attack.craft(data["other"], ctx)
+        assert view.queries_used <= 500
+        return out
+
+    a, b = crafted(), crafted()
+    assert isinstance(a, Batch) and a.x.shape[1:] == (1, 28, 28)
+    assert a.x.min() >= -1 and a.x.max() <= 1
+    assert a.labels.min() >= 0 and a.labels.max() <= 9
+    assert torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels)
+
+
+@pytest.mark.parametrize("name", names("dataset"))
+def test_datasets_load_or_say_how_to_get_them(name):
+    try:
+        raw = resolve("dataset", name)(None)
+    except DataError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert isinstance(raw, RawData) and raw.x.dtype == np.uint8 and len(raw.x) == len(raw.y) > 0
