@@ -21,7 +21,7 @@ Threat model (``knowledge``):
   how well they stand in and keeps the numbers in ``fidelity_``.
 
 A critic stage is skipped when the defense has no differentiable score: there is nothing to evade.
-Trained shadows are not cached yet (``streamsim.cache`` did not exist when this was written).
+Trained shadows are cached in ``context.cache`` when there is one (keyed by the answers bought).
 
 >>> import numpy as np, torch
 >>> from torch import nn
@@ -148,7 +148,8 @@ class FGSM(Attack):
         if context.pool is None or len(context.pool) == 0:
             raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
         self.shadows_ = distill_shadows(view, context.pool, self.shadow_settings(), context.seed,
-                                        classifier="classifier" in self.stages, critic="critic" in self.stages)
+                                        classifier="classifier" in self.stages, critic="critic" in self.stages,
+                                        cache=context.cache)
         self.shadow_stats_ = dict(self.shadows_.stats)
 
     def _white_box(self, view: TargetView) -> tuple[Learner, Defense]:

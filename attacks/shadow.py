@@ -41,8 +41,11 @@ torch.Size([3])
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +55,9 @@ from streamsim.base import N_CLASSES, Defense, Learner
 from streamsim.batch import Batch
 from streamsim.learners.torch_cnn import paper_cnn, small_cnn
 from streamsim.threat import TargetView
+
+if TYPE_CHECKING:
+    from streamsim.cache import ArtifactCache
 
 IMAGE_PIXELS = 28 * 28
 LEAK = 0.2
@@ -250,9 +256,25 @@ class ShadowSettings:
     boundary_k: float = 1.0
 
 
+CACHE_KIND = "attack-shadows"
+
+
+def _answers_digest(bought: TeacherAnswers) -> str:
+    """sha256 of everything the target answered: a cache hit needs the very same answers."""
+    h = hashlib.sha256()
+    for t in (bought.x, bought.labels, bought.proba, bought.scores):
+        h.update(b"-" if t is None else t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, seed: int, *,
-                    classifier: bool = True, critic: bool = True) -> Shadows:
-    """Buy the target's answers on the pool (within budget) and distil the shadows asked for."""
+                    classifier: bool = True, critic: bool = True, cache: ArtifactCache | None = None) -> Shadows:
+    """Buy the target's answers on the pool (within budget) and distil the shadows asked for.
+
+    With a ``cache``, trained shadows are stored under a key made of the settings, the seed and a
+    hash of the answers bought, so they are reused only for the very same target answers; the
+    queries are spent either way, so a cached run counts its budget exactly like a fresh one.
+    """
     generator = torch.Generator().manual_seed(seed)
     bought = query_teachers(view, pool, classifier, critic, settings.points, generator)
     stats: dict[str, float] = {"points": float(len(bought.x)), "queries": float(bought.queries)}
@@ -263,6 +285,21 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         torch.manual_seed(seed)
         student = CLASSIFIERS[settings.classifier]() if bought.proba is not None else None
         shadow_critic = ConditionalCritic(settings.critic_hidden) if bought.scores is not None else None
+    key = {"answers": _answers_digest(bought), "settings": asdict(settings), "seed": seed}
+    entry = cache.load_entry(CACHE_KIND, key) if cache is not None else None
+    if entry is not None:
+        tensors, manifest = entry
+        try:
+            for prefix, net in (("classifier.", student), ("critic.", shadow_critic)):
+                if net is not None:
+                    net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                    net.eval()
+        except RuntimeError as e:
+            warnings.warn(f"shadow cache entry does not fit ({e}); retraining", RuntimeWarning, stacklevel=2)
+        else:
+            meta = manifest["meta"]
+            stats.update(meta["stats"], cached=1.0)
+            return Shadows(classifier=student, critic=shadow_critic, boundary=meta["boundary"], stats=stats)
     if student is not None:
         distill_classifier(student, bought.x, bought.labels, bought.proba, alpha=settings.alpha,
                            temperature=settings.temperature, epochs=settings.epochs, batch_size=settings.batch_size,
@@ -287,4 +324,9 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         stats["fit_critic_rank_corr"] = _rank_corr(t, s)
         estimate = t.mean() - settings.boundary_k * t.std()
         stats["fit_critic_agreement"] = float(((t >= estimate) == (s >= shadows.boundary)).float().mean())
+    if cache is not None:
+        tensors = {f"{prefix}{k}": v for prefix, net in (("classifier.", shadows.classifier), ("critic.", shadows.critic))
+                   if net is not None for k, v in net.state_dict().items()}
+        fitted = {k: v for k, v in stats.items() if k not in ("points", "queries")}
+        cache.put(CACHE_KIND, key, tensors, meta={"boundary": shadows.boundary, "stats": fitted})
     return shadows

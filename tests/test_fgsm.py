@@ -236,3 +236,24 @@ def test_white_box_attack_refuses_a_weaker_view(splits, learner, critic):
 def test_plugins_are_registered():
     eps = {ep.name: ep for ep in entry_points(group="streamsim.attacks")}
     assert eps["fgsm"].load() is FGSM and eps["pgd"].load() is PGD
+
+
+def test_cached_shadows_are_reused_for_the_same_answers_only(splits, learner, critic, tmp_path):
+    from streamsim.cache import ArtifactCache
+
+    cache = ArtifactCache(tmp_path)
+    pool = splits["attacker"].subset(torch.arange(300))
+
+    def prepared(budget: int) -> FGSM:
+        attack = shadow_attack(mode="critic-classifier", shadow_epochs=1, shadow_critic_epochs=5)
+        view = TargetView("posteriors", learner, critic, query_budget=budget)
+        attack.prepare(SetupContext(seed=0, pool=pool, view=view, cache=cache))
+        assert view.queries_used == min(budget, 600)  # queries are spent even on a cache hit
+        return attack
+
+    fresh, again, other = prepared(600), prepared(600), prepared(400)
+    assert "cached" not in fresh.shadow_stats_ and again.shadow_stats_["cached"] == 1.0
+    assert "cached" not in other.shadow_stats_  # other answers bought: retrained
+    assert again.shadows_.boundary == fresh.shadows_.boundary
+    for a, b in zip(fresh.shadows_.critic.parameters(), again.shadows_.critic.parameters(), strict=True):
+        assert torch.equal(a, b)
