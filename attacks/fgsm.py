@@ -203,8 +203,12 @@ class FGSM(Attack):
         return base.with_(x=x.detach())
 
     def stats(self) -> dict[str, float]:
-        """For the run summary: the distillation's numbers (``shadow_*``) and the last fidelity check."""
-        return {**{f"shadow_{k}": v for k, v in self.shadow_stats_.items()}, **self.fidelity_}
+        """For the run summary: the distillation's numbers (``shadow_*``); fidelity comes from :meth:`assess`."""
+        return {f"shadow_{k}": v for k, v in self.shadow_stats_.items()}
+
+    def assess(self, x: torch.Tensor, y: torch.Tensor, learner: Learner, defense: Defense) -> dict[str, float]:
+        """After the run: shadow fidelity on held-out data (see :meth:`fidelity`)."""
+        return {f"fidelity_{k}": v for k, v in self.fidelity(defense, learner, x, y).items()}
 
     def fidelity(self, defense: Defense | None, learner: Learner | None, x: torch.Tensor,
                  y: torch.Tensor) -> dict[str, float]:

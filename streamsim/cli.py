@@ -63,12 +63,14 @@ def run(
 
     console = Console()
     live = _dashboard(console, no_live)
-    result = guarded(lambda: run_scenario(
-        scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=not no_baseline,
-        cache=not no_cache, progress=RichProgress(console), on_record=live,
-    ))
-    if hasattr(live, "close"):
-        live.close()
+    try:
+        result = guarded(lambda: run_scenario(
+            scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=not no_baseline,
+            cache=not no_cache, progress=RichProgress(console), on_record=live,
+        ))
+    finally:
+        if hasattr(live, "close"):
+            live.close()  # also when the run fails: give the terminal its cursor back
     console.print(summary_table(result.summary, f"{result.summary['scenario']} (seed {result.summary['seed']})"))
     console.print(f"results in [bold]{result.run_dir}[/bold]")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 import typing
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -74,6 +76,10 @@ def resolve(kind: str, ref: str) -> Any:
             raise PluginError(f"{kind} {ref!r} is registered but fails to load: {type(e).__name__}: {e}") from None
     if ":" in ref:
         module_name, _, attr = ref.partition(":")
+        # Like `python -m`, look in the working directory too, so a plugin module beside the
+        # scenario (examples/, a user's project) imports with the installed `streamsim` command.
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
         try:
             module = importlib.import_module(module_name)
         except Exception as e:
