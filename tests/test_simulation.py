@@ -192,3 +192,23 @@ def test_prior_shift_changes_the_class_mix(tiny):
     before, after = labels[:6], labels[6:]
     assert all((lab == 3).all() for _, lab in after)
     assert not all((lab == 3).all() for _, lab in before)
+
+
+def test_cached_pretraining_gives_the_same_learner_as_training(tiny, tmp_path):
+    from streamsim.cache import ArtifactCache
+    from streamsim.learners.torch_cnn import SmallCNNLearner
+
+    x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10
+    cache = ArtifactCache(tmp_path)
+    trained, cached, uncached = SmallCNNLearner(), SmallCNNLearner(), SmallCNNLearner()
+    trained.pretrain(x, y, streamsim.SetupContext(seed=4, cache=cache))
+    cached.pretrain(x, y, streamsim.SetupContext(seed=4, cache=cache))
+    uncached.pretrain(x, y, streamsim.SetupContext(seed=4))
+    for other in (cached, uncached):
+        for a, b in zip(trained.model.state_dict().values(), other.model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    # and they keep learning identically: the optimizer state came back too
+    for learner in (trained, cached, uncached):
+        learner.learn(x[:16], (y[:16] + 1) % 10)
+    assert torch.equal(trained.predict_proba(x), cached.predict_proba(x))
+    assert torch.equal(trained.predict_proba(x), uncached.predict_proba(x))

@@ -15,10 +15,16 @@ torch.Size([3, 10])
 
 from __future__ import annotations
 
+import hashlib
+import warnings
+
 import torch
 from torch import nn
 
 from streamsim.base import N_CLASSES, Learner, SetupContext
+
+CACHE_KIND = "pretrained-learner"
+CODE_VERSION = "1"  # bump when pretraining changes what given settings produce
 
 
 def small_cnn() -> nn.Module:
@@ -66,12 +72,58 @@ class TorchLearner(Learner):
         self.optimizer.step()
 
     def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
-        """Fresh weights from the seed, then ``pretrain_epochs`` shuffled epochs over the split."""
-        gen = context.generator()
+        """Fresh weights from the seed, then ``pretrain_epochs`` shuffled epochs over the split.
+
+        With a cache in the context, the pretrained weights and optimizer state are stored and
+        reused: sweeps over attack settings then pretrain the same learner once.
+        """
+        key = self._cache_key(x, y, context)
+        self._fresh(context.seed)
+        if context.cache is not None and self._load(context.cache.get(CACHE_KIND, key)):
+            return
+        self._fresh(context.seed)  # a load that failed half-way may have touched the weights
+        self._pretrain_epochs(x, y, context.generator())
+        if context.cache is not None:
+            context.cache.put(CACHE_KIND, key, self._state())
+
+    def _fresh(self, seed: int) -> None:
         with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
-            torch.manual_seed(context.seed)
+            torch.manual_seed(seed)
             self.model = self.build()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    def _cache_key(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> dict[str, object]:
+        digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
+        settings = {"lr": self.lr, "pretrain_epochs": self.pretrain_epochs, "batch": self.pretrain_batch_size}
+        return {"learner": type(self).__name__, "settings": settings, "data": digest, "seed": context.seed,
+                "code_version": CODE_VERSION}
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        tensors = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
+        for i, state in self.optimizer.state_dict()["state"].items():
+            for name, value in state.items():
+                tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).clone()
+        return tensors
+
+    def _load(self, tensors: dict[str, torch.Tensor] | None) -> bool:
+        if tensors is None:
+            return False
+        try:
+            self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+            opt = self.optimizer.state_dict()
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for k, v in tensors.items():
+                if k.startswith("adam."):
+                    _, i, name = k.split(".", 2)
+                    state.setdefault(int(i), {})[name] = v
+            self.optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
+        except (RuntimeError, KeyError, ValueError) as e:
+            warnings.warn(f"cached pretrained {type(self).__name__} does not fit ({e}); retraining", stacklevel=2)
+            return False
+        self.model.eval()
+        return True
+
+    def _pretrain_epochs(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> None:
         self.model.train()
         for _ in range(self.pretrain_epochs):
             order = torch.randperm(x.shape[0], generator=gen)
