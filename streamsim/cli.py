@@ -65,7 +65,7 @@ def run(
     live = _dashboard(console, no_live)
     try:
         result = guarded(lambda: run_scenario(
-            scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=not no_baseline,
+            scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=False if no_baseline else None,
             cache=not no_cache, progress=RichProgress(console), on_record=live,
         ))
     finally:

@@ -111,6 +111,7 @@ class Scenario(_Strict):
     seed: int = Field(0, ge=0, lt=2**63)
     duration: float = Field(100.0, gt=0, le=1e7)
     eval_every: float = Field(10.0, gt=0)
+    baseline: bool = Field(True, description="also run the no-attack baseline (same seed, no attackers)")
     data: DataConfig = Field(default_factory=DataConfig)
     learner: PluginRef = Field(default_factory=lambda: PluginRef(name="small-cnn"))
     defense: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
