@@ -42,6 +42,7 @@ torch.Size([3])
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -299,7 +300,8 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         else:
             meta = manifest["meta"]
             stats.update(meta["stats"], cached=1.0)
-            return Shadows(classifier=student, critic=shadow_critic, boundary=meta["boundary"], stats=stats)
+            boundary = meta["boundary"] if meta["boundary"] is not None else float("nan")
+            return Shadows(classifier=student, critic=shadow_critic, boundary=boundary, stats=stats)
     if student is not None:
         distill_classifier(student, bought.x, bought.labels, bought.proba, alpha=settings.alpha,
                            temperature=settings.temperature, epochs=settings.epochs, batch_size=settings.batch_size,
@@ -328,5 +330,8 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         tensors = {f"{prefix}{k}": v for prefix, net in (("classifier.", shadows.classifier), ("critic.", shadows.critic))
                    if net is not None for k, v in net.state_dict().items()}
         fitted = {k: v for k, v in stats.items() if k not in ("points", "queries")}
-        cache.put(CACHE_KIND, key, tensors, meta={"boundary": shadows.boundary, "stats": fitted})
+        # JSON has no NaN: a shadow without a critic (classifier-only modes) stores no boundary.
+        boundary = shadows.boundary if math.isfinite(shadows.boundary) else None
+        cache.put(CACHE_KIND, key, tensors, meta={"boundary": boundary, "stats": {
+            k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}})
     return shadows
