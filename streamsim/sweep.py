@@ -207,12 +207,13 @@ def run_sweep(
     """Run (or continue) a sweep; returns the final counts. Failures are logged, not fatal."""
     from streamsim.executors import make_executor
 
+    executor_ = make_executor(executor, jobs, address)  # a bad executor fails before anything is written
     todo, results, total = plan(scenario, grid, seeds, Path(out), tuple(overrides), resume)
     progress = SweepProgress(total=total, skipped=total - len(todo), started=time.perf_counter())
     if on_progress:
         on_progress(progress)
     failures = Path(out) / "failures.jsonl"
-    with make_executor(executor, jobs, address) as pool:
+    with executor_ as pool:
         for job, summary, error in pool.map_unordered(todo):
             if error is None:
                 results.append(job, summary)

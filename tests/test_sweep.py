@@ -85,3 +85,19 @@ def test_refuses_to_mix_sweeps(tmp_path, tiny):
         run_sweep(path, {"attackers.0.batch_size": [8]}, [0], out)
     with pytest.raises(ConfigError, match="differ"):
         run_sweep(path, {"attackers.0.batch_size": [9]}, [0], out, resume=True)
+
+
+def test_ray_executor_writes_the_same_rows_as_the_local_pool(tmp_path, tiny):
+    path = _scenario(tmp_path, tiny)
+    grid = {"attackers.0.batch_size": [16, 48]}
+    run_sweep(path, grid, [0], tmp_path / "local", jobs=1)
+    progress = run_sweep(path, grid, [0], tmp_path / "ray", jobs=2, executor="ray")
+    assert progress.done == 2 and progress.failed == 0
+    pd.testing.assert_frame_equal(_rows(tmp_path / "ray"), _rows(tmp_path / "local"))
+
+
+def test_unknown_executor_is_a_config_error(tmp_path, tiny):
+    path = _scenario(tmp_path, tiny)
+    with pytest.raises(ConfigError, match="executor"):
+        run_sweep(path, {"attackers.0.batch_size": [8]}, [0], tmp_path / "sw", executor="slurm")
+    assert not (tmp_path / "sw").exists()
