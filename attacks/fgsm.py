@@ -20,6 +20,11 @@ Threat model (``knowledge``):
   :mod:`attacks.shadow`); crafting then uses only the shadows. :meth:`FGSM.fidelity` measures
   how well they stand in and keeps the numbers in ``fidelity_``.
 
+``critic_labels`` (white-box): the critic stage raises the score for the labels the defense
+will condition on (``"defense"``, via ``score_labels``: under De-Pois's ``condition="predicted"``,
+the model's current prediction), or for the claimed label (``"claimed"``), as the reference code
+did. The shadow critic is always conditioned on the claimed label.
+
 A critic stage is skipped when the defense has no differentiable score: there is nothing to evade.
 Trained shadows are cached in ``context.cache`` when there is one (keyed by the answers bought).
 
@@ -95,6 +100,7 @@ class FGSM(Attack):
         shadow_critic_epochs: int = 100,
         shadow_critic_temperature: float | None = None,
         shadow_boundary_k: float = 1.0,
+        critic_labels: Literal["defense", "claimed"] = "defense",
     ) -> None:
         if eps < 0:
             raise ConfigError(f"eps must be >= 0, got {eps}")
@@ -117,6 +123,7 @@ class FGSM(Attack):
         self.shadow_critic_epochs = shadow_critic_epochs
         self.shadow_critic_temperature = shadow_critic_temperature
         self.shadow_boundary_k = shadow_boundary_k
+        self.critic_labels = critic_labels
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}
@@ -165,8 +172,11 @@ class FGSM(Attack):
             learner, defense = self._white_box(view)
 
             def critic(x: torch.Tensor) -> torch.Tensor:
-                with torch.no_grad():
-                    labels = defense.score_labels(x, claimed)
+                if self.critic_labels == "claimed":
+                    labels = claimed  # the reference code's choice, whatever the defense conditions on
+                else:
+                    with torch.no_grad():
+                        labels = defense.score_labels(x, claimed)
                 return critic_grad(defense.score, x, labels)
 
             score_ok, logits, holders = has_score(defense), learner.logits, [learner, defense]
