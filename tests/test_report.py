@@ -140,3 +140,30 @@ def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
     (tmp_path / "results.csv").write_text("cell,seed,ca\nx,0,0.5\n")
     with pytest.raises(DataError, match="param:"):
         write_report(tmp_path)
+
+
+def test_paper_figures_from_an_eps_mode_knowledge_sweep(tmp_path):
+    from streamsim.report import paper_figures, sweep_report
+
+    rows = []
+    for knowledge in ("white-box", "posteriors"):
+        for mode in ("critic", "classifier", "critic-classifier", "classifier-critic"):
+            for eps in (0.0, 0.5, 1.0):
+                for seed in (0, 1):
+                    rows.append({"cell": f"{knowledge}{mode}{eps}", "seed": seed,
+                                 "param:attackers.0.attack.params.eps": eps,
+                                 "param:attackers.0.attack.params.mode": mode,
+                                 "param:attackers.0.attack.params.knowledge": knowledge,
+                                 "ca": 1 - eps / 2 + seed * 0.01, "da": 1 - eps / 3, "accuracy_drop": 0.0})
+    results = pd.DataFrame(rows)
+    figs = paper_figures(results)
+    assert sorted(figs) == ["paper-fig2-ca-white-box", "paper-fig3-da-white-box", "paper-fig4-ca-black-box",
+                            "paper-fig5-da-black-box", "paper-fig6-da-composed"]
+    assert len(figs["paper-fig2-ca-white-box"].axes[0].lines) == 4  # one per mode
+    assert len(figs["paper-fig6-da-composed"].axes[0].lines) == 2  # white-box and black-box
+    assert paper_figures(results.drop(columns=["param:attackers.0.attack.params.mode"])) == {}
+    (tmp_path / "sweep").mkdir()
+    results.to_csv(tmp_path / "sweep" / "results.csv", index=False)
+    report = sweep_report(tmp_path / "sweep", tmp_path / "out")
+    assert "paper-fig6-da-composed.png" in report.read_text()
+    assert (tmp_path / "out" / "figures" / "paper-fig6-da-composed.png").stat().st_size > 1000
