@@ -6,8 +6,11 @@ the parent, so the results file has the same atomic, resumable semantics whichev
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -28,6 +31,20 @@ def _safe_run(job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None
         return None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to kill this worker when the sweep dies.
+
+    Without it a sweep killed with SIGKILL leaves its workers computing cells whose rows can
+    never be written (harmless for the results, wasteful for the machine).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 class LocalExecutor:
     """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork)."""
 
@@ -39,7 +56,7 @@ class LocalExecutor:
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalExecutor:
-        self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_die_with_parent)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,6 +30,11 @@ def _rows(out):
     return frame.sort_values(["cell", "seed"]).reset_index(drop=True)
 
 
+def _children_of_session(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,sid"], capture_output=True, text=True).stdout.split("\n")[1:]
+    return [int(p) for p, s in (line.split() for line in out if line.strip()) if int(s) == sid and int(p) != sid]
+
+
 def test_grid_parsing_and_errors():
     assert parse_grid(["a.b=0,0.5,1", "c=x,y"]) == {"a.b": [0, 0.5, 1], "c": ["x", "y"]}
     with pytest.raises(ConfigError, match="expected key.path"):
@@ -61,8 +66,12 @@ def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tmp_path, tiny):
         if results.exists() and len(results.read_text().splitlines()) >= 2:
             break
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)  # the sweep alone: its workers must not outlive it
     proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and _children_of_session(proc.pid):
+        time.sleep(0.2)
+    assert not _children_of_session(proc.pid), "workers outlived the killed sweep"
     rows_at_kill = len(results.read_text().splitlines()) - 1
     assert 1 <= rows_at_kill < 4
     # a kill in the middle of an append leaves a torn line: resume must drop it, not keep it
