@@ -68,13 +68,14 @@ class PGD(FGSM):
         shadow_critic_epochs: int = 100,
         shadow_critic_temperature: float | None = None,
         shadow_boundary_k: float = 1.0,
+        critic_labels: Literal["defense", "claimed"] = "defense",
     ) -> None:
         super().__init__(
             eps=eps, mode=mode, knowledge=knowledge, target=target, shadow_classifier=shadow_classifier,
             shadow_points=shadow_points, shadow_epochs=shadow_epochs, shadow_alpha=shadow_alpha,
             shadow_temperature=shadow_temperature, shadow_critic_hidden=shadow_critic_hidden,
             shadow_critic_epochs=shadow_critic_epochs, shadow_critic_temperature=shadow_critic_temperature,
-            shadow_boundary_k=shadow_boundary_k,
+            shadow_boundary_k=shadow_boundary_k, critic_labels=critic_labels,
         )
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -42,6 +41,8 @@ from typing import Any
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+
+from streamsim.atomic import write_bytes_atomic
 
 ENV_VAR = "STREAMSIM_CACHE"
 DEFAULT_DIR = ".streamsim-cache"
@@ -59,19 +60,6 @@ def _streamsim_version() -> str:
 def _canonical(obj: Any) -> str:
     """Canonical JSON: the same dict always hashes the same, whatever its key order."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ArtifactCache:
@@ -122,8 +110,8 @@ class ArtifactCache:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         manifest_text = _canonical(manifest)  # fails (before writing anything) if meta is not JSON-able
-        _atomic_write(weights_path, data)
-        _atomic_write(manifest_path, manifest_text.encode())
+        write_bytes_atomic(weights_path, data)
+        write_bytes_atomic(manifest_path, manifest_text.encode())
         return manifest["key"]
 
     # --- reading ----------------------------------------------------------------------------

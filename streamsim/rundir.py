@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamsim.atomic import write_text_atomic
 from streamsim.errors import ConfigError
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
@@ -22,17 +23,7 @@ OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals,
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see the old content or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def check_free(out: Path) -> None:
