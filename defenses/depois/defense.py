@@ -195,6 +195,7 @@ class DePois(Defense):
             n_synthetic = round((key["config"]["augment_factor"] - 1) * len(x))
             xs, ys = authenticated_augmentation(x, y, n_synthetic, cgan_settings, augment_seed, context.progress)
             critic = train_critic(torch.cat([x, xs]), torch.cat([y, ys]), wgan_settings, critic_seed, context.progress)
+        critic.zero_grad(set_to_none=True)
         critic.eval().requires_grad_(False)  # gradients still flow to inputs; none pile up in the weights
         self._critic = critic
         with torch.no_grad():
