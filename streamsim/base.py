@@ -153,7 +153,28 @@ class Attack:
         """Feedback after a submitted batch was screened. Default: ignore it."""
 
     def stats(self) -> dict[str, float]:
-        """Numbers worth putting in the run summary (shadow fidelity, ...). Default: none."""
+        """Numbers worth putting in the run summary (shadow fidelity, ...). Default: none.
+
+        Also polled at every evaluation, so it must change nothing; the values become timeline
+        columns ``attack:<source>:<key>``.
+        """
+        return {}
+
+    def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
+        """What the attack believes the defense decided on its own batches. Optional.
+
+        Maps a kind of belief (``"inferred"``, ``"forecast"``, ...) to ``{submitted_at: accept}``,
+        one bool per sample of the batch screened at that time. The simulator, which alone holds
+        the true verdicts, scores each kind for the metrics (``<kind>_accuracy``); nothing about
+        the truth flows back to the attack.
+        """
+        raise NotImplementedError(f"{type(self).__name__} exposes no verdict beliefs")
+
+    def assess(self, x: torch.Tensor, y: torch.Tensor, learner: Learner, defense: Defense) -> dict[str, float]:
+        """Measurement only: called by the runner once the attacked run is over, with held-out data
+        and the *real* deployed models (e.g. how well shadow models stand in for them). What it
+        returns goes into the summary; it must not feed back into crafting. Default: none.
+        """
         return {}
 
 

@@ -109,7 +109,7 @@ def run(
     set: Sequence[str] = (),  # noqa: A002 - mirrors the CLI's --set
     seed: int | None = None,
     out: str | Path | None = "auto",
-    baseline: bool = True,
+    baseline: bool | None = None,
     cache: bool = True,
     progress: ProgressFactory = silent,
     on_record: Callable[[Record], None] | None = None,
@@ -121,12 +121,16 @@ def run(
     ``scenario`` is a path, a built-in scenario name, a dict or a :class:`Scenario`. ``set`` takes
     ``key.path=value`` strings; keyword ``overrides`` take typed values, nesting with ``__``
     (``defense__name="oracle"``), and ``values`` maps dotted key paths to typed values. ``out="auto"`` writes ``runs/NAME-seedN-TIMESTAMP``; ``None``
-    writes nothing. ``on_record`` sees every record as it happens (a live dashboard).
+    writes nothing. ``baseline`` overrides the scenario's ``baseline`` key. ``on_record`` sees every
+    record as it happens (a live dashboard).
     """
     values = {**(values or {}), **{k.replace("__", "."): v for k, v in overrides.items()}}
     if seed is not None:
         values["seed"] = seed
     sc = load_scenario(scenario, tuple(set), values)
+    if baseline is not None:
+        sc = sc.model_copy(update={"baseline": baseline})
+    baseline = sc.baseline
     out_path: Path | None = None
     if out == "auto":
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -176,9 +180,11 @@ def run(
 
     timeline, events, scores = collector.tables()
     summary = collector.summary(timeline)
+    held_out = simulation.test  # the fixed evaluation subset: never seen by attackers
     summary["attackers"] = {
         name: {"knowledge": attack.knowledge, "queries_used": view.queries_used,
-               "submitted": next(s.sent for s in simulation.sources if s.name == name), **attack.stats()}
+               "submitted": next(s.sent for s in simulation.sources if s.name == name),
+               **simulation.attack_metrics(name), **attack.assess(held_out.x, held_out.labels, learner, defense)}
         for name, (attack, view) in armed.items()
     }
     summary.update(scenario=sc.name, seed=sc.seed, duration=sc.duration, data=data_key, baseline=baseline,

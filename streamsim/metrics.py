@@ -18,7 +18,10 @@ Definitions (poisons = samples sent by attacker sources):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+
+import torch
 
 NAN = float("nan")
 
@@ -82,3 +85,26 @@ class WindowedTally:
         for t in self.batches:
             total.add(**{f.name: getattr(t, f.name) for f in fields(t)})
         return total.metrics()
+
+
+def belief_accuracy(beliefs: Mapping[float, torch.Tensor], truth: Mapping[float, torch.Tensor],
+                    window: int | None = None) -> tuple[float, int]:
+    """Fraction of believed verdicts that match the true ones, and how many samples were compared.
+
+    Both map a batch's submission time to one bool per sample. Batches believed but never
+    screened (or of another length) are skipped; ``window`` keeps only the latest believed batches.
+
+    >>> t = {1.0: torch.tensor([True, False]), 2.0: torch.tensor([True, True])}
+    >>> belief_accuracy({1.0: torch.tensor([True, True]), 2.0: torch.tensor([True, True])}, t)
+    (0.75, 4)
+    >>> belief_accuracy({1.0: torch.tensor([True, True]), 2.0: torch.tensor([True, True])}, t, window=1)
+    (1.0, 2)
+    """
+    times = sorted(t for t, b in beliefs.items() if t in truth and len(truth[t]) == len(b))
+    if window is not None:
+        times = times[-window:]
+    if not times:
+        return NAN, 0
+    hits = sum(int((beliefs[t].bool() == truth[t].bool()).sum()) for t in times)
+    n = sum(len(truth[t]) for t in times)
+    return hits / n, n

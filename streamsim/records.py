@@ -67,4 +67,20 @@ class PhaseRecord:
     duration: float = 0.0
 
 
-Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord
+@dataclass(frozen=True)
+class AttackRecord:
+    """An attacker source as it stands at an evaluation: its own numbers and how good its beliefs are.
+
+    ``values`` holds the attack's :meth:`~streamsim.base.Attack.stats`, ``queries_used`` and
+    ``submitted``, and for each kind of verdict belief the attack exposes, ``<kind>_accuracy``
+    (all believed batches so far), ``<kind>_accuracy_window`` (the last ``metrics.window`` of
+    them) and ``<kind>_n`` (samples believed).
+    """
+
+    run: str
+    time: float
+    source: str
+    values: dict[str, float]
+
+
+Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord | AttackRecord

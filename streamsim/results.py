@@ -12,7 +12,7 @@ import pandas as pd
 
 from streamsim.config import Scenario
 from streamsim.metrics import Tally, WindowedTally
-from streamsim.records import DriftAlarm, EvalRecord, Record, ScreenRecord
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, Record, ScreenRecord
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Collector:
         self.timeline: list[dict[str, float]] = []
         self.events: list[dict[str, Any]] = []
         self.score_parts: list[pd.DataFrame] = []
+        self.attack_columns: dict[str, float] = {}  # latest attacker numbers, as attack:<source>:<key>
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, ScreenRecord):
@@ -55,6 +56,8 @@ class Collector:
                 self._snapshot(record)
         elif isinstance(record, DriftAlarm):
             self.runs[record.run].alarms.append(record.time)
+        elif isinstance(record, AttackRecord) and record.run == "attack":
+            self.attack_columns.update({f"attack:{record.source}:{k}": v for k, v in record.values.items()})
 
     def _screen(self, r: ScreenRecord) -> None:
         state = self.runs[r.run]
@@ -85,6 +88,7 @@ class Collector:
             "time": e.time, "accuracy": e.accuracy,
             **{k: cum[k] for k in ("ca", "da", "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons")},
             "ca_window": win["ca"], "da_window": win["da"],
+            **self.attack_columns,
         })
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -19,7 +19,8 @@ from streamsim.base import Attack, Defense, Learner, Observation
 from streamsim.batch import Batch
 from streamsim.config import Scenario
 from streamsim.errors import PluginError
-from streamsim.records import DriftAlarm, EvalRecord, Record, ScreenRecord
+from streamsim.metrics import belief_accuracy
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, Record, ScreenRecord
 from streamsim.seeds import child_seed
 from streamsim.sources import AttackerRuntime, CleanRuntime, SourceRuntime
 from streamsim.threat import TargetView
@@ -58,6 +59,9 @@ class Simulation:
             for c in scenario.clean
         ]
         self.feedback_rng: dict[str, np.random.Generator] = {}
+        # The true verdicts on each attacker's batches, by submission time: for scoring what the
+        # attack believes (Attack.verdict_beliefs). Never handed to the attack.
+        self.truth: dict[str, dict[float, torch.Tensor]] = {}
         for a in scenario.attackers:
             if a.name not in attacks:
                 continue
@@ -73,6 +77,9 @@ class Simulation:
         while k * every <= self.scenario.duration + 1e-9:
             if k * every > self.env.now:
                 yield self.env.timeout(k * every - self.env.now)
+            for source in self.sources:
+                if isinstance(source, AttackerRuntime):
+                    self.sink(AttackRecord(self.run, self.env.now, source.name, self.attack_metrics(source.name)))
             correct = (self.learner.predict(self.test.x) == self.test.labels).float().mean().item()
             self.sink(EvalRecord(self.run, self.env.now, correct, len(self.test)))
             k += 1
@@ -122,6 +129,7 @@ class Simulation:
         if source.kind == "clean":
             self._watch_drift(~correct)
         else:
+            self.truth.setdefault(source.name, {})[self.env.now] = accept.clone()
             self._send_observation(batch, accept, source)
 
     def _watch_drift(self, errors: torch.Tensor) -> None:
@@ -149,6 +157,22 @@ class Simulation:
             self.env.process(self._deliver(delay, observation, source.attack))
         else:
             source.attack.observe(observation)
+
+    # --- attackers' own numbers -----------------------------------------------------------
+    def attack_metrics(self, name: str) -> dict[str, float]:
+        """An attacker source's stats, queries and samples spent, and the accuracy of its verdict beliefs."""
+        source = next(s for s in self.sources if s.name == name and isinstance(s, AttackerRuntime))
+        values = {"queries_used": float(source.view.queries_used), "submitted": float(source.sent),
+                  **source.attack.stats()}
+        try:
+            beliefs = source.attack.verdict_beliefs()
+        except NotImplementedError:
+            return values
+        truth = self.truth.get(name, {})
+        for kind, believed in beliefs.items():
+            values[f"{kind}_accuracy"], values[f"{kind}_n"] = belief_accuracy(believed, truth)
+            values[f"{kind}_accuracy_window"], _ = belief_accuracy(believed, truth, self.scenario.metrics.window)
+        return values
 
     # --- running ---------------------------------------------------------------------------
     def run_to_end(self) -> None:
