@@ -21,7 +21,7 @@ import tomli_w
 from streamsim.sweep import run_sweep
 
 SCENARIO = {
-    "name": "bench-sweep", "seed": 0, "duration": 30.0, "eval_every": 10.0, "baseline": False,
+    "name": "bench-sweep", "seed": 0, "duration": 150.0, "eval_every": 50.0, "baseline": False,
     "data": {"dataset": "mnist-5k", "eval_size": 500},
     "learner": {"name": "small-cnn", "params": {"pretrain_epochs": 1}},
     "defense": {"name": "none"},
