@@ -1,7 +1,8 @@
 """Runs a scenario end to end: data → components → baseline run → attacked run → outputs.
 
->>> result = run("tiny", out=None, duration=4)          # doctest: +SKIP
->>> result.summary["ca"], result.timeline.head()         # doctest: +SKIP
+>>> result = run("tiny", out=None, duration=2, eval_every=1, defense__name="oracle")
+>>> result.summary["ca"], result.timeline["time"].tolist()
+(1.0, [0.0, 1.0, 2.0])
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ gives metric-vs-parameter curves with ±std bands over seeds.
 Figures use matplotlib's object API (``Figure``, Agg canvas), so nothing touches pyplot's global
 state or needs a display; every file is written to a temporary name and renamed into place.
 
->>> write_report("runs/tiny-seed0-20250101-000000")   # doctest: +SKIP
-PosixPath('runs/tiny-seed0-20250101-000000/report.md')
+Usage (``streamsim report DIR`` on the command line)::
+
+    write_report("runs/tiny-seed0-20250101-000000")  # -> runs/tiny-seed0-20250101-000000/report.md
 """
 
 from __future__ import annotations

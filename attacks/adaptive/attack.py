@@ -1,0 +1,292 @@
+"""``adaptive``: an online poisoner that learns the critic from feedback or from effects, and adapts.
+
+The paper attacks De-Pois offline, with the critic's scores in hand (:mod:`attacks.fgsm`). A live
+attacker sees less and learns while the stream runs. Per batch it
+
+1. picks ``(ε, mode)`` and a submission rate (:class:`~attacks.adaptive.policy.Policy`);
+2. crafts FGSM (``steps = 1``) or PGD poison with the arm's stages, the critic stage ascending its
+   :class:`~attacks.adaptive.shadow_critic.OnlineShadowCritic` instead of the real critic and the
+   classifier stage its surrogate classifier (trained on its own pool with true labels);
+3. records its shadow's *forecast* of the verdicts, and — under ``effects`` — queries the model on
+   the poisons and on controls before sending (:mod:`attacks.adaptive.inference`);
+4. when the batch's observation arrives (late and noisy under ``verdicts``; with no verdicts under
+   ``effects``, where it queries again and infers them), it forms its *inferred* verdicts
+   (evidence combined with the forecast), trains the shadow on the evidence and rewards the arm.
+
+Only :meth:`Adaptive.observe` learns, so delayed feedback is used no earlier than it arrives.
+Claimed labels stay the true ones: only the pixels are poisoned, as in the paper.
+
+Threat model: ``knowledge = "verdicts"`` (no queries at all) or ``"effects"`` (queries counted
+against ``query_budget``: ``2(n + controls)`` per inferred batch; when the budget cannot cover a
+batch it stops inferring and keeps its last policy — best arm, current rate).
+
+:meth:`Adaptive.verdict_beliefs` exposes ``forecast`` (the shadow critic before the verdicts; its
+accuracy is the shadow's agreement with the real critic) and ``inferred``; the simulator scores
+them against the truth, which the attack never sees.
+
+>>> import numpy as np, torch
+>>> from streamsim.base import CraftContext, SetupContext
+>>> from streamsim.batch import Batch
+>>> from streamsim.threat import TargetView
+>>> pool = Batch.clean(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10)
+>>> view = TargetView("verdicts", learner=None, defense=None)
+>>> attack = Adaptive(eps=[0.1], modes=["classifier"], surrogate_epochs=1)
+>>> attack.prepare(SetupContext(seed=0, pool=pool, view=view))
+>>> ctx = CraftContext(time=1.0, rng=np.random.default_rng(0), generator=torch.Generator(), view=view)
+>>> poison = attack.craft(pool.subset(torch.arange(8)), ctx)
+>>> bool((poison.x - pool.x[:8]).abs().max() <= 0.1 + 1e-6), poison.labels.tolist() == pool.labels[:8].tolist()
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attacks.adaptive.inference import EffectsInference, combine
+from attacks.adaptive.policy import Arm, Policy
+from attacks.adaptive.shadow_critic import OnlineShadowCritic
+from attacks.fgsm import FGSM, MODES
+from attacks.gradients import classifier_grad, critic_grad, frozen
+from attacks.pgd import PGD
+from streamsim.base import Attack, CraftContext, Observation, SetupContext
+from streamsim.batch import Batch
+from streamsim.errors import ConfigError, PluginError, ThreatModelError
+from streamsim.learners.torch_cnn import small_cnn
+from streamsim.threat import TargetView
+
+Knowledge = Literal["verdicts", "effects"]
+PRIOR_FLIP = 0.1  # assumed error of observed verdicts until enough confident forecasts estimate it
+CONFIDENT = 0.4  # |forecast p − 0.5| above which a forecast counts towards the error estimate
+MIN_CONFIDENT = 50
+
+
+def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64) -> nn.Module:
+    """A small CNN trained on the attacker's own pool: the classifier stage's transfer surrogate."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = small_cnn()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        order = torch.randperm(len(pool), generator=generator)
+        for i in range(0, len(pool), batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+@dataclass
+class _Sent:
+    arm: int
+    x: torch.Tensor
+    labels: torch.Tensor
+    forecast: torch.Tensor  # the shadow's acceptance logits when the batch was crafted
+    fooled: torch.Tensor  # the surrogate misclassifies the poison
+
+
+class Adaptive(Attack):
+    """Online FGSM/PGD poison steered by a shadow critic learned from (inferred) verdicts and a bandit."""
+
+    knowledge = "verdicts"
+
+    def __init__(
+        self,
+        knowledge: Knowledge = "verdicts",
+        eps: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+        modes: Sequence[str] = ("critic-classifier", "classifier"),
+        steps: int = 1,
+        discount: float = 0.9,
+        exploration: float = 0.5,
+        backoff_spike: float = 0.3,
+        backoff_factor: float = 0.5,
+        min_rate: float = 0.25,
+        shadow_hidden: Sequence[int] = (256, 32),
+        shadow_steps: int = 20,
+        shadow_lr: float = 3e-3,
+        shadow_buffer: int = 1024,
+        warm_start: int = 128,
+        controls: int = 8,
+        control_quantile: float = 0.8,
+        surrogate_epochs: int = 3,
+    ) -> None:
+        if knowledge not in ("verdicts", "effects"):
+            raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
+        if not eps or any(e < 0 for e in eps):
+            raise ConfigError(f"eps must be a non-empty list of values >= 0, got {list(eps)}")
+        bad = [m for m in modes if m not in MODES]
+        if not modes or bad:
+            raise ConfigError(f"modes must be a non-empty list of {', '.join(MODES)}; got {list(modes)}")
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        if not 0 < min_rate <= 1:
+            raise ConfigError(f"min_rate must be in (0, 1], got {min_rate}")
+        self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
+        self.eps = tuple(float(e) for e in eps)
+        self.modes = tuple(modes)
+        self.steps = steps
+        self.discount = discount
+        self.exploration = exploration
+        self.backoff_spike = backoff_spike
+        self.backoff_factor = backoff_factor
+        self.min_rate = min_rate
+        self.shadow_hidden = tuple(shadow_hidden)
+        self.shadow_steps = shadow_steps
+        self.shadow_lr = shadow_lr
+        self.shadow_buffer = shadow_buffer
+        self.warm_start = warm_start
+        self.controls = controls
+        self.control_quantile = control_quantile
+        self.surrogate_epochs = surrogate_epochs
+        # state, built in prepare()
+        self.arms = [Arm(e, m) for e in self.eps for m in self.modes]
+        self.view_: TargetView | None = None
+        self.pool_: Batch | None = None
+        self.surrogate_: nn.Module | None = None
+        self.shadow_: OnlineShadowCritic | None = None
+        self.policy_: Policy | None = None
+        self.inference_: EffectsInference | None = None
+        self.inferring_ = knowledge == "effects"
+        self.sent_: dict[float, _Sent] = {}
+        self.forecasts_: dict[float, torch.Tensor] = {}
+        self.inferred_: dict[float, torch.Tensor] = {}
+        self.observed_ = 0
+        self.confident_ = 0
+        self.confident_wrong_ = 0
+        self.rewards_: list[float] = []
+
+    def __repr__(self) -> str:
+        return f"Adaptive(knowledge={self.knowledge!r}, eps={list(self.eps)}, modes={list(self.modes)}, steps={self.steps})"
+
+    # --- setup ------------------------------------------------------------------------------
+    def prepare(self, context: SetupContext) -> None:
+        """Train the surrogate on the pool, start the shadow critic (warm-started) and the policy."""
+        if context.view is None:
+            raise ThreatModelError(f"{type(self).__name__} needs a view of the target ({self.knowledge!r})")
+        if context.pool is None or len(context.pool) == 0:
+            raise PluginError(f"{type(self).__name__} needs an attacker pool (surrogate, controls)")
+        self.view_, self.pool_ = context.view, context.pool
+        self.surrogate_ = train_surrogate(context.pool, self.surrogate_epochs, context.seed)
+        self.shadow_ = OnlineShadowCritic(self.shadow_hidden, lr=self.shadow_lr, steps=self.shadow_steps,
+                                          buffer=self.shadow_buffer, seed=context.seed)
+        if self.warm_start:
+            # Prior: the defense accepts clean samples and rejects noise-like perturbations of them.
+            # Real feedback pushes these out of the replay buffer as it arrives.
+            g = context.generator()
+            pool = context.pool.subset(torch.randperm(len(context.pool), generator=g)[: self.warm_start])
+            noise = torch.randint(0, 2, pool.x.shape, generator=g).float() * 2 - 1
+            noisy = (pool.x + max(self.eps) * noise).clamp(-1, 1)
+            self.shadow_.update(torch.cat([pool.x, noisy]), torch.cat([pool.labels, pool.labels]),
+                                torch.cat([torch.ones(len(pool)), torch.zeros(len(pool))]))
+            self.shadow_.updates = 0
+        self.policy_ = Policy(self.arms, self.discount, self.exploration, self.backoff_spike, self.backoff_factor,
+                              self.min_rate)
+        if self.knowledge == "effects":
+            self.inference_ = EffectsInference(self.controls, self.control_quantile)
+
+    def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
+        if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
+            raise PluginError(f"{type(self).__name__}: call prepare() first")
+        return self.view_, self.pool_, self.surrogate_, self.shadow_, self.policy_
+
+    # --- crafting ---------------------------------------------------------------------------
+    def perturb(self, x: torch.Tensor, labels: torch.Tensor, arm: Arm, context: CraftContext) -> torch.Tensor:
+        """The arm's FGSM/PGD stages, the critic stage on the shadow critic (skipped until it is ready)."""
+        _, _, surrogate, shadow, _ = self._ready()
+        step = FGSM(eps=arm.eps, mode=arm.mode) if self.steps == 1 else PGD(eps=arm.eps, steps=self.steps, mode=arm.mode)
+        directions = {
+            "critic": (lambda v: critic_grad(shadow.score, v, labels)) if shadow.ready else None,
+            "classifier": lambda v: classifier_grad(surrogate, v, labels),
+        }
+        with frozen(surrogate, shadow.net):
+            return step.perturb(x.detach().clone(), directions, context).detach()
+
+    def craft(self, base: Batch, context: CraftContext) -> Batch:
+        view, pool, surrogate, shadow, policy = self._ready()
+        choice = policy.choose()
+        n = max(1, round(choice.rate * len(base)))
+        base = base.subset(torch.arange(n))
+        x, labels = base.x, base.labels
+        probing = self.inferring_ and self.inference_ is not None
+        if probing:
+            pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.controls, len(pool)), replace=False))
+            x, labels = torch.cat([x, pool.x[pick]]), torch.cat([labels, pool.labels[pick]])
+        crafted = self.perturb(x, labels, choice.arm, context)
+        if probing and not self.inference_.before(view, context.time, crafted, labels, n):
+            self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
+            policy.freeze()
+        poison = crafted[:n]
+        with torch.no_grad():
+            fooled = surrogate(poison).argmax(1) != base.labels
+        forecast = shadow.logit(poison, base.labels)
+        self.forecasts_[context.time] = forecast > 0
+        self.sent_[context.time] = _Sent(choice.index, poison, base.labels, forecast, fooled)
+        return base.with_(x=poison)
+
+    # --- feedback ---------------------------------------------------------------------------
+    def _error_rate(self, forecast: torch.Tensor, evidence: torch.Tensor) -> float:
+        """Observed verdicts' error, estimated where the shadow is confident; a prior until then."""
+        confident = (forecast.sigmoid() - 0.5).abs() > CONFIDENT
+        self.confident_ += int(confident.sum())
+        self.confident_wrong_ += int(((forecast > 0) != evidence)[confident].sum())
+        if self.confident_ < MIN_CONFIDENT:
+            return PRIOR_FLIP
+        return self.confident_wrong_ / self.confident_
+
+    def observe(self, observation: Observation) -> None:
+        """Turn the batch's feedback into verdicts, train the shadow, reward the arm."""
+        view, _, _, shadow, policy = self._ready()
+        sent = self.sent_.pop(observation.submitted_at, None)
+        if sent is None:
+            return
+        if observation.accepted is not None:
+            evidence = observation.accepted.bool()
+            error = self._error_rate(sent.forecast, evidence)
+        elif self.inference_ is not None:
+            evidence = self.inference_.after(view, observation.submitted_at)
+            if evidence is None:
+                return  # not probed (budget): nothing learned from this batch
+            error = self.inference_.error_rate
+        else:
+            return
+        self.observed_ += 1
+        believed = combine(sent.forecast, evidence, error)
+        self.inferred_[observation.submitted_at] = believed
+        shadow.update(sent.x, sent.labels, evidence)
+        reward = float((believed & sent.fooled).float().mean())
+        self.rewards_.append(reward)
+        policy.feedback(sent.arm, reward, rejected=float(1 - believed.float().mean()))
+
+    # --- reporting --------------------------------------------------------------------------
+    def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
+        return {"forecast": dict(self.forecasts_), "inferred": dict(self.inferred_)}
+
+    def stats(self) -> dict[str, float]:
+        """Queries spent, feedback absorbed, the current arm and rate, recent reward."""
+        out: dict[str, float] = {"feedback_batches": float(self.observed_)}
+        if self.view_ is not None:
+            out["queries_spent"] = float(self.view_.queries_used)
+        if self.policy_ is not None:
+            last = self.policy_.last
+            if last is not None:
+                out.update(arm=float(last.index), eps=last.arm.eps, mode=float(self.modes.index(last.arm.mode)),
+                           rate=last.rate)
+            out["backoffs"] = float(self.policy_.backoff.backoffs)
+            out["policy_frozen"] = float(self.policy_.frozen)
+        if self.knowledge == "effects":
+            out["inferring"] = float(self.inferring_)
+            if self.inference_ is not None:
+                out["effect_threshold"] = self.inference_.threshold
+                out["effect_error_estimate"] = self.inference_.error_rate
+        recent = self.rewards_[-10:]
+        out["reward_recent"] = sum(recent) / len(recent) if recent else math.nan
+        return out
