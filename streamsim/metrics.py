@@ -87,24 +87,42 @@ class WindowedTally:
         return total.metrics()
 
 
+@dataclass(frozen=True)
+class BeliefScore:
+    """How well an attack's believed verdicts match the true ones.
+
+    ``balanced`` is the mean of the accept and reject recalls (0.5 for any constant or random
+    guess, whatever the acceptance rate); ``chance`` is the accuracy of always guessing the more
+    common verdict — the bar a plain ``accuracy`` must clear to mean anything.
+    """
+
+    accuracy: float
+    balanced: float
+    chance: float
+    n: int
+
+
 def belief_accuracy(beliefs: Mapping[float, torch.Tensor], truth: Mapping[float, torch.Tensor],
-                    window: int | None = None) -> tuple[float, int]:
-    """Fraction of believed verdicts that match the true ones, and how many samples were compared.
+                    window: int | None = None) -> BeliefScore:
+    """Score believed verdicts against the true ones.
 
     Both map a batch's submission time to one bool per sample. Batches believed but never
     screened (or of another length) are skipped; ``window`` keeps only the latest believed batches.
 
     >>> t = {1.0: torch.tensor([True, False]), 2.0: torch.tensor([True, True])}
     >>> belief_accuracy({1.0: torch.tensor([True, True]), 2.0: torch.tensor([True, True])}, t)
-    (0.75, 4)
-    >>> belief_accuracy({1.0: torch.tensor([True, True]), 2.0: torch.tensor([True, True])}, t, window=1)
-    (1.0, 2)
+    BeliefScore(accuracy=0.75, balanced=0.5, chance=0.75, n=4)
+    >>> belief_accuracy({1.0: torch.tensor([True, False]), 2.0: torch.tensor([True, True])}, t, window=1).accuracy
+    1.0
     """
     times = sorted(t for t, b in beliefs.items() if t in truth and len(truth[t]) == len(b))
     if window is not None:
         times = times[-window:]
     if not times:
-        return NAN, 0
-    hits = sum(int((beliefs[t].bool() == truth[t].bool()).sum()) for t in times)
-    n = sum(len(truth[t]) for t in times)
-    return hits / n, n
+        return BeliefScore(NAN, NAN, NAN, 0)
+    believed = torch.cat([beliefs[t].bool() for t in times])
+    true = torch.cat([truth[t].bool() for t in times])
+    hits = believed == true
+    recalls = [float(hits[true == v].float().mean()) for v in (True, False) if bool((true == v).any())]
+    rate = float(true.float().mean())
+    return BeliefScore(float(hits.float().mean()), sum(recalls) / len(recalls), max(rate, 1 - rate), len(true))

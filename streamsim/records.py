@@ -74,7 +74,9 @@ class AttackRecord:
     ``values`` holds the attack's :meth:`~streamsim.base.Attack.stats`, ``queries_used`` and
     ``submitted``, and for each kind of verdict belief the attack exposes, ``<kind>_accuracy``
     (all believed batches so far), ``<kind>_accuracy_window`` (the last ``metrics.window`` of
-    them) and ``<kind>_n`` (samples believed).
+    them), ``<kind>_balanced_accuracy`` (and ``_window``: mean of the accept and reject recalls,
+    0.5 for guessing), ``<kind>_chance`` (accuracy of always guessing the commoner verdict) and
+    ``<kind>_n`` (samples believed).
     """
 
     run: str

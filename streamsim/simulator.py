@@ -170,8 +170,10 @@ class Simulation:
             return values
         truth = self.truth.get(name, {})
         for kind, believed in beliefs.items():
-            values[f"{kind}_accuracy"], values[f"{kind}_n"] = belief_accuracy(believed, truth)
-            values[f"{kind}_accuracy_window"], _ = belief_accuracy(believed, truth, self.scenario.metrics.window)
+            whole, recent = belief_accuracy(believed, truth), belief_accuracy(believed, truth, self.scenario.metrics.window)
+            values.update({f"{kind}_accuracy": whole.accuracy, f"{kind}_balanced_accuracy": whole.balanced,
+                           f"{kind}_chance": whole.chance, f"{kind}_n": whole.n,
+                           f"{kind}_accuracy_window": recent.accuracy, f"{kind}_balanced_accuracy_window": recent.balanced})
         return values
 
     # --- running ---------------------------------------------------------------------------

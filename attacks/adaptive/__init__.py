@@ -1,8 +1,5 @@
 """Online attackers that infer the critic's verdicts (from feedback or from effects) and adapt.
 
-**Draft, not registered as a plugin yet** (issue 5 is open): it has no passing behaviour tests,
-no scenarios, and is not yet seeded-deterministic. Use it only to continue the work.
-
 One idea per module: :mod:`.shadow_critic` (an acceptance model learned online), :mod:`.inference`
 (verdicts from the model's output movements), :mod:`.policy` (bandit over ε × mode, back-off on
 the rate) and :mod:`.attack` (the ``adaptive`` plugin that ties them together).

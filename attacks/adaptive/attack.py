@@ -10,15 +10,17 @@ attacker sees less and learns while the stream runs. Per batch it
 3. records its shadow's *forecast* of the verdicts, and — under ``effects`` — queries the model on
    the poisons and on controls before sending (:mod:`attacks.adaptive.inference`);
 4. when the batch's observation arrives (late and noisy under ``verdicts``; with no verdicts under
-   ``effects``, where it queries again and infers them), it forms its *inferred* verdicts
-   (evidence combined with the forecast), trains the shadow on the evidence and rewards the arm.
+   ``effects``, where it queries again and infers them), it takes the observed verdicts, or the
+   inferred probabilities of acceptance, as its *inferred* verdicts, trains the shadow on them
+   (soft targets under ``effects``) and rewards the arm.
 
 Only :meth:`Adaptive.observe` learns, so delayed feedback is used no earlier than it arrives.
 Claimed labels stay the true ones: only the pixels are poisoned, as in the paper.
 
 Threat model: ``knowledge = "verdicts"`` (no queries at all) or ``"effects"`` (queries counted
 against ``query_budget``: ``2(n + controls)`` per inferred batch; when the budget cannot cover a
-batch it stops inferring and keeps its last policy — best arm, current rate).
+batch it stops inferring and keeps its last policy — best arm, current rate). Sample budgets are
+the source's ``budget``, enforced by the simulator.
 
 :meth:`Adaptive.verdict_beliefs` exposes ``forecast`` (the shadow critic before the verdicts; its
 accuracy is the shadow's agreement with the real critic) and ``inferred``; the simulator scores
@@ -49,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.adaptive.inference import EffectsInference, combine
+from attacks.adaptive.inference import EffectsInference
 from attacks.adaptive.policy import Arm, Policy
 from attacks.adaptive.shadow_critic import OnlineShadowCritic
 from attacks.fgsm import FGSM, MODES
@@ -62,26 +64,23 @@ from streamsim.learners.torch_cnn import small_cnn
 from streamsim.threat import TargetView
 
 Knowledge = Literal["verdicts", "effects"]
-PRIOR_FLIP = 0.1  # assumed error of observed verdicts until enough confident forecasts estimate it
-CONFIDENT = 0.4  # |forecast p − 0.5| above which a forecast counts towards the error estimate
-MIN_CONFIDENT = 50
 
 
 def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64) -> nn.Module:
     """A small CNN trained on the attacker's own pool: the classifier stage's transfer surrogate."""
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # seeded weights (and any dropout); the global RNG untouched
         torch.manual_seed(seed)
         net = small_cnn()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        order = torch.randperm(len(pool), generator=generator)
-        for i in range(0, len(pool), batch_size):
-            idx = order[i:i + batch_size]
-            loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        for _ in range(epochs):
+            order = torch.randperm(len(pool), generator=generator)
+            for i in range(0, len(pool), batch_size):
+                idx = order[i:i + batch_size]
+                loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
     return net.eval()
 
 
@@ -102,7 +101,7 @@ class Adaptive(Attack):
     def __init__(
         self,
         knowledge: Knowledge = "verdicts",
-        eps: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+        eps: Sequence[float] = (0.1, 0.2, 0.3, 0.5),
         modes: Sequence[str] = ("critic-classifier", "classifier"),
         steps: int = 1,
         discount: float = 0.9,
@@ -116,7 +115,6 @@ class Adaptive(Attack):
         shadow_buffer: int = 1024,
         warm_start: int = 128,
         controls: int = 8,
-        control_quantile: float = 0.8,
         surrogate_epochs: int = 3,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
@@ -145,7 +143,6 @@ class Adaptive(Attack):
         self.shadow_buffer = shadow_buffer
         self.warm_start = warm_start
         self.controls = controls
-        self.control_quantile = control_quantile
         self.surrogate_epochs = surrogate_epochs
         # state, built in prepare()
         self.arms = [Arm(e, m) for e in self.eps for m in self.modes]
@@ -160,8 +157,6 @@ class Adaptive(Attack):
         self.forecasts_: dict[float, torch.Tensor] = {}
         self.inferred_: dict[float, torch.Tensor] = {}
         self.observed_ = 0
-        self.confident_ = 0
-        self.confident_wrong_ = 0
         self.rewards_: list[float] = []
 
     def __repr__(self) -> str:
@@ -191,7 +186,7 @@ class Adaptive(Attack):
         self.policy_ = Policy(self.arms, self.discount, self.exploration, self.backoff_spike, self.backoff_factor,
                               self.min_rate)
         if self.knowledge == "effects":
-            self.inference_ = EffectsInference(self.controls, self.control_quantile)
+            self.inference_ = EffectsInference(self.controls)
 
     def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
         if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
@@ -233,38 +228,28 @@ class Adaptive(Attack):
         return base.with_(x=poison)
 
     # --- feedback ---------------------------------------------------------------------------
-    def _error_rate(self, forecast: torch.Tensor, evidence: torch.Tensor) -> float:
-        """Observed verdicts' error, estimated where the shadow is confident; a prior until then."""
-        confident = (forecast.sigmoid() - 0.5).abs() > CONFIDENT
-        self.confident_ += int(confident.sum())
-        self.confident_wrong_ += int(((forecast > 0) != evidence)[confident].sum())
-        if self.confident_ < MIN_CONFIDENT:
-            return PRIOR_FLIP
-        return self.confident_wrong_ / self.confident_
-
     def observe(self, observation: Observation) -> None:
-        """Turn the batch's feedback into verdicts, train the shadow, reward the arm."""
+        """Turn the batch's feedback into (inferred) verdicts, train the shadow, reward the arm."""
         view, _, _, shadow, policy = self._ready()
         sent = self.sent_.pop(observation.submitted_at, None)
         if sent is None:
             return
         if observation.accepted is not None:
-            evidence = observation.accepted.bool()
-            error = self._error_rate(sent.forecast, evidence)
+            accepted = observation.accepted.float()  # as observed: maybe flipped, we cannot tell which
         elif self.inference_ is not None:
-            evidence = self.inference_.after(view, observation.submitted_at)
-            if evidence is None:
+            inferred = self.inference_.after(view, observation.submitted_at)
+            if inferred is None:
                 return  # not probed (budget): nothing learned from this batch
-            error = self.inference_.error_rate
+            accepted = inferred
         else:
             return
         self.observed_ += 1
-        believed = combine(sent.forecast, evidence, error)
+        believed = accepted > 0.5
         self.inferred_[observation.submitted_at] = believed
-        shadow.update(sent.x, sent.labels, evidence)
-        reward = float((believed & sent.fooled).float().mean())
+        shadow.update(sent.x, sent.labels, accepted)
+        reward = float((accepted * sent.fooled.float()).mean())
         self.rewards_.append(reward)
-        policy.feedback(sent.arm, reward, rejected=float(1 - believed.float().mean()))
+        policy.feedback(sent.arm, reward, rejected=float(1 - accepted.mean()))
 
     # --- reporting --------------------------------------------------------------------------
     def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
@@ -285,8 +270,7 @@ class Adaptive(Attack):
         if self.knowledge == "effects":
             out["inferring"] = float(self.inferring_)
             if self.inference_ is not None:
-                out["effect_threshold"] = self.inference_.threshold
-                out["effect_error_estimate"] = self.inference_.error_rate
+                out["unlearned_estimate"] = self.inference_.unlearned
         recent = self.rewards_[-10:]
         out["reward_recent"] = sum(recent) / len(recent) if recent else math.nan
         return out

@@ -97,12 +97,17 @@ class OnlineShadowCritic:
         self.y = torch.cat([self.y, y.long()])[-self.buffer:]
         self.target = torch.cat([self.target, accepted.float()])[-self.buffer:]
         n = len(self.target)
-        self.net.train()
-        for _ in range(self.steps):
-            idx = torch.randint(n, (min(self.batch_size, n),), generator=self.generator)
-            loss = F.binary_cross_entropy_with_logits(self.net(self.x[idx], self.y[idx]), self.target[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        self.net.eval()
+        # Dropout draws from torch's global RNG: seed it from our own generator, inside a fork so the
+        # caller's global state is untouched, and the run repeats from its seed.
+        dropout_seed = int(torch.randint(2**62, (1,), generator=self.generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(dropout_seed)
+            self.net.train()
+            for _ in range(self.steps):
+                idx = torch.randint(n, (min(self.batch_size, n),), generator=self.generator)
+                loss = F.binary_cross_entropy_with_logits(self.net(self.x[idx], self.y[idx]), self.target[idx])
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+            self.net.eval()
         self.updates += 1

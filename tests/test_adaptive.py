@@ -1,0 +1,186 @@
+"""The ``adaptive`` attack on toy defenses with known rules: inference, delays, budgets, adaptation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import streamsim
+from attacks.adaptive import Adaptive
+from streamsim import Batch, Defense, Verdicts
+from streamsim.config import load_scenario
+from streamsim.experiment import build_components, load_data
+from streamsim.records import AttackRecord
+from streamsim.simulator import Simulation
+from streamsim.threat import TargetView
+
+
+class Brightness(Defense):
+    """Accepts a sample iff its mean pixel is at least ``threshold``: ``score = mean − threshold``, boundary 0.
+
+    ``switch_after`` screened batches, the threshold becomes ``later`` (a defense that moves its boundary).
+    """
+
+    def __init__(self, threshold: float = -0.7, later: float | None = None, switch_after: int | None = None) -> None:
+        self.threshold = threshold
+        self.later = later
+        self.switch_after = switch_after
+        self.screened = 0
+
+    def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).mean(1) - self.threshold
+
+    @property
+    def boundary(self) -> float:
+        return 0.0
+
+    def screen(self, batch: Batch) -> Verdicts:
+        self.screened += 1
+        if self.switch_after is not None and self.screened > self.switch_after and self.later is not None:
+            self.threshold = self.later
+        s = self.score(batch.x, batch.labels)
+        return Verdicts(accept=s >= 0, score=s)
+
+
+def simulate(tiny: dict[str, Any], attack: Adaptive, defense: Defense, *, duration: float = 30.0,
+             learner: dict[str, Any] | None = None, **source: Any) -> tuple[list[Any], TargetView, Simulation]:
+    """Drive a Simulation directly (no baseline): one clean source, one adaptive attacker every time unit."""
+    tiny.update(duration=duration, eval_every=duration / 3)
+    tiny["learner"] = learner or {"name": "small-cnn", "params": {"pretrain_epochs": 1}}
+    tiny["attackers"] = [{"name": "adaptive", "batch_size": 16, "attack": {"name": "label-flip"}, **source}]
+    sc = load_scenario(tiny)
+    lrn, _, _, _ = build_components(sc)
+    splits, _ = load_data(sc.data, sc.seed)
+    lrn.pretrain(splits["pretrain"].x[:300], splits["pretrain"].labels[:300], streamsim.SetupContext(seed=0))
+    view = TargetView(attack.knowledge, lrn, defense, source.get("query_budget"), source.get("effects_proba", False))
+    attack.prepare(streamsim.SetupContext(seed=1, pool=splits["attacker"], view=view))
+    records: list[Any] = []
+    sim = Simulation(sc, splits, lrn, defense, {"adaptive": (attack, view)}, records.append)
+    sim.run_to_end()
+    return records, view, sim
+
+
+def median_brightness(tiny: dict[str, Any]) -> float:
+    splits, _ = load_data(load_scenario(tiny).data, 0)
+    return float(splits["attacker"].x.flatten(1).mean(1).median())
+
+
+def saturated_fraction(x: torch.Tensor) -> torch.Tensor:
+    """Share of pixels within 0.1 of black or white: clean digits ~0.8, eps-0.3 FGSM noise pulls it down."""
+    return ((x.abs() - 1).abs() < 0.1).flatten(1).float().mean(1)
+
+
+class Saturation(Defense):
+    """Accepts a sample iff its saturated-pixel share is at least ``threshold``, which becomes
+    ``later`` after ``switch_after`` screened batches: a boundary that moves mid-stream."""
+
+    def __init__(self, threshold: float, later: float, switch_after: int) -> None:
+        self.threshold, self.later, self.switch_after, self.screened = threshold, later, switch_after, 0
+
+    def screen(self, batch: Batch) -> Verdicts:
+        self.screened += 1
+        if self.screened > self.switch_after:
+            self.threshold = self.later
+        s = saturated_fraction(batch.x) - self.threshold
+        return Verdicts(accept=s >= 0, score=s)
+
+
+def last(records: list[Any], key: str) -> float:
+    return [r for r in records if isinstance(r, AttackRecord)][-1].values[key]
+
+
+def test_shadow_critic_converges_on_the_rule_through_noisy_feedback(tiny):
+    """20% of verdicts arrive flipped; the shadow's forecasts still converge towards the true rule."""
+    defense = Brightness(threshold=median_brightness(tiny))
+    attack = Adaptive(eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0)
+    records, _, _ = simulate(tiny, attack, defense, duration=60.0, feedback_flip=0.2)
+    evals = [r.values for r in records if isinstance(r, AttackRecord) and r.values.get("forecast_n", 0) > 0]
+    assert evals[-1]["inferred_chance"] < 0.7  # both verdicts are common: accuracy cannot come from guessing
+    assert 0.72 < evals[-1]["inferred_accuracy"] < 0.88  # what it hears: 20% flipped
+    first, final = evals[0]["forecast_balanced_accuracy_window"], evals[-1]["forecast_balanced_accuracy_window"]
+    assert final > 0.8 and final > first + 0.05, (first, final)
+
+
+def test_effects_inference_beats_chance_on_a_known_rule(tiny):
+    """No verdicts at all: probabilities before and after each batch reveal which points were learned."""
+    defense = Brightness(threshold=median_brightness(tiny))
+    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0)
+    learner = {"name": "small-cnn", "params": {"pretrain_epochs": 1, "steps_per_batch": 5, "lr": 0.01}}
+    records, view, _ = simulate(tiny, attack, defense, duration=40.0, learner=learner, query_budget=5000,
+                                effects_proba=True)
+    values = [r for r in records if isinstance(r, AttackRecord)][-1].values
+    assert values["inferred_n"] > 300 and view.queries_used <= 5000
+    # Learning a point the model already fits moves nothing, so only part of the points carry evidence:
+    # clearly above chance (0.5; the standard error at n > 600 is about 0.02), far from perfect.
+    assert values["inferred_balanced_accuracy"] > 0.58, values
+
+
+class Spy(Adaptive):
+    """Checks, whenever it crafts, that no belief it holds is about a batch whose feedback is not due yet."""
+
+    delay = 0.0
+
+    def craft(self, base: Batch, context: Any) -> Batch:
+        assert all(t <= context.time - self.delay + 1e-9 for t in self.inferred_), (context.time, max(self.inferred_))
+        return super().craft(base, context)
+
+    def observe(self, observation: Any) -> None:
+        assert observation.time == pytest.approx(observation.submitted_at + self.delay)
+        super().observe(observation)
+
+
+def test_delayed_feedback_is_never_used_before_it_arrives(tiny):
+    attack = Spy(eps=[0.1], modes=["critic-classifier"], surrogate_epochs=1)
+    attack.delay = 3.0
+    records, _, sim = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=20.0, feedback_delay=3.0)
+    # Batches sent in the last 3 time units were screened but their verdicts never arrived.
+    assert sorted(sim.truth["adaptive"])[-1] > max(attack.inferred_) >= 10.0
+    assert attack.observed_ == len(attack.inferred_) < len(sim.truth["adaptive"])
+
+
+def test_budgets_are_enforced_and_the_policy_freezes_when_queries_run_out(tiny):
+    attack = Adaptive(knowledge="effects", eps=[0.1, 0.3], modes=["classifier"], surrogate_epochs=1, controls=4)
+    records, view, sim = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=20.0,
+                                  query_budget=200, budget=100)
+    assert view.queries_used <= 200 and last(records, "queries_used") == view.queries_used
+    assert last(records, "inferring") == 0.0 and last(records, "policy_frozen") == 1.0
+    assert last(records, "submitted") <= 100
+    assert sum(len(v) for v in sim.truth["adaptive"].values()) <= 100
+
+
+def test_verdicts_attacker_makes_no_queries(tiny):
+    attack = Adaptive(eps=[0.1], modes=["classifier"], surrogate_epochs=1)
+    _, view, _ = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=6.0, query_budget=0)
+    assert view.queries_used == 0
+
+
+def test_policy_switches_arms_when_the_defense_moves_its_boundary(tiny):
+    """Everything passes at first, so the bigger eps does more damage; then the boundary tightens and
+    rejects exactly the eps-0.3 poison: the bandit must move to eps 0.05."""
+    chosen: list[float] = []
+
+    class Recording(Adaptive):
+        def craft(self, base: Batch, context: Any) -> Batch:
+            out = super().craft(base, context)
+            chosen.append(self.policy_.last.arm.eps)
+            return out
+
+    attack = Recording(eps=[0.05, 0.3], modes=["classifier"], surrogate_epochs=2, discount=0.8, min_rate=1.0)
+    defense = Saturation(threshold=0.0, later=0.6, switch_after=40)  # about 20 attacker batches in
+    simulate(tiny, attack, defense, duration=40.0)
+    before, after = chosen[8:20], chosen[-12:]
+    assert sum(e == 0.3 for e in before) > len(before) / 2, before
+    assert sum(e == 0.05 for e in after) > len(after) / 2, after
+
+
+def test_a_run_repeats_from_its_seed(tiny):
+    def once() -> tuple[list[Any], list[Any]]:
+        attack = Adaptive(eps=[0.1, 0.3], modes=["critic-classifier", "classifier"], surrogate_epochs=1)
+        records, _, _ = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=12.0,
+                                 feedback_flip=0.1)
+        screens = [(r.time, r.accept.tolist(), r.scores.tolist()) for r in records if hasattr(r, "accept")]
+        return screens, [r.values for r in records if isinstance(r, AttackRecord)]
+
+    assert once() == once()
