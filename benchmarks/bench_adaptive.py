@@ -1,0 +1,106 @@
+"""Online adaptive attackers against De-Pois, compared on one stream and one budget, over seeds.
+
+Every row runs ``scenarios/adaptive-verdicts.toml`` (the quickstart's stream: De-Pois, fast preset,
+guarding a small CNN on mnist-5k; an attacker source from t = 10, 16 samples per Poisson arrival,
+5,000 queries) with only the attack swapped:
+
+- ``label-flip``: permutation label flips, blind;
+- ``fgsm-bb eps=E``: the paper's non-adaptive black-box attack, composed critic→classifier FGSM
+  through shadow models distilled from queried posteriors and critic scores, fixed ``eps``;
+- ``adaptive verdicts``: verdicts two time units late, 5 % flipped;
+- ``adaptive effects``: no verdicts; predicted labels only (``labels``) or probabilities (``proba``).
+
+The no-attack row is the baseline every attacked run is compared with (same clean stream).
+Reported per row, mean ± std over seeds: final accuracy, accuracy drop against the baseline, da
+over the whole run and over the last window (``metrics.window`` attacker batches), ca, and for
+the adaptive attackers the balanced accuracy of their inferred verdicts (0.5 = guessing) and of
+their shadow critic's forecasts (its agreement with the real critic).
+
+    python benchmarks/bench_adaptive.py [--seeds 0,1,2] [--rows NAME,...] [--json out.json]
+
+Cold, each seed fits De-Pois once (minutes); the fits are cached, and each run then takes about
+half a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import streamsim
+from streamsim.atomic import write_text_atomic
+
+SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "adaptive-verdicts.toml"
+ATTACKER = "attackers.0"
+ROWS: dict[str, dict[str, Any]] = {
+    "label-flip": {f"{ATTACKER}.attack": {"name": "label-flip", "params": {"mode": "permutation"}}},
+    "fgsm-bb eps=0.3": {f"{ATTACKER}.attack": {"name": "fgsm", "params": {
+        "eps": 0.3, "mode": "critic-classifier", "knowledge": "posteriors"}}},
+    "fgsm-bb eps=0.5": {f"{ATTACKER}.attack": {"name": "fgsm", "params": {
+        "eps": 0.5, "mode": "critic-classifier", "knowledge": "posteriors"}}},
+    "adaptive verdicts": {},
+    "adaptive effects (labels)": {f"{ATTACKER}.attack.params.knowledge": "effects",
+                                  f"{ATTACKER}.feedback_delay": 0.0, f"{ATTACKER}.feedback_flip": 0.0},
+    "adaptive effects (proba)": {f"{ATTACKER}.attack.params.knowledge": "effects", f"{ATTACKER}.effects_proba": True,
+                                 f"{ATTACKER}.feedback_delay": 0.0, f"{ATTACKER}.feedback_flip": 0.0},
+}
+COLUMNS = ("final_accuracy", "accuracy_drop", "da", "da_window", "ca", "inferred_balanced_accuracy",
+           "forecast_balanced_accuracy_window", "queries_used")
+
+
+def one_run(row: str, seed: int) -> dict[str, float]:
+    result = streamsim.run(SCENARIO, seed=seed, out=None, values=ROWS[row])
+    s = result.summary
+    attacker = next(iter(s["attackers"].values()))
+    out = {k: s.get(k) for k in ("final_accuracy", "accuracy_drop", "da", "da_window", "ca",
+                                 "baseline_final_accuracy")}
+    out.update({k: attacker.get(k) for k in ("inferred_balanced_accuracy", "forecast_balanced_accuracy_window",
+                                             "queries_used", "inferred_accuracy", "inferred_chance")})
+    return {k: (math.nan if v is None else float(v)) for k, v in out.items()}
+
+
+def mean_std(values: list[float]) -> str:
+    v = np.array([x for x in values if not math.isnan(x)])
+    if not len(v):
+        return "–"
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = [r.strip() for r in args.rows.split(",")]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose from {list(ROWS)}")
+    runs: dict[str, list[dict[str, float]]] = {}
+    for row in rows:
+        for seed in seeds:
+            started = time.perf_counter()
+            runs.setdefault(row, []).append(one_run(row, seed))
+            print(f"{row:28s} seed {seed}: {time.perf_counter() - started:5.1f} s "
+                  f"da_window {runs[row][-1]['da_window']:.3f}", flush=True)
+    baseline = [r["baseline_final_accuracy"] for r in next(iter(runs.values()))]  # one per seed, same in every row
+    print(f"\n{len(seeds)} seeds ({args.seeds}); no attack (baseline) final accuracy: {mean_std(baseline)}\n")
+    print("| attack | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for row, rs in runs.items():
+        print(f"| {row} | " + " | ".join(mean_std([r[c] for r in rs]) for c in COLUMNS) + " |")
+    if args.json:
+        write_text_atomic(args.json, json.dumps({"seeds": seeds, "runs": runs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
