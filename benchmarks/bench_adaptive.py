@@ -7,6 +7,8 @@ guarding a small CNN on mnist-5k; an attacker source from t = 10, 16 samples per
 - ``label-flip``: permutation label flips, blind;
 - ``fgsm-bb eps=E``: the paper's non-adaptive black-box attack, composed critic→classifier FGSM
   through shadow models distilled from queried posteriors and critic scores, fixed ``eps``;
+- ``fgsm-bb classifier eps=0.5``: the same, classifier stage only — in single runs the strongest
+  fixed choice among the adaptive attacker's arms, so the bar an adaptive policy has to reach;
 - ``adaptive verdicts``: verdicts two time units late, 5 % flipped;
 - ``adaptive effects``: no verdicts; predicted labels only (``labels``) or probabilities (``proba``).
 
@@ -45,6 +47,8 @@ ROWS: dict[str, dict[str, Any]] = {
         "eps": 0.3, "mode": "critic-classifier", "knowledge": "posteriors"}}},
     "fgsm-bb eps=0.5": {f"{ATTACKER}.attack": {"name": "fgsm", "params": {
         "eps": 0.5, "mode": "critic-classifier", "knowledge": "posteriors"}}},
+    "fgsm-bb classifier eps=0.5": {f"{ATTACKER}.attack": {"name": "fgsm", "params": {
+        "eps": 0.5, "mode": "classifier", "knowledge": "posteriors"}}},
     "adaptive verdicts": {},
     "adaptive effects (labels)": {f"{ATTACKER}.attack.params.knowledge": "effects",
                                   f"{ATTACKER}.feedback_delay": 0.0, f"{ATTACKER}.feedback_flip": 0.0},

@@ -150,6 +150,61 @@ def detection_figure(timeline: pd.DataFrame, window: int | None = None) -> Figur
     return fig
 
 
+def attack_columns(timeline: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """``{source: {key: column}}`` for the timeline's ``attack:<source>:<key>`` columns."""
+    found: dict[str, dict[str, str]] = {}
+    for col in timeline.columns:
+        parts = str(col).split(":", 2)
+        if len(parts) == 3 and parts[0] == "attack" and pd.api.types.is_numeric_dtype(timeline[col]):
+            found.setdefault(parts[1], {})[parts[2]] = col
+    return found
+
+
+def attackers_figure(timeline: pd.DataFrame) -> Figure | None:
+    """Per attacker: how right its beliefs about the verdicts are, what it spends, what it chooses.
+
+    ``None`` when no attacker reported beliefs, queries or a policy (blind attacks).
+    """
+    sources = attack_columns(timeline)
+    beliefs = {(src, k): c for src, cols in sources.items() for k, c in cols.items()
+               if k.endswith("_balanced_accuracy_window")}
+    queries = {src: cols["queries_used"] for src, cols in sources.items()
+               if "queries_used" in cols and timeline[cols["queries_used"]].max() > 0}
+    policy = {(src, k): c for src, cols in sources.items() for k, c in cols.items() if k in ("eps", "rate")}
+    panels = [p for p in (beliefs, queries, policy) if p]
+    if not panels:
+        return None
+    fig = Figure(figsize=(4.2 * len(panels), 4), layout="constrained")
+    axes = iter(fig.subplots(1, len(panels), squeeze=False)[0])
+    t = timeline["time"]
+    if beliefs:
+        ax = next(axes)
+        for (src, key), col in beliefs.items():
+            ax.plot(t, timeline[col], marker=".", label=f"{src}: {key.removesuffix('_balanced_accuracy_window')}")
+        ax.axhline(0.5, color="grey", linestyle=":", label="guessing")
+        ax.set(title="Verdict beliefs vs the truth (balanced acc., window)", xlabel="simulated time",
+               ylabel="balanced accuracy", ylim=(0, 1.02))
+        ax.title.set_fontsize(9)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    if queries:
+        ax = next(axes)
+        for src, col in queries.items():
+            ax.plot(t, timeline[col], marker=".", label=src)
+        ax.set(title="Queries spent", xlabel="simulated time", ylabel="queries (samples)")
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    if policy:
+        ax = next(axes)
+        for (src, key), col in policy.items():
+            ax.plot(t, timeline[col], marker=".", drawstyle="steps-post", label=f"{src}: {key}")
+        ax.set(title="Policy: eps of the last batch, submission rate", xlabel="simulated time", ylabel="value")
+        ax.title.set_fontsize(9)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    return fig
+
+
 def scores_figure(scores: pd.DataFrame, boundaries: np.ndarray) -> Figure:
     """Histogram of the defense's scores for clean and poisoned samples, with the boundary."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
@@ -336,6 +391,10 @@ def run_report(run_dir: Path, out: Path) -> Path:
                      accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"))))
         figs.append(("detection", "Detection over time", "Cumulative and windowed ca and da of the attacked run.",
                      detection_figure(t.timeline, t.window)))
+        if (attackers := attackers_figure(t.timeline)) is not None:
+            figs.append(("attackers", "Attackers over time", "What each attacker believes the defense decided on "
+                         "its batches, scored against the true verdicts it never sees (balanced accuracy over the "
+                         "last window; 0.5 is guessing), the queries it spent, and its policy's choices.", attackers))
     if not t.scores.empty and {"score", "is_poison"} <= set(t.scores.columns):
         bounds = t.events["boundary"].dropna().to_numpy(dtype=float) if "boundary" in t.events else np.array([])
         figs.append(("scores", "Defense scores", "How the defense scored clean and poisoned samples; samples scored "

@@ -167,3 +167,17 @@ def test_paper_figures_from_an_eps_mode_knowledge_sweep(tmp_path):
     report = sweep_report(tmp_path / "sweep", tmp_path / "out")
     assert "paper-fig6-da-composed.png" in report.read_text()
     assert (tmp_path / "out" / "figures" / "paper-fig6-da-composed.png").stat().st_size > 1000
+
+
+def test_attackers_figure_draws_beliefs_queries_and_policy_only_when_reported():
+    from streamsim.report import attackers_figure
+
+    t = pd.DataFrame({"time": [0.0, 5.0, 10.0], "accuracy": [0.8, 0.8, 0.7],
+                      "attack:a:inferred_balanced_accuracy_window": [np.nan, 0.6, 0.7],
+                      "attack:a:queries_used": [0.0, 48.0, 96.0], "attack:a:eps": [np.nan, 0.1, 0.3],
+                      "attack:a:rate": [np.nan, 1.0, 0.5], "attack:blind:submitted": [0.0, 16.0, 32.0]})
+    fig = attackers_figure(t)
+    assert fig is not None and len(fig.axes) == 3
+    assert [line.get_label() for line in fig.axes[0].lines] == ["a: inferred", "guessing"]
+    blind = t[["time", "accuracy", "attack:blind:submitted"]]
+    assert attackers_figure(blind) is None  # a blind attacker has nothing to show

@@ -104,8 +104,8 @@ class Adaptive(Attack):
         eps: Sequence[float] = (0.1, 0.2, 0.3, 0.5),
         modes: Sequence[str] = ("critic-classifier", "classifier"),
         steps: int = 1,
-        discount: float = 0.9,
-        exploration: float = 0.5,
+        discount: float = 0.97,
+        exploration: float = 0.2,
         backoff_spike: float = 0.3,
         backoff_factor: float = 0.5,
         min_rate: float = 0.25,
@@ -115,7 +115,7 @@ class Adaptive(Attack):
         shadow_buffer: int = 1024,
         warm_start: int = 128,
         controls: int = 8,
-        surrogate_epochs: int = 3,
+        surrogate_epochs: int = 10,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
             raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
