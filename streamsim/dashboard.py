@@ -30,13 +30,17 @@ from rich.table import Table
 from rich.text import Text
 
 from streamsim.metrics import Tally, WindowedTally
-from streamsim.records import DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
 
 WINDOW_BATCHES = 10  # windowed ca/da: the last attacker batches
 SCORE_BATCHES = 10  # the critic-score summary covers the last batches of any source
 EVENTS_SHOWN = 6
 RATE_BATCHES = 64  # batches/s is measured over the last arrivals, so it follows slowdowns
 SPARK = "▁▂▃▄▅▆▇█"
+# Attacker numbers worth a column when an attack reports them: (stats key, header, format digits)
+ATTACKER_COLUMNS = (("queries_used", "queries", 0), ("eps", "eps", 2), ("rate", "rate", 2),
+                    ("backoffs", "back-offs", 0), ("inferred_balanced_accuracy_window", "inferred bal.acc", 3),
+                    ("forecast_balanced_accuracy_window", "shadow bal.acc", 3))
 
 
 @dataclass
@@ -78,6 +82,7 @@ class DashboardState:
     boundary: float | None = None
     alarms: list[tuple[str, float]] = field(default_factory=list)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=EVENTS_SHOWN))
+    attackers: dict[str, dict[str, float]] = field(default_factory=dict)  # latest AttackRecord values
 
     def update(self, record: Record, wall: float) -> None:
         """Fold one record in; ``wall`` is the wall-clock time it arrived (seconds, any origin)."""
@@ -89,6 +94,8 @@ class DashboardState:
         elif isinstance(record, EvalRecord):
             self.accuracy.setdefault(record.run, []).append((record.time, record.accuracy))
             self.time = max(self.time, record.time)
+        elif isinstance(record, AttackRecord):
+            self.attackers[record.source] = dict(record.values)
         elif isinstance(record, DriftAlarm):
             self.alarms.append((record.run, record.time))
             self.events.append(f"t={record.time:.1f}  drift alarm ({record.detector})")
@@ -103,7 +110,7 @@ class DashboardState:
         self.run_started_wall = wall
         self.arrivals.clear()
         self.tally, self.windowed = Tally(), WindowedTally(self.window)
-        self.sources, self.events = {}, deque(maxlen=EVENTS_SHOWN)
+        self.sources, self.events, self.attackers = {}, deque(maxlen=EVENTS_SHOWN), {}
         self.recent.clear()
 
     def _screen(self, r: ScreenRecord, wall: float) -> None:
@@ -218,6 +225,21 @@ def _accuracy_chart(state: DashboardState, width: int = 60) -> Table:
     return grid
 
 
+def _attackers_table(state: DashboardState) -> Table | None:
+    """What the attackers report of themselves at the last evaluation; ``None`` when nothing to show."""
+    keys = [c for c in ATTACKER_COLUMNS if any(c[0] in v for v in state.attackers.values())]
+    if not keys:
+        return None
+    table = Table(title="attackers (at the last evaluation)", title_justify="left", show_header=True,
+                  header_style="bold", box=None, padding=(0, 2))
+    table.add_column("source")
+    for _, header, _ in keys:
+        table.add_column(header, justify="right")
+    for name, values in state.attackers.items():
+        table.add_row(name, *(_f(values.get(key), digits) for key, _, digits in keys))
+    return table
+
+
 def render(state: DashboardState) -> RenderableType:
     """The whole dashboard as one rich renderable."""
     head = Table.grid(padding=(0, 2))
@@ -250,6 +272,8 @@ def render(state: DashboardState) -> RenderableType:
     for name, s in state.sources.items():
         sources.add_row(name, s.kind, str(s.batches), str(s.accepted), str(s.rejected))
 
+    attackers = _attackers_table(state)
+
     boundary = "no boundary" if state.boundary is None else f"boundary {state.boundary:.4g}"
     scores = Table(title=f"critic scores, last {SCORE_BATCHES} batches ({boundary})", title_justify="left",
                    show_header=True, header_style="bold", box=None, padding=(0, 2))
@@ -264,8 +288,10 @@ def render(state: DashboardState) -> RenderableType:
     alarm_text.append(", ".join(alarms) if alarms else "none yet", style="yellow" if alarms else "dim")
     events = Text("\n".join(state.events), style="dim")
     title = f"streamsim · {state.run or 'setup'} run ({state.run_index}/{state.runs_planned})"
-    body = Group(head, acc_line, _accuracy_chart(state), detection, sources, scores, alarm_text,
-                 Text("last events", style="bold"), events)
+    parts = [head, acc_line, _accuracy_chart(state), detection, sources]
+    if attackers is not None:
+        parts.append(attackers)
+    body = Group(*parts, scores, alarm_text, Text("last events", style="bold"), events)
     return Panel(body, title=title, title_align="left")
 
 

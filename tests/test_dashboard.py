@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from streamsim.dashboard import DashboardState, LiveDashboard, PlainDashboard, make_dashboard, sparkline
+from streamsim.dashboard import DashboardState, LiveDashboard, PlainDashboard, make_dashboard, render, sparkline
 from streamsim.experiment import run
-from streamsim.records import DriftAlarm, EvalRecord, PhaseRecord, ScreenRecord
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, ScreenRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,3 +103,18 @@ def test_plain_dashboard_prints_periodic_lines_without_escape_codes(tiny_run_out
     status = [line for line in lines if line.startswith("[attack] t=")]
     assert status and all("ca=" in line and "da=" in line and "flipper" in line for line in status)
     assert "baseline=0." in status[-1]  # the attacked run is compared with its baseline
+
+
+def test_attackers_table_shows_what_adaptive_attackers_report():
+    s = DashboardState()
+    s.update(PhaseRecord("attack", "start", duration=10.0), wall=0.0)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(render(s))
+    assert "attackers" not in console.file.getvalue()  # nothing reported yet: no table
+    s.update(AttackRecord("attack", 5.0, "adaptive", {"queries_used": 96.0, "eps": 0.3, "rate": 0.5,
+                                                      "inferred_balanced_accuracy_window": 0.612}), wall=1.0)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(render(s))
+    out = console.file.getvalue()
+    assert "attackers" in out and "inferred bal.acc" in out and "0.612" in out and "96" in out
+    assert "shadow bal.acc" not in out  # a column only for what the attack reports
