@@ -9,6 +9,7 @@ import torch
 
 import streamsim
 from attacks.adaptive import Adaptive
+from attacks.adaptive.policy import Arm, Policy
 from streamsim import Batch, Defense, Verdicts
 from streamsim.config import load_scenario
 from streamsim.experiment import build_components, load_data
@@ -184,3 +185,30 @@ def test_a_run_repeats_from_its_seed(tiny):
         return screens, [r.values for r in records if isinstance(r, AttackRecord)]
 
     assert once() == once()
+
+
+def test_backoff_halves_the_rate_when_rejections_spike_and_recovers_when_calm():
+    from attacks.adaptive.policy import Backoff
+
+    b = Backoff(spike=0.3, factor=0.5, min_rate=0.25, recover=1.25)
+    for _ in range(5):
+        b.update(rejected=0.1)
+    assert b.rate == 1.0 and b.backoffs == 0
+    b.update(rejected=0.9)  # spike: 0.9 > running average 0.1 + 0.3
+    assert b.rate == 0.5 and b.backoffs == 1
+    b.update(rejected=0.95)
+    b.update(rejected=0.95)  # the average catches up, but not before the floor
+    assert b.rate >= 0.25
+    for _ in range(10):
+        b.update(rejected=0.1)
+    assert b.rate == 1.0
+
+
+def test_policy_freeze_keeps_the_best_arm():
+    policy = Policy([Arm(0.1, "classifier"), Arm(0.3, "classifier")], discount=0.9)
+    for _ in range(10):
+        c = policy.choose()
+        policy.feedback(c.index, reward=0.9 if c.arm.eps == 0.1 else 0.1, rejected=0.0)
+    policy.freeze()
+    policy.feedback(0, reward=0.0, rejected=1.0)  # ignored once frozen
+    assert {policy.choose().arm.eps for _ in range(5)} == {0.1}
