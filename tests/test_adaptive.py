@@ -212,3 +212,60 @@ def test_policy_freeze_keeps_the_best_arm():
     policy.freeze()
     policy.feedback(0, reward=0.0, rejected=1.0)  # ignored once frozen
     assert {policy.choose().arm.eps for _ in range(5)} == {0.1}
+
+
+def _storable(value: Any, path: str = "state") -> None:
+    """Checkpoint states hold only tensors, plain scalars, and lists / str-keyed dicts of them."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert isinstance(k, str), f"{path}: key {k!r} is not a string"
+            _storable(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _storable(v, f"{path}[{i}]")
+    else:
+        assert value is None or isinstance(value, (torch.Tensor, bool, int, float, str)), f"{path}: {type(value)}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b or (a != a and b != b)  # NaN equals NaN here
+
+
+@pytest.mark.parametrize("knowledge", ["verdicts", "effects"])
+def test_checkpoint_state_restores_an_attacker_that_continues_identically(tiny, knowledge):
+    import copy
+
+    import numpy as np
+
+    from streamsim.base import CraftContext, Observation, SetupContext
+
+    settings = {"knowledge": knowledge, "eps": [0.1, 0.3], "modes": ["critic-classifier", "classifier"],
+                "surrogate_epochs": 1}
+    defense = Brightness(threshold=median_brightness(tiny))
+    a = Adaptive(**settings)
+    _, view, _ = simulate(tiny, a, defense, duration=10.0, feedback_delay=3.0 if knowledge == "verdicts" else 0.0,
+                          query_budget=5000)
+    state = a.checkpoint_state()
+    _storable(state)
+    assert state["sent"] if knowledge == "verdicts" else state["inference"]["submitted_moves"].numel()
+
+    b = Adaptive(**settings)
+    b.prepare(SetupContext(seed=1, pool=a.pool_, view=view))
+    b.restore_state(copy.deepcopy(state))
+    assert _same(b.checkpoint_state(), state)
+
+    base = a.pool_.subset(torch.arange(16))
+    outs = []
+    for attack in (a, b):
+        ctx = CraftContext(time=11.0, rng=np.random.default_rng(5), generator=torch.Generator().manual_seed(5), view=view)
+        crafted = attack.craft(base, ctx)
+        accepted = defense.screen(crafted).accept if knowledge == "verdicts" else None
+        attack.observe(Observation(time=11.0, submitted_at=11.0, batch=crafted, accepted=accepted))
+        outs.append((crafted.x, attack.checkpoint_state()))
+    assert torch.equal(outs[0][0], outs[1][0]) and _same(outs[0][1], outs[1][1])

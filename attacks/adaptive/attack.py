@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -250,6 +250,42 @@ class Adaptive(Attack):
         reward = float((accepted * sent.fooled.float()).mean())
         self.rewards_.append(reward)
         policy.feedback(sent.arm, reward, rejected=float(1 - accepted.mean()))
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything the stream changed: surrogate, shadow, policy, inference, what is in flight, beliefs.
+
+        Query counters live in the simulator's view of the target, which checkpoints them itself.
+        """
+        _, _, surrogate, shadow, policy = self._ready()
+
+        def timed(beliefs: dict[float, torch.Tensor]) -> list[dict[str, Any]]:
+            return [{"time": t, "accept": v.clone()} for t, v in beliefs.items()]
+
+        return {
+            "surrogate": {k: v.detach().clone() for k, v in surrogate.state_dict().items()},
+            "shadow": shadow.checkpoint_state(), "policy": policy.checkpoint_state(),
+            "inference": None if self.inference_ is None else self.inference_.checkpoint_state(),
+            "inferring": self.inferring_, "observed": self.observed_, "rewards": list(self.rewards_),
+            "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled}
+                     for t, s in self.sent_.items()],
+            "forecasts": timed(self.forecasts_), "inferred": timed(self.inferred_),
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`checkpoint_state`; call after :meth:`prepare` with the same settings."""
+        _, _, surrogate, shadow, policy = self._ready()
+        surrogate.load_state_dict(state["surrogate"])
+        shadow.restore_state(state["shadow"])
+        policy.restore_state(state["policy"])
+        if self.inference_ is not None and state["inference"] is not None:
+            self.inference_.restore_state(state["inference"])
+        self.inferring_, self.observed_ = bool(state["inferring"]), int(state["observed"])
+        self.rewards_ = [float(r) for r in state["rewards"]]
+        self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"])
+                      for s in state["sent"]}
+        self.forecasts_ = {float(b["time"]): b["accept"] for b in state["forecasts"]}
+        self.inferred_ = {float(b["time"]): b["accept"] for b in state["inferred"]}
 
     # --- reporting --------------------------------------------------------------------------
     def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:

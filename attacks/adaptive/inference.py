@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -134,3 +135,19 @@ class EffectsInference:
         controls, submitted = torch.tensor(list(self.control_moves)), torch.tensor(list(self.submitted_moves))
         self.unlearned = unlearned_fraction(submitted, controls)
         return learned_probability(moves[:n], controls, submitted)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Movement histories and the probes awaiting their after-query (run checkpoints)."""
+        return {"submitted_moves": torch.tensor(list(self.submitted_moves)),
+                "control_moves": torch.tensor(list(self.control_moves)), "unlearned": self.unlearned,
+                "pending": [{"time": t, "x": p.x, "claimed": p.claimed, "before": p.before, "n": p.n_submitted}
+                            for t, p in self.pending.items()]}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.submitted_moves.clear()
+        self.submitted_moves.extend(state["submitted_moves"].tolist())
+        self.control_moves.clear()
+        self.control_moves.extend(state["control_moves"].tolist())
+        self.unlearned = float(state["unlearned"])
+        self.pending = {float(p["time"]): _Probe(p["x"], p["claimed"], p["before"], int(p["n"]))
+                        for p in state["pending"]}

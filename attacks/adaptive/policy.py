@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -132,3 +133,18 @@ class Policy:
     def best(self) -> Choice:
         index = self.bandit.best()
         return Choice(index, self.arms[index], self.backoff.rate)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """What the policy learned so far, as tensors and numbers (run checkpoints)."""
+        b = self.backoff
+        return {"counts": self.bandit.counts.clone(), "sums": self.bandit.sums.clone(),
+                "played": self.bandit.played.clone(), "rate": b.rate, "average": b.average, "backoffs": b.backoffs,
+                "frozen": self.frozen, "last": None if self.last is None else [self.last.index, self.last.rate]}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.bandit.counts, self.bandit.sums = state["counts"].clone(), state["sums"].clone()
+        self.bandit.played = state["played"].clone()
+        self.backoff.rate, self.backoff.average = float(state["rate"]), state["average"]
+        self.backoff.backoffs, self.frozen = int(state["backoffs"]), bool(state["frozen"])
+        last = state["last"]
+        self.last = None if last is None else Choice(int(last[0]), self.arms[int(last[0])], float(last[1]))

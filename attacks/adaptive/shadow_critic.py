@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -111,3 +112,31 @@ class OnlineShadowCritic:
                 self.optimizer.step()
             self.net.eval()
         self.updates += 1
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Weights, optimizer moments, replay buffer and sampling generator (run checkpoints)."""
+        return {"net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+                "optimizer": plain_optimizer_state(self.optimizer.state_dict()),
+                "generator": self.generator.get_state(), "x": self.x.clone(), "y": self.y.clone(),
+                "target": self.target.clone(), "updates": self.updates}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(torch_optimizer_state(state["optimizer"]))
+        self.generator.set_state(state["generator"])
+        self.x, self.y, self.target = state["x"].clone(), state["y"].clone(), state["target"].clone()
+        self.updates = int(state["updates"])
+
+
+def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A torch optimizer's ``state_dict`` with string keys and lists only: storable as tensors + JSON."""
+    return {"state": {str(k): {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
+                      for k, s in state["state"].items()},
+            "param_groups": [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+                             for g in state["param_groups"]]}
+
+
+def torch_optimizer_state(plain: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`plain_optimizer_state`."""
+    return {"state": {int(k): dict(s) for k, s in plain["state"].items()},
+            "param_groups": [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in plain["param_groups"]]}
