@@ -51,7 +51,7 @@ Trained shadows are cached in ``context.cache`` when there is one (keyed by the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -235,3 +235,9 @@ class FGSM(Attack):
         with frozen(defense, learner, self.shadows_.classifier, self.shadows_.critic):
             self.fidelity_ = self.shadows_.fidelity(defense if has_score(defense) else None, learner, x, y)
         return self.fidelity_
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {}  # shadows are set in prepare (seeded, cached); crafting changes nothing
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        pass

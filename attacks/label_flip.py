@@ -18,7 +18,7 @@ consistent and does real damage; ``target`` sends everything to one class.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,3 +63,9 @@ class LabelFlip(Attack):
         # A uniform offset in 1..9 gives a uniformly random *other* class.
         offset = torch.from_numpy(context.rng.integers(1, N_CLASSES, size=len(base)))
         return base.with_(labels=(base.true_labels + offset) % N_CLASSES)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"mapping": self.mapping}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.mapping = state["mapping"]

@@ -13,7 +13,7 @@ Blind (knowledge ``none``). A crude availability attack, and a sanity check for 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -38,3 +38,9 @@ class Noise(Attack):
         else:
             noise = (torch.rand(base.x.shape, generator=g) * 2 - 1) * self.scale
         return base.with_(x=(base.x + noise).clamp(-1, 1))
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {}  # nothing changes once set up: crafting only reads the context's generators
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        pass

@@ -4,6 +4,8 @@ It reads ``batch.is_poison``, which real defenses must never do.
 """
 
 
+from typing import Any
+
 from streamsim import Batch, Defense, Verdicts
 
 
@@ -12,3 +14,9 @@ class OracleDefense(Defense):
 
     def screen(self, batch: Batch) -> Verdicts:
         return Verdicts(accept=~batch.is_poison, score=(~batch.is_poison).float())
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        pass

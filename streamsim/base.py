@@ -99,6 +99,17 @@ class Learner:
         """Differentiable logits (white-box attacks). Optional."""
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
+    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything this component changed since it was set up, as a state tree: dicts with string
+        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
 
 class Defense:
     """Screens every batch before the learner sees it.
@@ -132,6 +143,17 @@ class Defense:
         attacks call this so they push the score the defense will actually compute.
         """
         return claimed
+
+    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything this component changed since it was set up, as a state tree: dicts with string
+        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
 
 
 class Attack:
@@ -176,6 +198,17 @@ class Attack:
         returns goes into the summary; it must not feed back into crafting. Default: none.
         """
         return {}
+
+    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything this component changed since it was set up, as a state tree: dicts with string
+        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
 
 
 __all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

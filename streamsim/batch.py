@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -58,6 +59,16 @@ class Batch:
     @property
     def n_poison(self) -> int:
         return int(self.is_poison.sum())
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The batch as a state tree (tensors and its source name), for run checkpoints."""
+        return {"x": self.x, "labels": self.labels, "true_labels": self.true_labels, "is_poison": self.is_poison,
+                "ids": self.ids, "source": self.source}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Batch:
+        return cls(x=state["x"], labels=state["labels"], true_labels=state["true_labels"],
+                   is_poison=state["is_poison"], ids=state["ids"], source=str(state["source"]))
 
     def subset(self, mask_or_index: torch.Tensor) -> Batch:
         """The samples selected by a boolean mask or an index tensor."""

@@ -49,25 +49,41 @@ SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a scena
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or the name of a built-in scenario.")],
+    scenario: Annotated[str | None, typer.Argument(help="Scenario file, or the name of a built-in scenario.")] = None,
     set_: SetOpt = [],  # noqa: B006 - typer needs a literal default
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/NAME-seedN-TIME).")] = None,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Skip the no-attack baseline run.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Train every artifact afresh.")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live dashboard.")] = False,
+    checkpoint_every: Annotated[float | None, typer.Option(
+        "--checkpoint-every", help="Save the whole run state every T simulated time units (resume with --resume).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Continue a run started with --checkpoint-every from its last checkpoint.")] = None,
 ) -> None:
     """Run a scenario (and its no-attack baseline) and write a run directory."""
     from streamsim.console import RichProgress, summary_table
+    from streamsim.experiment import resume as resume_run
     from streamsim.experiment import run as run_scenario
 
+    if resume is not None:
+        given = [name for name, v in (("a scenario", scenario), ("--set", set_), ("--seed", seed), ("--out", out),
+                                      ("--checkpoint-every", checkpoint_every)) if v]
+        if given or no_baseline or no_cache:
+            fail(f"--resume continues a run with the settings it was started with; drop {', '.join(given) or 'the other options'}")
+    elif scenario is None:
+        fail("give a scenario file or name (or --resume RUN_DIR)")
     console = Console()
     live = _dashboard(console, no_live)
     try:
-        result = guarded(lambda: run_scenario(
-            scenario, set=set_, seed=seed, out=out if out is not None else "auto", baseline=False if no_baseline else None,
-            cache=not no_cache, progress=RichProgress(console), on_record=live,
-        ))
+        if resume is not None:
+            result = guarded(lambda: resume_run(resume, progress=RichProgress(console), on_record=live))
+        else:
+            result = guarded(lambda: run_scenario(
+                scenario, set=set_, seed=seed, out=out if out is not None else "auto",
+                baseline=False if no_baseline else None, cache=not no_cache, progress=RichProgress(console),
+                on_record=live, checkpoint_every=checkpoint_every,
+            ))
     finally:
         if hasattr(live, "close"):
             live.close()  # also when the run fails: give the terminal its cursor back

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +24,22 @@ import streamsim
 from streamsim import registry
 from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
+from streamsim.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    records_from_state,
+    records_state,
+    save_checkpoint,
+)
 from streamsim.config import DataConfig, Scenario, load_scenario
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import make_splits
-from streamsim.errors import DataError, PluginError
+from streamsim.errors import ConfigError, DataError, PluginError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
 from streamsim.results import Collector, Result, json_safe
-from streamsim.rundir import check_free, write_run_dir
+from streamsim.rundir import CHECKPOINT, RESUMABLE, check_free, read_resumable, start_resumable, write_run_dir
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
@@ -115,6 +124,7 @@ def run(
     progress: ProgressFactory = silent,
     on_record: Callable[[Record], None] | None = None,
     values: dict[str, Any] | None = None,
+    checkpoint_every: float | None = None,
     **overrides: Any,
 ) -> Result:
     """Run a scenario and return its :class:`~streamsim.results.Result`.
@@ -123,7 +133,8 @@ def run(
     ``key.path=value`` strings; keyword ``overrides`` take typed values, nesting with ``__``
     (``defense__name="oracle"``), and ``values`` maps dotted key paths to typed values. ``out="auto"`` writes ``runs/NAME-seedN-TIMESTAMP``; ``None``
     writes nothing. ``baseline`` overrides the scenario's ``baseline`` key. ``on_record`` sees every
-    record as it happens (a live dashboard).
+    record as it happens (a live dashboard). ``checkpoint_every`` saves the whole run state into
+    ``out/checkpoint/`` every that many simulated time units; :func:`resume` continues it.
     """
     values = {**(values or {}), **{k.replace("__", "."): v for k, v in overrides.items()}}
     if seed is not None:
@@ -131,42 +142,100 @@ def run(
     sc = load_scenario(scenario, tuple(set), values)
     if baseline is not None:
         sc = sc.model_copy(update={"baseline": baseline})
-    baseline = sc.baseline
     out_path: Path | None = None
     if out == "auto":
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         out_path = Path("runs") / f"{sc.name}-seed{sc.seed}-{stamp}"
     elif out is not None:
         out_path = Path(out)
+    if checkpoint_every is not None and checkpoint_every <= 0:
+        raise ConfigError(f"--checkpoint-every must be a positive simulated time, got {checkpoint_every}")
+    if checkpoint_every is not None and out_path is None:
+        raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
     if out_path is not None:
         check_free(out_path)  # fail before the expensive part, not after it
+    return _execute(sc, out_path, cache=cache, progress=progress, on_record=on_record, checkpoint_every=checkpoint_every)
 
+
+def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
+           on_record: Callable[[Record], None] | None = None) -> Result:
+    """Continue a run started with ``checkpoint_every`` from its last checkpoint (or from the start,
+    if it was stopped before the first one). The finished run equals an uninterrupted one."""
+    run_dir = Path(run_dir)
+    settings = read_resumable(run_dir)
+    sc = load_scenario(run_dir / "scenario.resolved.toml")
+    folder = find_checkpoint(run_dir / CHECKPOINT)
+    resumed = None
+    if folder is not None:
+        state, meta = load_checkpoint(folder)
+        if meta.get("scenario_sha256") != settings["scenario_sha256"]:
+            raise CheckpointError(f"{folder}: checkpoint of another scenario than {run_dir / 'scenario.resolved.toml'}")
+        resumed = state
+    return _execute(sc, run_dir, cache=settings["cache"], progress=progress, on_record=on_record,
+                    checkpoint_every=settings["checkpoint_every"], resumed=resumed)
+
+
+def _execute(sc: Scenario, out_path: Path | None, *, cache: bool, progress: ProgressFactory,
+             on_record: Callable[[Record], None] | None, checkpoint_every: float | None,
+             resumed: dict[str, Any] | None = None) -> Result:
+    baseline = sc.baseline
     started = time.perf_counter()
     learner, defense, attacks, resolved = build_components(sc)
     splits, data_key = load_data(sc.data, sc.seed)
     artifact_cache = _make_cache(cache)
+    resolved_toml = resolved.resolved_toml()
+    scenario_sha = hashlib.sha256(resolved_toml.encode("utf-8")).hexdigest()
+    if checkpoint_every is not None:
+        assert out_path is not None
+        _check_checkpointable(learner, defense, attacks)
+        if resumed is None and not (out_path / RESUMABLE).exists():
+            start_resumable(out_path, resolved_toml, {"checkpoint_every": checkpoint_every, "cache": cache,
+                                                      "scenario_sha256": scenario_sha})
 
     collector = Collector(sc.metrics.window)
+    history: list[Record] = []  # every record so far, saved with each checkpoint
 
     def sink(record: Record) -> None:
         collector(record)
+        if checkpoint_every is not None:
+            history.append(record)
         if on_record is not None:
             on_record(record)
+
+    def checkpointer(phase: str) -> Callable[[dict[str, Any]], None] | None:
+        if checkpoint_every is None or out_path is None:
+            return None
+
+        def save(state: dict[str, Any]) -> None:
+            save_checkpoint(out_path / CHECKPOINT, {"phase": phase, "records": records_state(history), "simulation": state},
+                            {"scenario_sha256": scenario_sha, "phase": phase, "time": state["time"],
+                             "streamsim": streamsim.__version__})
+        return save
 
     def setup(name: str, **extra: Any) -> SetupContext:
         return SetupContext(seed=child_seed(sc.seed, name), data_key=data_key, cache=artifact_cache,
                             progress=progress, **extra)
 
-    sink(PhaseRecord("attack", "setup"))
+    phase = None
+    if resumed is not None:
+        phase = resumed["phase"]
+        for record in records_from_state(resumed["records"]):
+            sink(record)  # the collector (and a live dashboard) see the run so far
+    else:
+        sink(PhaseRecord("attack", "setup"))
     pre = splits["pretrain"]
     learner.pretrain(pre.x, pre.labels, setup("learner"))
     defense.fit(splits["trusted"], learner, setup("defense"))
 
-    if baseline:
+    if baseline and phase != "attack":
         # Copy learner and defense together so a defense that holds the learner keeps holding *its* copy.
         base_learner, base_defense = copy.deepcopy((learner, defense))
-        sink(PhaseRecord("baseline", "start", duration=sc.duration))
-        Simulation(sc, splits, base_learner, base_defense, {}, sink, run="baseline").run_to_end()
+        base_run = Simulation(sc, splits, base_learner, base_defense, {}, sink, run="baseline")
+        if phase == "baseline":
+            base_run.restore_state(resumed["simulation"])
+        else:
+            sink(PhaseRecord("baseline", "start", duration=sc.duration))
+        base_run.run_to_end(checkpoint_every, checkpointer("baseline"))
         sink(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
 
     armed: dict[str, tuple[Attack, TargetView]] = {}
@@ -175,9 +244,12 @@ def run(
         view = TargetView(attack.knowledge, learner, defense, a.query_budget, a.effects_proba)
         attack.prepare(setup(f"attack-setup:{a.name}", pool=splits["attacker"], view=view))
         armed[a.name] = (attack, view)
-    sink(PhaseRecord("attack", "start", duration=sc.duration))
     simulation = Simulation(sc, splits, learner, defense, armed, sink, run="attack")
-    simulation.run_to_end()
+    if phase == "attack":
+        simulation.restore_state(resumed["simulation"])
+    else:
+        sink(PhaseRecord("attack", "start", duration=sc.duration))
+    simulation.run_to_end(checkpoint_every, checkpointer("attack"))
 
     timeline, events, scores = collector.tables()
     summary = collector.summary(timeline)
@@ -194,7 +266,19 @@ def run(
     sink(PhaseRecord("attack", "done"))
     result = Result(summary=summary, timeline=timeline, events=events, scores=scores, scenario=resolved)
     if out_path is not None:
-        result.run_dir = write_run_dir(out_path, resolved.resolved_toml(), summary,
+        result.run_dir = write_run_dir(out_path, resolved_toml, summary,
                                        {"timeline": timeline, "events": events, "scores": scores},
-                                       {"examples": examples} if (examples := poison_examples(simulation, splits, sc)) else None)
+                                       {"examples": examples} if (examples := poison_examples(simulation, splits, sc)) else None,
+                                       replace_resumable=checkpoint_every is not None)
     return result
+
+
+def _check_checkpointable(learner: Learner, defense: Defense, attacks: dict[str, Attack]) -> None:
+    """Fail before any work when a component cannot be checkpointed (it would fail at the first checkpoint)."""
+    parts: list[tuple[str, Any]] = [("learner", learner), ("defense", defense)]
+    parts += [(f"attack of {name}", a) for name, a in attacks.items()]
+    for role, component in parts:
+        method = type(component).checkpoint_state
+        if method in (Learner.checkpoint_state, Defense.checkpoint_state, Attack.checkpoint_state):
+            why = getattr(component, "checkpoint_unsupported", "it has no checkpoint_state/restore_state (see docs/plugins.md)")
+            raise PluginError(f"{role} {type(component).__name__} cannot be checkpointed: {why}")

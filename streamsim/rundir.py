@@ -18,6 +18,11 @@ from streamsim.atomic import write_text_atomic
 from streamsim.errors import ConfigError
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
+# A run started with checkpoints: its directory holds the resolved scenario, how to resume it, and
+# the checkpoint (with the previous one while a new one is being written) until the results replace them.
+RESUMABLE = "resume.json"
+CHECKPOINT = "checkpoint"
+RESUMABLE_FILES = {"scenario.resolved.toml", RESUMABLE, CHECKPOINT, f".{CHECKPOINT}.old"}
 OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
 
 
@@ -31,9 +36,43 @@ def check_free(out: Path) -> None:
         raise ConfigError(f"output {out} already exists; choose another --out or remove it")
 
 
-def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
-                  tables: dict[str, pd.DataFrame], arrays: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
+def _is_resumable(out: Path) -> bool:
+    return out.is_dir() and (out / RESUMABLE).is_file() and not (out / "summary.json").exists() and \
+        all(p.name in RESUMABLE_FILES or p.name.startswith(f".{CHECKPOINT}.partial-") for p in out.iterdir())
+
+
+def start_resumable(out: Path, resolved_toml: str, settings: dict[str, Any]) -> None:
+    """Open the run directory of a checkpointed run: the scenario and the settings to resume it with."""
     check_free(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "scenario.resolved.toml", resolved_toml)
+    atomic_write_text(out / RESUMABLE, json.dumps(settings, indent=2))
+
+
+def read_resumable(out: Path) -> dict[str, Any]:
+    """The settings of a checkpointed run that has not finished. :class:`ConfigError` otherwise."""
+    if (out / "summary.json").exists():
+        raise ConfigError(f"{out} is a finished run: nothing to resume")
+    if not (out / RESUMABLE).is_file():
+        raise ConfigError(f"{out} is not a run started with --checkpoint-every (no {RESUMABLE})")
+    try:
+        settings = json.loads((out / RESUMABLE).read_text(encoding="utf-8"))
+        every = float(settings["checkpoint_every"])
+        if not every > 0:
+            raise ValueError("checkpoint_every must be positive")
+        return {"checkpoint_every": every, "cache": bool(settings["cache"]),
+                "scenario_sha256": str(settings["scenario_sha256"])}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{out / RESUMABLE}: cannot read it ({type(e).__name__}: {e})") from None
+
+
+def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
+                  tables: dict[str, pd.DataFrame], arrays: dict[str, dict[str, np.ndarray]] | None = None,
+                  replace_resumable: bool = False) -> Path:
+    """Write the results; with ``replace_resumable``, they replace a checkpointed run's directory."""
+    resumable = replace_resumable and _is_resumable(out)
+    if not resumable:
+        check_free(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
@@ -44,6 +83,15 @@ def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
             np.savez_compressed(tmp / f"{name}.npz", **named_arrays)
         # summary.json last: its presence marks the directory complete even to a careless reader.
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
+        if resumable:
+            # Two renames: the finished directory takes the checkpointed one's place; a kill
+            # between them leaves the checkpoint in the hidden sibling, never a half-written run.
+            old = out.with_name(f".{out.name}.resumable")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+            return out
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(tmp, out)

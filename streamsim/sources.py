@@ -19,6 +19,7 @@ from streamsim.config import AttackerSource, CleanSource
 from streamsim.data import drift
 from streamsim.errors import PluginError
 from streamsim.threat import TargetView
+from streamsim.wakeups import Wakeups
 
 Submit = Callable[[Batch, "SourceRuntime"], None]
 
@@ -48,16 +49,30 @@ class SourceRuntime:
     def make_batch(self, env: simpy.Environment, n: int) -> Batch:
         raise NotImplementedError
 
-    def process(self, env: simpy.Environment, submit: Submit) -> Generator[Any, Any, None]:
-        if self.config.start > 0:
-            yield env.timeout(self.config.start)
+    def process(self, env: simpy.Environment, submit: Submit, clock: Wakeups,
+                resume_at: float | None = None) -> Generator[Any, Any, None]:
+        """Emit batches until the stop time or the budget; ``resume_at``: continue a checkpointed run,
+        whose next emission was due then."""
+        key = f"source:{self.name}"
+        if resume_at is not None:
+            yield clock.sleep_until(key, resume_at)
+        elif self.config.start > 0:
+            yield clock.sleep(key, self.config.start)
         budget = self.config.budget
         while env.now < self.stop and (budget is None or self.sent < budget):
             n = self.config.batch_size if budget is None else min(self.config.batch_size, budget - self.sent)
             batch = self.make_batch(env, n)
             self.sent += len(batch)
             submit(batch, self)
-            yield env.timeout(self._gap())
+            yield clock.sleep(key, self._gap())
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "generator": self.generator.get_state(), "sent": self.sent}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.sent = int(state["sent"])
 
 
 class CleanRuntime(SourceRuntime):

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.shadow import IMAGE_PIXELS, ConditionalCritic
+from streamsim.checkpoint import plain_optimizer_state, torch_optimizer_state
 
 
 class AcceptanceNet(nn.Module):
@@ -127,16 +128,3 @@ class OnlineShadowCritic:
         self.x, self.y, self.target = state["x"].clone(), state["y"].clone(), state["target"].clone()
         self.updates = int(state["updates"])
 
-
-def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A torch optimizer's ``state_dict`` with string keys and lists only: storable as tensors + JSON."""
-    return {"state": {str(k): {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
-                      for k, s in state["state"].items()},
-            "param_groups": [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
-                             for g in state["param_groups"]]}
-
-
-def torch_optimizer_state(plain: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`plain_optimizer_state`."""
-    return {"state": {int(k): dict(s) for k, s in plain["state"].items()},
-            "param_groups": [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in plain["param_groups"]]}

@@ -273,3 +273,15 @@ class DePois(Defense):
         if self._since_refresh >= self.refresh_every:
             self._since_refresh = 0
             self._boundary = self._boundary_of(torch.cat([self._trusted_scores, self._recent_scores]))
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The boundary and its refresh buffer. The critic is not stored: fit rebuilds it, seeded and cached."""
+        self._fitted_critic()
+        return {"boundary": self._boundary, "recent_scores": self._recent_scores.clone(),
+                "since_refresh": self._since_refresh}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self._fitted_critic()
+        self._boundary = float(state["boundary"])
+        self._recent_scores = state["recent_scores"].clone()
+        self._since_refresh = int(state["since_refresh"])

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
 
 from streamsim.base import N_CLASSES, Learner, SetupContext
+from streamsim.checkpoint import plain_optimizer_state, torch_optimizer_state
 
 CACHE_KIND = "pretrained-learner"
 CODE_VERSION = "1"  # bump when pretraining changes what given settings produce
@@ -146,6 +148,16 @@ class TorchLearner(Learner):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Weights and Adam's moments: updates are full-batch steps, so there is no generator to keep."""
+        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "optimizer": plain_optimizer_state(self.optimizer.state_dict())}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(torch_optimizer_state(state["optimizer"]))
+        self.model.eval()
 
 
 class SmallCNNLearner(TorchLearner):

@@ -1,0 +1,241 @@
+"""Run checkpoints on disk: a state tree stored as safetensors (every tensor) plus JSON (the rest).
+
+A *state tree* is what components return from ``checkpoint_state()``: dicts with string keys,
+lists, tensors, numpy arrays, and plain ``None`` / bool / int / float / str. Nothing else is
+accepted — no pickled objects, so loading a checkpoint can never execute code.
+
+A checkpoint is a folder written atomically (a temporary sibling, fsynced, renamed into place;
+the previous checkpoint is replaced only once the new one is complete):
+
+- ``state.safetensors``: the tensors, under their path in the tree (``learner/model/0.weight``);
+- ``state.json``: the tree with ``{"__tensor__": key}`` / ``{"__array__": key}`` in place of
+  tensors and arrays, and a manifest: format version, the sha256 of the tensor file, every
+  tensor's shape and dtype, and caller metadata (the scenario's hash, the simulated time).
+
+Loading checks all of it; any mismatch is a :class:`CheckpointError` naming the file and the
+problem.
+
+>>> import tempfile, torch
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp()) / "checkpoint"
+>>> save_checkpoint(folder, {"w": torch.ones(2), "step": 3, "rng": {"seed": 2**70}}, {"time": 1.5})
+>>> state, meta = load_checkpoint(folder)
+>>> state["w"].tolist(), state["step"], state["rng"]["seed"] == 2**70, meta["time"]
+([1.0, 1.0], 3, True, 1.5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from streamsim.errors import StreamsimError
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+
+FORMAT_VERSION = 1
+TENSORS = "state.safetensors"
+TREE = "state.json"
+
+
+class CheckpointError(StreamsimError):
+    """A checkpoint cannot be written or read back (missing, corrupt, or from another scenario)."""
+
+
+# --- state trees ---------------------------------------------------------------------------------
+def flatten(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a state tree into a JSON-able tree and a flat ``{path: tensor}`` dict."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value.detach().cpu().contiguous().clone()
+            return {"__tensor__": path}
+        if isinstance(value, np.ndarray):
+            tensors[path] = torch.from_numpy(np.ascontiguousarray(value).copy())
+            return {"__array__": path}
+        if isinstance(value, dict):
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                raise CheckpointError(f"state at {path or '/'}: key {bad[0]!r} is not a string")
+            return {k: walk(v, f"{path}/{k}" if path else k) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v, f"{path}/{i}") for i, v in enumerate(value)]
+        if isinstance(value, np.generic):
+            return value.item()
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise CheckpointError(f"state at {path or '/'}: {type(value).__name__} cannot be checkpointed "
+                              "(only tensors, arrays, numbers, strings, lists and dicts)")
+
+    return walk(tree, ""), tensors
+
+
+def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten`."""
+    if isinstance(tree, dict):
+        if set(tree) == {"__tensor__"}:
+            return tensors[tree["__tensor__"]]
+        if set(tree) == {"__array__"}:
+            return tensors[tree["__array__"]].numpy()
+        return {k: unflatten(v, tensors) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [unflatten(v, tensors) for v in tree]
+    return tree
+
+
+def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A torch optimizer's ``state_dict`` with string keys and lists only, so it fits a state tree."""
+    return {"state": {str(k): {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
+                      for k, s in state["state"].items()},
+            "param_groups": [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+                             for g in state["param_groups"]]}
+
+
+def torch_optimizer_state(plain: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`plain_optimizer_state`, ready for ``optimizer.load_state_dict``."""
+    return {"state": {int(k): dict(s) for k, s in plain["state"].items()},
+            "param_groups": [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in plain["param_groups"]]}
+
+
+# --- on disk -------------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
+    """Write ``state`` (a state tree) and ``meta`` (JSON) to ``folder`` atomically."""
+    tree, tensors = flatten(state)
+    blob = save_tensors(tensors) if tensors else save_tensors({"__empty__": torch.zeros(0)})
+    manifest = {"format": FORMAT_VERSION, "sha256": hashlib.sha256(blob).hexdigest(),
+                "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+                            for k, v in tensors.items()}}
+    document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    try:
+        for name, data in ((TENSORS, blob), (TREE, document.encode("utf-8"))):
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)  # keep the previous checkpoint until the new one is in place
+        os.replace(tmp, folder)
+        _fsync_dir(folder.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def find_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint folder to resume from: ``folder``, or the previous one if a save was cut short."""
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.is_dir():
+        return folder
+    return old if old.is_dir() else None
+
+
+def load_checkpoint(folder: Path) -> tuple[Any, dict[str, Any]]:
+    """Read and verify a checkpoint: ``(state tree, meta)``. Raises :class:`CheckpointError`."""
+    where = folder / TREE
+    try:
+        document = json.loads((folder / TREE).read_text(encoding="utf-8"))
+        blob = (folder / TENSORS).read_bytes()
+    except FileNotFoundError as e:
+        raise CheckpointError(f"checkpoint {folder}: missing {Path(e.filename).name}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{where}: not valid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(document, dict) or not {"manifest", "meta", "state"} <= set(document):
+        raise CheckpointError(f"{where}: not a streamsim checkpoint (no manifest, meta and state)")
+    manifest = document["manifest"]
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{where}: checkpoint format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
+                              f" is not {FORMAT_VERSION}")
+    if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
+        raise CheckpointError(f"{folder / TENSORS}: checksum mismatch (truncated or altered)")
+    try:
+        tensors = load_tensors(blob)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{folder / TENSORS}: not a safetensors file ({e})") from None
+    tensors.pop("__empty__", None)
+    expected = manifest.get("tensors")
+    if not isinstance(expected, dict) or set(expected) != set(tensors):
+        raise CheckpointError(f"{where}: the manifest does not list the tensors the file holds")
+    for key, t in tensors.items():
+        spec = expected[key]
+        if not isinstance(spec, dict) or spec.get("shape") != list(t.shape) or \
+                spec.get("dtype") != str(t.dtype).removeprefix("torch."):
+            raise CheckpointError(f"{folder / TENSORS}: tensor {key} is {list(t.shape)} {t.dtype}, the manifest says "
+                                  f"{spec}")
+    try:
+        state = unflatten(document["state"], tensors)
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{where}: refers to a tensor the file does not hold ({e})") from None
+    meta = document["meta"]
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where}: meta is not an object")
+    return state, meta
+
+
+# --- records -------------------------------------------------------------------------------------
+_RECORD_TYPES = {cls.__name__: cls for cls in (ScreenRecord, EvalRecord, DriftAlarm, PhaseRecord, AttackRecord)}
+_SCREEN_ARRAYS = ("scores", "is_poison", "accept")
+
+
+def records_state(records: list[Record]) -> dict[str, Any]:
+    """The records a run emitted so far, as a state tree. Screen records (most of them) are stored as
+    columns, their per-sample arrays concatenated, so a checkpoint holds a few tensors, not thousands."""
+    screens = [r for r in records if isinstance(r, ScreenRecord)]
+    columns: dict[str, Any] = {f.name: [getattr(r, f.name) for r in screens]
+                               for f in fields(ScreenRecord) if f.name not in _SCREEN_ARRAYS}
+    for name in _SCREEN_ARRAYS:
+        parts = [getattr(r, name) for r in screens]
+        columns[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32 if name == "scores" else bool)
+    others = [{"type": type(r).__name__, **{f.name: getattr(r, f.name) for f in fields(r)}}
+              for r in records if not isinstance(r, ScreenRecord)]
+    return {"order": [type(r).__name__ for r in records], "screen": columns, "other": others}
+
+
+def records_from_state(state: dict[str, Any]) -> list[Record]:
+    """Inverse of :func:`records_state`, in the original order."""
+    columns = state["screen"]
+    scalar_names = [f.name for f in fields(ScreenRecord) if f.name not in _SCREEN_ARRAYS]
+    sizes = [int(n) for n in columns["n"]]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    screens = iter(
+        ScreenRecord(**{name: columns[name][i] for name in scalar_names},
+                     **{name: np.asarray(columns[name][offsets[i]:offsets[i + 1]]).copy() for name in _SCREEN_ARRAYS})
+        for i in range(len(sizes)))
+    others = iter(state["other"])
+    out: list[Record] = []
+    for kind in state["order"]:
+        if kind == "ScreenRecord":
+            out.append(next(screens))
+        else:
+            entry = dict(next(others))
+            cls = _RECORD_TYPES[entry.pop("type")]
+            out.append(cls(**entry))
+    return out

@@ -1,0 +1,64 @@
+"""Wake-ups a checkpoint can re-create: every process sleeps through here, which remembers when.
+
+A SimPy process is a generator and cannot be saved. What can be saved is what each one waits for
+— the time of its next wake-up — and the order in which those wake-ups were scheduled, which is
+how SimPy breaks ties between events at the same time. A resumed run re-creates the processes in
+that order, each sleeping until its saved time (an absolute time: ``now + (t − now)`` can miss
+``t`` by a rounding step), so events fire in the same order as in the uninterrupted run.
+
+>>> import simpy
+>>> env = simpy.Environment()
+>>> clock = Wakeups(env)
+>>> def nap(key, delay):
+...     yield clock.sleep(key, delay)
+>>> _ = env.process(nap("b", 0.3)), env.process(nap("a", 0.3)), env.process(nap("c", 0.1))
+>>> env.run(until=0.05)
+>>> clock.in_order()
+[('c', 0.1), ('b', 0.3), ('a', 0.3)]
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import simpy
+from simpy.events import NORMAL
+
+
+class Wakeups:
+    """The pending wake-up of every sleeping process, by key, with SimPy's tie-breaking order."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.pending: dict[str, tuple[float, int]] = {}
+        self._order = itertools.count()
+
+    def sleep(self, key: str, delay: float) -> simpy.Event:
+        """A timeout of ``delay``, remembered under ``key`` until it fires."""
+        event = self.env.timeout(delay)
+        self._track(key, self.env.now + delay, event)  # the time simpy.Timeout computes, to the bit
+        return event
+
+    def sleep_until(self, key: str, when: float) -> simpy.Event:
+        """An event at the absolute time ``when`` (resuming a checkpoint)."""
+        if when < self.env.now:
+            raise ValueError(f"cannot wake {key} at {when}: the clock is already at {self.env.now}")
+        event = simpy.Event(self.env)
+        # What Event.succeed does, with the absolute time SimPy's API has no call for.
+        event._ok, event._value = True, None
+        heapq.heappush(self.env._queue, (when, NORMAL, next(self.env._eid), event))
+        self._track(key, when, event)
+        return event
+
+    def _track(self, key: str, when: float, event: simpy.Event) -> None:
+        self.pending[key] = (when, next(self._order))
+        event.callbacks.append(lambda _: self._fired(key, when))
+
+    def _fired(self, key: str, when: float) -> None:
+        if self.pending.get(key, (None,))[0] == when:
+            del self.pending[key]
+
+    def in_order(self) -> list[tuple[str, float]]:
+        """``(key, time)`` of every pending wake-up, in the order they will fire."""
+        return [(key, when) for key, (when, _) in sorted(self.pending.items(), key=lambda kv: kv[1])]
