@@ -110,3 +110,43 @@ def test_unknown_executor_is_a_config_error(tmp_path, tiny):
     with pytest.raises(ConfigError, match="executor"):
         run_sweep(path, {"attackers.0.batch_size": [8]}, [0], tmp_path / "sw", executor="slurm")
     assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_killed_at_random_moments_again_and_again_ends_with_exactly_its_rows(tmp_path, tiny):
+    """Crash the whole sweep (parent and workers, SIGKILL) at seeded random moments, four times,
+    resuming after each; then finish it. No row may be lost, repeated or differ."""
+    import random
+
+    path = _scenario(tmp_path, tiny)
+    grid = "attackers.0.batch_size=8,16,32,48"
+    run_sweep(path, parse_grid([grid]), [0, 1], tmp_path / "reference", jobs=2)
+    expected = _rows(tmp_path / "reference")
+    out = tmp_path / "crashed"
+    moments = random.Random(7)
+    kills, rows_seen = 0, []
+    for _ in range(4):
+        cmd = [sys.executable, "-m", "streamsim", "sweep", str(path), "--grid", grid, "--seeds", "0,1",
+               "--jobs", "2", "--out", str(out)] + (["--resume"] if (out / "sweep.json").exists() else [])
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = out / "results.csv"
+        before = rows_seen[-1] if rows_seen else 0
+        deadline = time.time() + 120
+        # Wait for progress (a new row), then kill at a random moment of the next cells' work.
+        while time.time() < deadline and proc.poll() is None:
+            if results.exists() and len(results.read_text().splitlines()) - 1 > before:
+                break
+            time.sleep(0.1)
+        try:
+            proc.wait(timeout=moments.uniform(0.0, 2.0))
+            break  # it finished before this kill
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        rows_seen.append(len(results.read_text().splitlines()) - 1 if results.exists() else 0)
+    assert kills >= 2, "the sweep finished too fast to be killed: make the cells longer"
+    run_sweep(path, {}, [], out, resume=True, jobs=1)
+    rows = _rows(out)
+    assert not rows.duplicated(["cell", "seed"]).any()
+    pd.testing.assert_frame_equal(rows, expected)
+    print(f"kills survived: {kills}; rows after each kill: {rows_seen}; rows lost: 0")
