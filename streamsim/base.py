@@ -72,7 +72,25 @@ class Observation:
     accepted: torch.Tensor | None
 
 
-class Learner:
+class Checkpointable:
+    """The optional checkpoint ability every learner, defense and attack inherits.
+
+    ``streamsim run --checkpoint-every`` needs it of every component and refuses, up front, a run
+    whose components lack it. A stateless plugin returns ``{}``.
+    """
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything this component changed since it was set up, as a state tree: dicts with string
+        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
+
+
+class Learner(Checkpointable):
     """An incrementally trained classifier.
 
     Required: :meth:`learn` and :meth:`predict_proba`. :meth:`pretrain` runs once on the pretrain
@@ -99,19 +117,8 @@ class Learner:
         """Differentiable logits (white-box attacks). Optional."""
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
-    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything this component changed since it was set up, as a state tree: dicts with string
-        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
 
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
-
-
-class Defense:
+class Defense(Checkpointable):
     """Screens every batch before the learner sees it.
 
     Required: :meth:`screen`. :meth:`fit` runs once on the trusted split (default: nothing).
@@ -144,19 +151,8 @@ class Defense:
         """
         return claimed
 
-    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything this component changed since it was set up, as a state tree: dicts with string
-        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
 
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
-
-
-class Attack:
+class Attack(Checkpointable):
     """Turns a base batch drawn from the attacker's pool into poison.
 
     Required: :meth:`craft`. ``knowledge`` declares what the simulator lets it see (see
@@ -199,16 +195,5 @@ class Attack:
         """
         return {}
 
-    # Run checkpoints (``streamsim run --checkpoint-every``). Optional: without them a run cannot be checkpointed.
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything this component changed since it was set up, as a state tree: dicts with string
-        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
 
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
-
-
-__all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]
+__all__ = ["Attack", "Checkpointable", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from streamsim import Attack, Batch, CraftContext, DataError, Defense, Learner, SetupContext, TargetView, Verdicts
+from streamsim.base import Checkpointable
 from streamsim.data.datasets import RawData
 from streamsim.registry import GROUPS, available, build, resolve
 
@@ -126,8 +127,7 @@ def _through_disk(state, tmp_path):
 
 def _checkpointable(component) -> bool:
     """Whether it implements the checkpoint protocol; built-ins must (third-party plugins may opt out)."""
-    supported = type(component).checkpoint_state not in (Learner.checkpoint_state, Defense.checkpoint_state,
-                                                          Attack.checkpoint_state)
+    supported = type(component).checkpoint_state is not Checkpointable.checkpoint_state
     built_in = type(component).__module__.split(".")[0] in ("streamsim", "defenses", "attacks")
     assert supported or not built_in or getattr(component, "checkpoint_unsupported", ""), \
         f"built-in {type(component).__name__} neither supports checkpoints nor says why not"
