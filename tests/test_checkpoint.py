@@ -225,3 +225,17 @@ def test_cli_checkpoint_errors_are_one_line_exit_2(tiny, tmp_path):
     assert runner.invoke(app, ["run", str(path), "--out", str(finished), "--no-live", "--checkpoint-every", "5"]).exit_code == 0
     result = runner.invoke(app, ["run", "--resume", str(finished)])
     assert result.exit_code == 2 and "finished run" in result.output
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tiny, tmp_path, monkeypatch):
+    def stop(*args: Any, **kwargs: Any) -> None:
+        raise Stop
+
+    sc = _scenario(tiny)
+    monkeypatch.setattr(experiment, "save_checkpoint", stop)
+    out = tmp_path / "early"
+    with pytest.raises(Stop):
+        experiment.run(sc, out=out, checkpoint_every=3.0)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["resume.json", "scenario.resolved.toml"]
+    _same_results(experiment.resume(out).run_dir, experiment.run(sc, out=tmp_path / "reference").run_dir)
