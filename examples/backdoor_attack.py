@@ -7,7 +7,7 @@ enough of these associates the patch with the target class (Gu et al., BadNets, 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -38,3 +38,10 @@ class Backdoor(Attack):
         base = base.subset(base.true_labels != self.target)  # a target-class sample would teach nothing
         x = base.x.masked_fill(self.patch_mask(base.x.shape[1:]), self.value)
         return base.with_(x=x, labels=torch.full_like(base.labels, self.target))
+
+    # Optional: lets `streamsim run --checkpoint-every` save and resume runs that use this attack.
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {}  # stateless: the patch depends on the settings only
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        pass

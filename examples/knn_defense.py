@@ -7,6 +7,8 @@ label flips and is blind to clean-label poisons. Use it with ``streamsim run exa
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from streamsim import Batch, Defense, Learner, SetupContext, Verdicts
@@ -41,3 +43,10 @@ class KNNDefense(Defense):
     def screen(self, batch: Batch) -> Verdicts:
         score = self.agreement(batch.x, batch.labels)
         return Verdicts(accept=score >= self.threshold, score=score)
+
+    # Optional: lets `streamsim run --checkpoint-every` save and resume runs that use this defense.
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {}  # screening changes nothing; fit rebuilds the neighbours from the trusted split
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        pass
