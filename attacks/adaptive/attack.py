@@ -90,7 +90,7 @@ class _Sent:
     x: torch.Tensor
     labels: torch.Tensor
     forecast: torch.Tensor  # the shadow's acceptance logits when the batch was crafted
-    fooled: torch.Tensor  # the surrogate misclassifies the poison
+    fooled: torch.Tensor  # the target (effects: queried) or else the surrogate misclassifies the poison
 
 
 class Adaptive(Attack):
@@ -216,12 +216,16 @@ class Adaptive(Attack):
             pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.controls, len(pool)), replace=False))
             x, labels = torch.cat([x, pool.x[pick]]), torch.cat([labels, pool.labels[pick]])
         crafted = self.perturb(x, labels, choice.arm, context)
-        if probing and not self.inference_.before(view, context.time, crafted, labels, n):
+        probed = probing and self.inference_.before(view, context.time, crafted, labels, n)
+        if probing and not probed:
             self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
             policy.freeze()
         poison = crafted[:n]
-        with torch.no_grad():
-            fooled = surrogate(poison).argmax(1) != base.labels
+        if probed:
+            fooled = self.inference_.misclassified(context.time)  # the target's own answer, already paid for
+        else:
+            with torch.no_grad():
+                fooled = surrogate(poison).argmax(1) != base.labels
         forecast = shadow.logit(poison, base.labels)
         self.forecasts_[context.time] = forecast > 0
         self.sent_[context.time] = _Sent(choice.index, poison, base.labels, forecast, fooled)

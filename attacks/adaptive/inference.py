@@ -119,6 +119,13 @@ class EffectsInference:
         self.pending[time] = _Probe(x, claimed, self._ask(view, x), n_submitted)
         return True
 
+    def misclassified(self, time: float) -> torch.Tensor:
+        """Whether the deployed model misclassified each submitted point before it went out: what a
+        successful poison looks like, known from the before-query at no extra cost."""
+        probe = self.pending[time]
+        predicted = probe.before.argmax(1) if probe.before.dim() == 2 else probe.before
+        return (predicted != probe.claimed)[: probe.n_submitted]
+
     def after(self, view: TargetView, time: float) -> torch.Tensor | None:
         """Query again; ``P(learned)`` for each submitted point, or ``None`` if the batch was not probed."""
         probe = self.pending.pop(time, None)

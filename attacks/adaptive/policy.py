@@ -2,7 +2,8 @@
 
 **Arms** are ``(ε, mode)`` pairs. After a batch's verdicts are known (observed or inferred), the
 arm that crafted it is rewarded with the estimated damage that got through: the fraction of the
-batch believed accepted *and* misclassified by the attacker's surrogate classifier — an estimate
+batch believed accepted *and* misclassified (by the target as queried before sending, under
+``effects``; else by the attacker's surrogate classifier) — an estimate
 of how much the batch lowers De-Pois accuracy (da), in ``[0, 1]``.
 
 **Discounted UCB** (Garivier & Moulines, "On upper-confidence bound policies for switching bandit
