@@ -31,11 +31,12 @@ def _safe_run(job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None
         return None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Worker initializer: on Linux, ask the kernel to kill this worker when the sweep dies.
 
     Without it a sweep killed with SIGKILL leaves its workers computing cells whose rows can
-    never be written (harmless for the results, wasteful for the machine).
+    never be written (harmless for the results, wasteful for the machine). A sweep killed while
+    this worker was still starting up is already gone: then the worker ends at once.
     """
     if sys.platform.startswith("linux"):
         try:
@@ -43,6 +44,8 @@ def _die_with_parent() -> None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+    if os.getppid() != parent:  # orphaned before the line above could take effect
+        os._exit(1)
 
 
 class LocalExecutor:
@@ -56,7 +59,8 @@ class LocalExecutor:
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalExecutor:
-        self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_die_with_parent)
+        self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                        initargs=(os.getpid(),))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -156,6 +156,8 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
     """Validate every cell up front (a typo fails before hours of work), then list what is left."""
     out = Path(out)
     meta_path = out / "sweep.json"
+    if resume and not meta_path.is_file() and grid and seeds and not _holds_anything(out):
+        resume = False  # killed before it wrote anything: resuming it is starting it
     if resume:
         if not meta_path.is_file():
             raise ConfigError(f"--resume: {out} holds no sweep.json")
@@ -167,7 +169,7 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
             raise ConfigError(f"--resume: the grid, seeds or overrides differ from {meta_path}")
         base = meta["scenario"]
     else:
-        if out.exists() and any(out.iterdir()):
+        if _holds_anything(out) or (out.exists() and not out.is_dir()):
             raise ConfigError(f"sweep directory {out} already exists; use --resume to continue it or another --out")
         base = load_scenario(scenario, overrides).model_dump(mode="json")
         overrides = ()  # folded into the base scenario
@@ -189,6 +191,11 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
         for params in grid_cells(grid) for seed in seeds
     ]
     return [j for j in jobs if j.key not in finished], results, len(jobs)
+
+
+def _holds_anything(out: Path) -> bool:
+    """Whether a directory holds more than the hidden leftovers of an interrupted atomic write."""
+    return out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir())
 
 
 def run_sweep(

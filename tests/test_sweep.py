@@ -152,3 +152,19 @@ def test_a_sweep_killed_at_random_moments_again_and_again_ends_with_exactly_its_
     assert not rows.duplicated(["cell", "seed"]).any()
     pd.testing.assert_frame_equal(rows, expected)
     print(f"kills survived: {kills}; rows after each kill: {rows_seen}; rows lost: 0")
+
+
+def test_a_sweep_killed_before_it_wrote_anything_resumes_by_starting(tmp_path, tiny):
+    from streamsim.sweep import plan
+
+    path = _scenario(tmp_path, tiny)
+    out = tmp_path / "early"
+    out.mkdir()
+    (out / ".sweep.json.x.tmp").write_text("{")  # killed inside the atomic write of sweep.json
+    todo, _, total = plan(path, parse_grid(GRID), [0], out, (), resume=True)
+    assert total == 2 and len(todo) == 2 and (out / "sweep.json").is_file()
+    other = tmp_path / "other"  # a directory with something else in it is still refused
+    other.mkdir()
+    (other / "results.csv").write_text("cell,seed\n")
+    with pytest.raises(ConfigError, match="holds no sweep.json"):
+        plan(path, parse_grid(GRID), [0], other, (), resume=True)
