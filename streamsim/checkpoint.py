@@ -110,6 +110,20 @@ def torch_optimizer_state(plain: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- on disk -------------------------------------------------------------------------------------
+def _previous(folder: Path) -> Path:
+    """Where the previous checkpoint waits while a new one is moved into place."""
+    return folder.with_name(f".{folder.name}.old")
+
+
+def _partial_prefix(folder: Path) -> str:
+    return f".{folder.name}.partial-"
+
+
+def is_checkpoint_path(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is the checkpoint ``folder`` or something saving it leaves beside it."""
+    return path.name in (folder.name, _previous(folder).name) or path.name.startswith(_partial_prefix(folder))
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -130,7 +144,7 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
                             for k, v in tensors.items()}}
     document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_partial_prefix(folder)))
     try:
         for name, data in ((TENSORS, blob), (TREE, document.encode("utf-8"))):
             with open(tmp / name, "wb") as f:
@@ -138,7 +152,7 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
-        old = folder.with_name(f".{folder.name}.old")
+        old = _previous(folder)
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
             os.replace(folder, old)  # keep the previous checkpoint until the new one is in place
@@ -152,7 +166,7 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
 
 def find_checkpoint(folder: Path) -> Path | None:
     """The checkpoint folder to resume from: ``folder``, or the previous one if a save was cut short."""
-    old = folder.with_name(f".{folder.name}.old")
+    old = _previous(folder)
     if folder.is_dir():
         return folder
     return old if old.is_dir() else None

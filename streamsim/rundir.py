@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from streamsim.atomic import write_text_atomic
+from streamsim.checkpoint import is_checkpoint_path
 from streamsim.errors import ConfigError
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
@@ -22,7 +23,6 @@ RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.c
 # the checkpoint (with the previous one while a new one is being written) until the results replace them.
 RESUMABLE = "resume.json"
 CHECKPOINT = "checkpoint"
-RESUMABLE_FILES = {"scenario.resolved.toml", RESUMABLE, CHECKPOINT, f".{CHECKPOINT}.old"}
 OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
 
 
@@ -38,7 +38,7 @@ def check_free(out: Path) -> None:
 
 def _is_resumable(out: Path) -> bool:
     return out.is_dir() and (out / RESUMABLE).is_file() and not (out / "summary.json").exists() and \
-        all(p.name in RESUMABLE_FILES or p.name.startswith(f".{CHECKPOINT}.partial-") for p in out.iterdir())
+        all(p.name in ("scenario.resolved.toml", RESUMABLE) or is_checkpoint_path(p, out / CHECKPOINT) for p in out.iterdir())
 
 
 def start_resumable(out: Path, resolved_toml: str, settings: dict[str, Any]) -> None:

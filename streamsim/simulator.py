@@ -109,10 +109,10 @@ class Simulation:
     def _deliver(self, key: str, delay: float | None = None, at: float | None = None) -> Generator[Any, Any, None]:
         yield self.clock.sleep(key, delay) if at is None else self.clock.sleep_until(key, at)
         observation, name = self.in_flight.pop(key)
-        self._attack_of(name).observe(observation)
+        self._attacker(name).attack.observe(observation)
 
-    def _attack_of(self, name: str) -> Attack:
-        return next(s.attack for s in self.sources if isinstance(s, AttackerRuntime) and s.name == name)
+    def _attacker(self, name: str) -> AttackerRuntime:
+        return next(s for s in self._attackers() if s.name == name)
 
     # --- the gate --------------------------------------------------------------------------
     def screen_and_learn(self, batch: Batch, source: SourceRuntime) -> None:
@@ -186,7 +186,7 @@ class Simulation:
     # --- attackers' own numbers -----------------------------------------------------------
     def attack_metrics(self, name: str) -> dict[str, float]:
         """An attacker source's stats, queries and samples spent, and the accuracy of its verdict beliefs."""
-        source = next(s for s in self.sources if s.name == name and isinstance(s, AttackerRuntime))
+        source = self._attacker(name)
         values = {"queries_used": float(source.view.queries_used), "submitted": float(source.sent),
                   **source.attack.stats()}
         try:
