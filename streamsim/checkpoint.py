@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from streamsim.atomic import partial_prefix, write_folder_atomic
 from streamsim.errors import StreamsimError
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
 
@@ -115,24 +113,9 @@ def _previous(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.old")
 
 
-def _partial_prefix(folder: Path) -> str:
-    return f".{folder.name}.partial-"
-
-
 def is_checkpoint_path(path: Path, folder: Path) -> bool:
     """Whether ``path`` is the checkpoint ``folder`` or something saving it leaves beside it."""
-    return path.name in (folder.name, _previous(folder).name) or path.name.startswith(_partial_prefix(folder))
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return path.name in (folder.name, _previous(folder).name) or path.name.startswith(partial_prefix(folder))
 
 
 def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
@@ -143,25 +126,12 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
                 "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
                             for k, v in tensors.items()}}
     document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_partial_prefix(folder)))
-    try:
-        for name, data in ((TENSORS, blob), (TREE, document.encode("utf-8"))):
-            with open(tmp / name, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        old = _previous(folder)
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            os.replace(folder, old)  # keep the previous checkpoint until the new one is in place
-        os.replace(tmp, folder)
-        _fsync_dir(folder.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    def fill(tmp: Path) -> None:
+        (tmp / TENSORS).write_bytes(blob)
+        (tmp / TREE).write_bytes(document.encode("utf-8"))
+
+    write_folder_atomic(folder, fill, previous=_previous(folder))  # keeps the previous one until the new one is in
 
 
 def find_checkpoint(folder: Path) -> Path | None:

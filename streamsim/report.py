@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +27,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from streamsim.atomic import write_atomic, write_text_atomic
 from streamsim.errors import ConfigError, DataError
-from streamsim.rundir import RUN_FILES, atomic_write_text
+from streamsim.rundir import RUN_FILES
 
 FIGURES = "figures"
 SWEEP_METRICS = {
@@ -361,16 +360,7 @@ def paper_figures(results: pd.DataFrame) -> dict[str, Figure]:
 # --- writing -------------------------------------------------------------------------------
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write a PNG atomically: a temporary sibling renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
     return path
 
 
@@ -411,7 +401,7 @@ def run_report(run_dir: Path, out: Path) -> Path:
     if t.examples is None:
         lines += ["", "No `examples.npz` in this run directory (no poisons sent, or an older run): no example grid."]
     path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -428,7 +418,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
     path = out / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 

