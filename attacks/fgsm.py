@@ -30,9 +30,7 @@ Trained shadows are cached in ``context.cache`` when there is one (keyed by the 
 
 >>> import numpy as np, torch
 >>> from torch import nn
->>> from streamsim.base import CraftContext, Defense, Learner
->>> from streamsim.batch import Batch
->>> from streamsim.threat import TargetView
+>>> from streamsim import Batch, CraftContext, Defense, Learner, TargetView
 >>> class Net(Learner):
 ...     def __init__(self): self.model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
 ...     def logits(self, x): return self.model(x)
@@ -57,10 +55,19 @@ import torch
 
 from attacks.gradients import classifier_grad, critic_grad, frozen
 from attacks.shadow import Shadows, ShadowSettings, distill_shadows
-from streamsim.base import N_CLASSES, Attack, CraftContext, Defense, Learner, SetupContext
-from streamsim.batch import Batch
-from streamsim.errors import ConfigError, PluginError, ThreatModelError
-from streamsim.threat import TargetView
+from streamsim import (
+    N_CLASSES,
+    Attack,
+    Batch,
+    ConfigError,
+    CraftContext,
+    Defense,
+    Learner,
+    PluginError,
+    SetupContext,
+    TargetView,
+    ThreatModelError,
+)
 
 Mode = Literal["critic", "classifier", "critic-classifier", "classifier-critic"]
 Knowledge = Literal["white-box", "posteriors"]

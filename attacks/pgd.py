@@ -10,9 +10,7 @@ clean image, the same budget as the composed FGSM it generalises.
 
 >>> import numpy as np, torch
 >>> from torch import nn
->>> from streamsim.base import CraftContext, Defense, Learner
->>> from streamsim.batch import Batch
->>> from streamsim.threat import TargetView
+>>> from streamsim import Batch, CraftContext, Defense, Learner, TargetView
 >>> class Net(Learner):
 ...     def __init__(self): self.model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
 ...     def logits(self, x): return self.model(x)
@@ -33,8 +31,7 @@ from typing import Literal
 import torch
 
 from attacks.fgsm import FGSM, Direction, Knowledge, Mode
-from streamsim.base import CraftContext
-from streamsim.errors import ConfigError
+from streamsim import ConfigError, CraftContext
 
 
 def pgd(x: torch.Tensor, direction: Direction, eps: float, steps: int, step_size: float,

@@ -43,27 +43,20 @@ from __future__ import annotations
 
 import hashlib
 import math
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamsim.base import N_CLASSES, Defense, Learner
-from streamsim.batch import Batch
-from streamsim.learners.torch_cnn import paper_cnn, small_cnn
-from streamsim.threat import TargetView
-
-if TYPE_CHECKING:
-    from streamsim.cache import ArtifactCache
+from streamsim import N_CLASSES, ArtifactCache, Batch, Defense, Learner, TargetView, cached_fit
+from streamsim.nn import CLASSIFIERS
+from streamsim.seeds import seeded, torch_generator
 
 IMAGE_PIXELS = 28 * 28
 LEAK = 0.2
 DROPOUT = 0.4
-CLASSIFIERS: dict[str, Callable[[], nn.Module]] = {"paper-cnn": paper_cnn, "small-cnn": small_cnn}
 
 
 class ConditionalCritic(nn.Module):
@@ -276,32 +269,46 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
     hash of the answers bought, so they are reused only for the very same target answers; the
     queries are spent either way, so a cached run counts its budget exactly like a fresh one.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch_generator(seed)
     bought = query_teachers(view, pool, classifier, critic, settings.points, generator)
     stats: dict[str, float] = {"points": float(len(bought.x)), "queries": float(bought.queries)}
-    shadows = Shadows(classifier=None, critic=None, stats=stats)
     if len(bought.x) == 0:
-        return shadows
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation, caller's global RNG untouched
-        torch.manual_seed(seed)
-        student = CLASSIFIERS[settings.classifier]() if bought.proba is not None else None
-        shadow_critic = ConditionalCritic(settings.critic_hidden) if bought.scores is not None else None
+        return Shadows(classifier=None, critic=None, stats=stats)
+
+    def fresh() -> tuple[nn.Module | None, ConditionalCritic | None]:
+        with seeded(seed):  # seeded initialisation, caller's global RNG untouched
+            student = CLASSIFIERS[settings.classifier]() if bought.proba is not None else None
+            shadow_critic = ConditionalCritic(settings.critic_hidden) if bought.scores is not None else None
+        return student, shadow_critic
+
+    def load(tensors: dict[str, torch.Tensor], meta: dict) -> Shadows:
+        nets = fresh()
+        for prefix, net in zip(("classifier.", "critic."), nets, strict=True):
+            if net is not None:
+                net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                net.eval()
+        boundary = meta["boundary"] if meta["boundary"] is not None else float("nan")
+        return Shadows(*nets, boundary=boundary, stats={**stats, **meta["stats"], "cached": 1.0})
+
+    def save(shadows: Shadows) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {f"{prefix}{k}": v for prefix, net in (("classifier.", shadows.classifier), ("critic.", shadows.critic))
+                   if net is not None for k, v in net.state_dict().items()}
+        fitted = {k: v for k, v in shadows.stats.items() if k not in ("points", "queries")}
+        # JSON has no NaN: a shadow without a critic (classifier-only modes) stores no boundary.
+        boundary = shadows.boundary if math.isfinite(shadows.boundary) else None
+        return tensors, {"boundary": boundary, "stats": {
+            k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}}
+
     key = {"answers": _answers_digest(bought), "settings": asdict(settings), "seed": seed}
-    entry = cache.load_entry(CACHE_KIND, key) if cache is not None else None
-    if entry is not None:
-        tensors, manifest = entry
-        try:
-            for prefix, net in (("classifier.", student), ("critic.", shadow_critic)):
-                if net is not None:
-                    net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-                    net.eval()
-        except RuntimeError as e:
-            warnings.warn(f"shadow cache entry does not fit ({e}); retraining", RuntimeWarning, stacklevel=2)
-        else:
-            meta = manifest["meta"]
-            stats.update(meta["stats"], cached=1.0)
-            boundary = meta["boundary"] if meta["boundary"] is not None else float("nan")
-            return Shadows(classifier=student, critic=shadow_critic, boundary=boundary, stats=stats)
+    shadows, _ = cached_fit(cache, CACHE_KIND, key, fit=lambda: _fit_shadows(bought, settings, *fresh(), stats, generator),
+                            load=load, save=save)
+    return shadows
+
+
+def _fit_shadows(bought: TeacherAnswers, settings: ShadowSettings, student: nn.Module | None,
+                 shadow_critic: ConditionalCritic | None, stats: dict[str, float], generator: torch.Generator) -> Shadows:
+    """Distil the (freshly initialised) networks on what was bought; the fit's statistics go into ``stats``."""
+    shadows = Shadows(classifier=None, critic=None, stats=stats)
     if student is not None:
         distill_classifier(student, bought.x, bought.labels, bought.proba, alpha=settings.alpha,
                            temperature=settings.temperature, epochs=settings.epochs, batch_size=settings.batch_size,
@@ -326,12 +333,4 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         stats["fit_critic_rank_corr"] = _rank_corr(t, s)
         estimate = t.mean() - settings.boundary_k * t.std()
         stats["fit_critic_agreement"] = float(((t >= estimate) == (s >= shadows.boundary)).float().mean())
-    if cache is not None:
-        tensors = {f"{prefix}{k}": v for prefix, net in (("classifier.", shadows.classifier), ("critic.", shadows.critic))
-                   if net is not None for k, v in net.state_dict().items()}
-        fitted = {k: v for k, v in stats.items() if k not in ("points", "queries")}
-        # JSON has no NaN: a shadow without a critic (classifier-only modes) stores no boundary.
-        boundary = shadows.boundary if math.isfinite(shadows.boundary) else None
-        cache.put(CACHE_KIND, key, tensors, meta={"boundary": boundary, "stats": {
-            k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}})
     return shadows

@@ -14,6 +14,7 @@ import torch
 
 from streamsim.batch import Batch, Verdicts
 from streamsim.progress import ProgressFactory, silent
+from streamsim.seeds import torch_generator
 
 if TYPE_CHECKING:
     from streamsim.cache import ArtifactCache
@@ -43,7 +44,7 @@ class SetupContext:
         return np.random.default_rng(self.seed)
 
     def generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed)
+        return torch_generator(self.seed)
 
 
 @dataclass

@@ -33,21 +33,21 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
+from streamsim import tensorfile
 from streamsim.atomic import write_bytes_atomic
 
 ENV_VAR = "STREAMSIM_CACHE"
 DEFAULT_DIR = ".streamsim-cache"
 FORMAT = 1  # bump when the on-disk layout changes; it is part of every key
 _KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+T = TypeVar("T")
 
 
 def _streamsim_version() -> str:
@@ -93,18 +93,13 @@ class ArtifactCache:
             meta: Mapping[str, Any] | None = None) -> str:
         """Store ``tensors`` (and JSON-able ``meta``) under ``(kind, key_dict)``; return the key."""
         weights_path, manifest_path = self.paths(kind, key_dict)
-        weights_path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-        data = save_safetensors(tensors)
+        data, packed = tensorfile.pack(tensors)
         manifest = {
             "format": FORMAT,
             "kind": kind,
             "key": self.key(kind, key_dict),
             "key_dict": dict(key_dict),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "tensors": {name: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
-                        for name, t in tensors.items()},
+            **packed,
             "meta": dict(meta or {}),
             "streamsim_version": _streamsim_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -149,21 +144,54 @@ class ArtifactCache:
             same_key = False
         if not same_key:
             raise _BadEntry("manifest key_dict differs from the one asked for")
-        if len(data) != manifest.get("size") or hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
-            raise _BadEntry("weights file does not match its checksum (truncated or modified)")
         try:
-            tensors = load_safetensors(data)  # parses a header and raw buffers; cannot execute code
-        except Exception as e:
-            raise _BadEntry(f"weights file is not valid safetensors ({type(e).__name__})") from None
-        expected = manifest.get("tensors")
-        if not isinstance(expected, dict) or set(expected) != set(tensors):
-            raise _BadEntry("tensor names differ from the manifest")
-        for name, t in tensors.items():
-            spec = expected[name]
-            if list(t.shape) != spec.get("shape") or str(t.dtype).removeprefix("torch.") != spec.get("dtype"):
-                raise _BadEntry(f"tensor {name!r} has shape {list(t.shape)} {t.dtype}, manifest says {spec}")
+            tensors = tensorfile.unpack(data, manifest)
+        except tensorfile.TensorFileError as e:
+            raise _BadEntry(f"weights file: {e}") from None
         return tensors, manifest
 
 
 class _BadEntry(Exception):
     """An entry failed verification (internal; surfaced as a warning)."""
+
+
+def cached_fit(cache: ArtifactCache | None, kind: str, key_dict: Mapping[str, Any], *,
+               fit: Callable[[], T],
+               load: Callable[[dict[str, torch.Tensor], dict[str, Any]], T],
+               save: Callable[[T], tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]]) -> tuple[T, bool]:
+    """Get or fit: the one place that turns an expensive, seeded fit into a cached one.
+
+    With an entry under ``(kind, key_dict)``, return ``(load(tensors, meta), True)``. Otherwise —
+    no cache, no entry, a damaged entry (:meth:`ArtifactCache.get` warns), or an entry ``load``
+    rejects with ``RuntimeError``, ``KeyError``, ``ValueError`` or ``TypeError`` (warned here) —
+    call ``fit()``, store ``save(result)`` as ``(tensors, meta)`` when there is a cache, and return
+    ``(result, False)``. ``load`` must build its result from scratch, so that a rejected entry
+    leaves nothing half-loaded behind for ``fit``. Put everything that determines the result
+    (data digest, settings, seed, a code version) in ``key_dict``.
+
+    >>> import tempfile, torch
+    >>> cache = ArtifactCache(tempfile.mkdtemp())
+    >>> steps = []
+    >>> def fit():
+    ...     steps.append("fit")
+    ...     return torch.arange(3.0)
+    >>> def get():
+    ...     return cached_fit(cache, "demo-fit", {"seed": 0}, fit=fit, load=lambda tensors, meta: tensors["w"],
+    ...                       save=lambda w: ({"w": w}, {"note": "demo"}))
+    >>> get(), get(), steps
+    ((tensor([0., 1., 2.]), False), (tensor([0., 1., 2.]), True), ['fit'])
+    """
+    if cache is not None:
+        entry = cache.load_entry(kind, key_dict)
+        if entry is not None:
+            tensors, manifest = entry
+            try:
+                return load(tensors, manifest["meta"]), True
+            except (RuntimeError, KeyError, ValueError, TypeError) as e:
+                warnings.warn(f"cache entry of kind {kind!r} does not fit ({type(e).__name__}: {e}); retraining",
+                              RuntimeWarning, stacklevel=2)
+    result = fit()
+    if cache is not None:
+        tensors, meta = save(result)
+        cache.put(kind, key_dict, tensors, meta)
+    return result, False

@@ -26,7 +26,6 @@ problem.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -34,10 +33,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
+from streamsim import tensorfile
 from streamsim.atomic import partial_prefix, write_folder_atomic
 from streamsim.errors import StreamsimError
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
@@ -93,20 +90,6 @@ def unflatten(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return tree
 
 
-def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A torch optimizer's ``state_dict`` with string keys and lists only, so it fits a state tree."""
-    return {"state": {str(k): {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
-                      for k, s in state["state"].items()},
-            "param_groups": [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
-                             for g in state["param_groups"]]}
-
-
-def torch_optimizer_state(plain: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`plain_optimizer_state`, ready for ``optimizer.load_state_dict``."""
-    return {"state": {int(k): dict(s) for k, s in plain["state"].items()},
-            "param_groups": [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in plain["param_groups"]]}
-
-
 # --- on disk -------------------------------------------------------------------------------------
 def _previous(folder: Path) -> Path:
     """Where the previous checkpoint waits while a new one is moved into place."""
@@ -121,10 +104,8 @@ def is_checkpoint_path(path: Path, folder: Path) -> bool:
 def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
     """Write ``state`` (a state tree) and ``meta`` (JSON) to ``folder`` atomically."""
     tree, tensors = flatten(state)
-    blob = save_tensors(tensors) if tensors else save_tensors({"__empty__": torch.zeros(0)})
-    manifest = {"format": FORMAT_VERSION, "sha256": hashlib.sha256(blob).hexdigest(),
-                "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
-                            for k, v in tensors.items()}}
+    blob, packed = tensorfile.pack(tensors or {"__empty__": torch.zeros(0)})
+    manifest = {"format": FORMAT_VERSION, **packed}
     document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
 
     def fill(tmp: Path) -> None:
@@ -158,22 +139,11 @@ def load_checkpoint(folder: Path) -> tuple[Any, dict[str, Any]]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{where}: checkpoint format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
                               f" is not {FORMAT_VERSION}")
-    if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
-        raise CheckpointError(f"{folder / TENSORS}: checksum mismatch (truncated or altered)")
     try:
-        tensors = load_tensors(blob)
-    except (SafetensorError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{folder / TENSORS}: not a safetensors file ({e})") from None
+        tensors = tensorfile.unpack(blob, manifest)
+    except tensorfile.TensorFileError as e:
+        raise CheckpointError(f"{folder / TENSORS}: {e}") from None
     tensors.pop("__empty__", None)
-    expected = manifest.get("tensors")
-    if not isinstance(expected, dict) or set(expected) != set(tensors):
-        raise CheckpointError(f"{where}: the manifest does not list the tensors the file holds")
-    for key, t in tensors.items():
-        spec = expected[key]
-        if not isinstance(spec, dict) or spec.get("shape") != list(t.shape) or \
-                spec.get("dtype") != str(t.dtype).removeprefix("torch."):
-            raise CheckpointError(f"{folder / TENSORS}: tensor {key} is {list(t.shape)} {t.dtype}, the manifest says "
-                                  f"{spec}")
     try:
         state = unflatten(document["state"], tensors)
     except (KeyError, TypeError) as e:

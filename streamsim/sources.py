@@ -18,6 +18,7 @@ from streamsim.batch import Batch
 from streamsim.config import AttackerSource, CleanSource
 from streamsim.data import drift
 from streamsim.errors import PluginError
+from streamsim.seeds import torch_generator
 from streamsim.threat import TargetView
 from streamsim.wakeups import Wakeups
 
@@ -34,7 +35,7 @@ class SourceRuntime:
         self.name = config.name
         self.pool = pool
         self.rng = np.random.default_rng(seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch_generator(seed)
         self.stop = min(config.stop if config.stop is not None else duration, duration)
         self.sent = 0
 

@@ -173,7 +173,7 @@ def _other_scenario(folder: Path) -> None:
 
 @pytest.mark.parametrize("corrupt, needle", [
     (_truncate, "checksum"), (_bitflip, "checksum"), (_wrong_shape, "manifest"),
-    (_smuggled_pickle, "not a safetensors file"), (_mangled_json, "not valid JSON"), (_other_scenario, "another scenario"),
+    (_smuggled_pickle, "not a valid safetensors file"), (_mangled_json, "not valid JSON"), (_other_scenario, "another scenario"),
 ])
 def test_corrupt_checkpoints_are_refused_in_one_line(stopped_run, tmp_path, corrupt, needle):
     out, _ = stopped_run(1)

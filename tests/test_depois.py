@@ -177,7 +177,7 @@ def test_smuggled_pickle_is_never_loaded(trusted, tmp_path):
     manifest = json.loads(manifest_path.read_text())
     manifest.update(sha256=hashlib.sha256(evil).hexdigest(), size=len(evil))
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.warns(RuntimeWarning, match="not valid safetensors"):
+    with pytest.warns(RuntimeWarning, match="not a valid safetensors file"):
         d = _fit(trusted, cache)
     assert not d.loaded_from_cache
     assert not marker.exists()

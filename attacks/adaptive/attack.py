@@ -27,9 +27,7 @@ accuracy is the shadow's agreement with the real critic) and ``inferred``; the s
 them against the truth, which the attack never sees.
 
 >>> import numpy as np, torch
->>> from streamsim.base import CraftContext, SetupContext
->>> from streamsim.batch import Batch
->>> from streamsim.threat import TargetView
+>>> from streamsim import Batch, CraftContext, SetupContext, TargetView
 >>> pool = Batch.clean(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10)
 >>> view = TargetView("verdicts", learner=None, defense=None)
 >>> attack = Adaptive(eps=[0.1], modes=["classifier"], surrogate_epochs=1)
@@ -57,20 +55,27 @@ from attacks.adaptive.shadow_critic import OnlineShadowCritic
 from attacks.fgsm import FGSM, MODES
 from attacks.gradients import classifier_grad, critic_grad, frozen
 from attacks.pgd import PGD
-from streamsim.base import Attack, CraftContext, Observation, SetupContext
-from streamsim.batch import Batch
-from streamsim.errors import ConfigError, PluginError, ThreatModelError
-from streamsim.learners.torch_cnn import small_cnn
-from streamsim.threat import TargetView
+from streamsim import (
+    Attack,
+    Batch,
+    ConfigError,
+    CraftContext,
+    Observation,
+    PluginError,
+    SetupContext,
+    TargetView,
+    ThreatModelError,
+)
+from streamsim.nn import small_cnn
+from streamsim.seeds import seeded, torch_generator
 
 Knowledge = Literal["verdicts", "effects"]
 
 
 def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64) -> nn.Module:
     """A small CNN trained on the attacker's own pool: the classifier stage's transfer surrogate."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # seeded weights (and any dropout); the global RNG untouched
-        torch.manual_seed(seed)
+    generator = torch_generator(seed)
+    with seeded(seed):  # seeded weights (and any dropout); the global RNG untouched
         net = small_cnn()
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         for _ in range(epochs):

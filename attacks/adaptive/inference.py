@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from streamsim.threat import TargetView
+from streamsim import TargetView
 
 TINY = 1e-6
 

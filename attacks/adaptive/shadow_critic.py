@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.shadow import IMAGE_PIXELS, ConditionalCritic
-from streamsim.checkpoint import plain_optimizer_state, torch_optimizer_state
+from streamsim.seeds import seeded, torch_generator
+from streamsim.state import plain_optimizer_state, torch_optimizer_state
 
 
 class AcceptanceNet(nn.Module):
@@ -64,9 +65,8 @@ class OnlineShadowCritic:
         self.steps = steps
         self.batch_size = batch_size
         self.buffer = buffer
-        self.generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):  # seeded initialisation, caller's global RNG untouched
-            torch.manual_seed(seed)
+        self.generator = torch_generator(seed)
+        with seeded(seed):  # seeded initialisation, caller's global RNG untouched
             self.net = AcceptanceNet(self.hidden).eval()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.x = torch.empty(0, 1, 28, 28)
@@ -102,8 +102,7 @@ class OnlineShadowCritic:
         # Dropout draws from torch's global RNG: seed it from our own generator, inside a fork so the
         # caller's global state is untouched, and the run repeats from its seed.
         dropout_seed = int(torch.randint(2**62, (1,), generator=self.generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(dropout_seed)
+        with seeded(dropout_seed):
             self.net.train()
             for _ in range(self.steps):
                 idx = torch.randint(n, (min(self.batch_size, n),), generator=self.generator)

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, N_CLASSES, Authenticator, Discriminator, Generator
-from streamsim.progress import ProgressFactory, silent
+from streamsim import ProgressFactory, silent
+from streamsim.seeds import seeded, torch_generator
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,7 @@ class CGANSettings:
 def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
                progress: ProgressFactory = silent) -> Generator:
     """Train a conditional GAN on ``(x, y)``; return its generator in eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         gen, disc = Generator(settings.latent_dim), Discriminator()
         opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
@@ -84,8 +84,7 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
 def train_authenticator(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
                         progress: ProgressFactory = silent) -> Authenticator:
     """Train the LeNet authenticator on the trusted samples only; return it in eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = Authenticator()
         opt = torch.optim.Adam(net.parameters(), lr=settings.authenticator_lr)
         task = progress("De-Pois authenticator", settings.authenticator_steps)
@@ -116,7 +115,7 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
     Labels are drawn from ``label_pool`` (the trusted labels), so ``S_aug`` keeps ``S_c``'s class
     balance. Warns if ``settings.max_rounds`` rounds do not yield ``n`` samples.
     """
-    rng = torch.Generator().manual_seed(seed)
+    rng = torch_generator(seed)
     kept_x, kept_y, have = [], [], 0
     task = progress("De-Pois augmentation", n)
     try:

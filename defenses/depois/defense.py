@@ -27,13 +27,12 @@ relative to the trusted set if you turn it on.
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
 10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
 higher WGAN-GP learning rate, ≈1–3 min for 1,000 trusted MNIST digits. Any setting left ``None``
-takes the preset's value. Trained critics are cached (see :mod:`streamsim.cache`).
+takes the preset's value. Trained critics are cached (see :func:`streamsim.cached_fit`).
 
 A tiny (useless but quick) run:
 
 >>> import torch
->>> from streamsim.base import SetupContext
->>> from streamsim.batch import Batch
+>>> from streamsim import Batch, SetupContext
 >>> trusted = Batch.clean(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10)
 >>> d = DePois(cgan_steps=2, authenticator_steps=2, wgan_steps=2, augment_factor=1.5)
 >>> d.fit(trusted, learner=None, context=SetupContext(seed=0))
@@ -45,7 +44,6 @@ A tiny (useless but quick) run:
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -55,8 +53,7 @@ import torch
 from defenses.depois.cgan import CGANSettings, authenticated_augmentation
 from defenses.depois.networks import Critic
 from defenses.depois.wgan_gp import WGANGPSettings, train_critic
-from streamsim.base import Defense, Learner, SetupContext
-from streamsim.batch import Batch, Verdicts
+from streamsim import Batch, Defense, Learner, SetupContext, Verdicts, cached_fit
 
 CACHE_KIND = "depois-critic"
 CODE_VERSION = "1"  # bump whenever training changes what a given config produces
@@ -82,6 +79,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 TRAINING_SETTINGS = tuple(PRESETS["paper"])
+
+
+def _frozen(critic: Critic) -> Critic:
+    """In eval mode, no gradients piling up in the weights; gradients still flow to the inputs (white-box attacks)."""
+    critic.zero_grad(set_to_none=True)
+    return critic.eval().requires_grad_(False)
 
 
 def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -188,40 +191,31 @@ class DePois(Defense):
             "seed": context.seed,
             "code_version": CODE_VERSION,
         }
-        critic = self._load(context, key)
-        self.loaded_from_cache = critic is not None
-        if critic is None:
+
+        def fit() -> Critic:
             augment_seed, critic_seed = np.random.SeedSequence(context.seed).generate_state(2).tolist()
             n_synthetic = round((key["config"]["augment_factor"] - 1) * len(x))
             xs, ys = authenticated_augmentation(x, y, n_synthetic, cgan_settings, augment_seed, context.progress)
-            critic = train_critic(torch.cat([x, xs]), torch.cat([y, ys]), wgan_settings, critic_seed, context.progress)
-        critic.zero_grad(set_to_none=True)
-        critic.eval().requires_grad_(False)  # gradients still flow to inputs; none pile up in the weights
-        self._critic = critic
+            return _frozen(train_critic(torch.cat([x, xs]), torch.cat([y, ys]), wgan_settings, critic_seed,
+                                        context.progress))
+
+        def load(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Critic:
+            tensors.pop("trusted_scores", None)  # recomputed from the weights, so it always matches them
+            critic = Critic()
+            critic.load_state_dict(tensors, strict=True)
+            return _frozen(critic)
+
+        def save(critic: Critic) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+            with torch.no_grad():
+                scores = critic(x, y)  # stored for inspection only
+            return {**critic.state_dict(), "trusted_scores": scores}, {"defense": repr(self), "n_trusted": len(x)}
+
+        self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load, save=save)
         with torch.no_grad():
-            self._trusted_scores = critic(x, y)
-        if context.cache is not None and not self.loaded_from_cache:
-            context.cache.put(CACHE_KIND, key, {**critic.state_dict(), "trusted_scores": self._trusted_scores},
-                              meta={"defense": repr(self), "n_trusted": len(x)})
+            self._trusted_scores = self._critic(x, y)
         self._recent_scores = torch.empty(0)
         self._since_refresh = 0
         self._boundary = self._boundary_of(self._trusted_scores)
-
-    @staticmethod
-    def _load(context: SetupContext, key: dict[str, Any]) -> Critic | None:
-        if context.cache is None:
-            return None
-        tensors = context.cache.get(CACHE_KIND, key)
-        if tensors is None:
-            return None
-        tensors.pop("trusted_scores", None)  # recomputed from the weights, so it always matches them
-        critic = Critic()
-        try:
-            critic.load_state_dict(tensors, strict=True)
-        except RuntimeError as e:
-            warnings.warn(f"De-Pois cache entry does not fit the critic ({e}); retraining", RuntimeWarning, stacklevel=3)
-            return None
-        return critic
 
     def _boundary_of(self, scores: torch.Tensor) -> float:
         return float(scores.mean() - self.k * scores.std(correction=0))

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 
 from defenses.depois.networks import LATENT_DIM, N_CLASSES, Critic, Generator
-from streamsim.progress import ProgressFactory, silent
+from streamsim import ProgressFactory, silent
+from streamsim.seeds import seeded
 
 RMSPROP_RHO = 0.9  # Keras' RMSprop default (PyTorch's is 0.99)
 
@@ -53,8 +54,7 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, lab
 def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, seed: int,
                  progress: ProgressFactory = silent) -> Critic:
     """Train a conditional WGAN-GP on ``(x, y)``; return the critic in eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         gen, critic = Generator(settings.latent_dim), Critic()
         opt_g = torch.optim.RMSprop(gen.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)
         opt_c = torch.optim.RMSprop(critic.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)

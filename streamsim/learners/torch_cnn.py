@@ -16,34 +16,19 @@ torch.Size([3, 10])
 from __future__ import annotations
 
 import hashlib
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
-from streamsim.base import N_CLASSES, Learner, SetupContext
-from streamsim.checkpoint import plain_optimizer_state, torch_optimizer_state
+from streamsim.base import Learner, SetupContext
+from streamsim.cache import cached_fit
+from streamsim.nn import paper_cnn, small_cnn
+from streamsim.seeds import seeded
+from streamsim.state import plain_optimizer_state, torch_optimizer_state
 
 CACHE_KIND = "pretrained-learner"
 CODE_VERSION = "1"  # bump when pretraining changes what given settings produce
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, N_CLASSES),
-    )
-
-
-def paper_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
-        nn.MaxPool2d(2, stride=1),
-        nn.Conv2d(256, 512, 3, stride=2),
-        nn.Flatten(), nn.Linear(512 * 5 * 5, N_CLASSES),
-    )
 
 
 class TorchLearner(Learner):
@@ -79,18 +64,19 @@ class TorchLearner(Learner):
         With a cache in the context, the pretrained weights and optimizer state are stored and
         reused: sweeps over attack settings then pretrain the same learner once.
         """
-        key = self._cache_key(x, y, context)
-        self._fresh(context.seed)
-        if context.cache is not None and self._load(context.cache.get(CACHE_KIND, key)):
-            return
-        self._fresh(context.seed)  # a load that failed half-way may have touched the weights
-        self._pretrain_epochs(x, y, context.generator())
-        if context.cache is not None:
-            context.cache.put(CACHE_KIND, key, self._state())
+        def fit() -> None:
+            self._fresh(context.seed)
+            self._pretrain_epochs(x, y, context.generator())
+
+        def load(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+            self._fresh(context.seed)
+            self._load(tensors)
+
+        cached_fit(context.cache, CACHE_KIND, self._cache_key(x, y, context), fit=fit, load=load,
+                   save=lambda _: (self._state(), {}))
 
     def _fresh(self, seed: int) -> None:
-        with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.model = self.build()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
@@ -107,23 +93,16 @@ class TorchLearner(Learner):
                 tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).clone()
         return tensors
 
-    def _load(self, tensors: dict[str, torch.Tensor] | None) -> bool:
-        if tensors is None:
-            return False
-        try:
-            self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            opt = self.optimizer.state_dict()
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for k, v in tensors.items():
-                if k.startswith("adam."):
-                    _, i, name = k.split(".", 2)
-                    state.setdefault(int(i), {})[name] = v
-            self.optimizer.load_state_dict({"state": state, "param_groups": opt["param_groups"]})
-        except (RuntimeError, KeyError, ValueError) as e:
-            warnings.warn(f"cached pretrained {type(self).__name__} does not fit ({e}); retraining", stacklevel=2)
-            return False
+    def _load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Weights and Adam's moments from a cache entry; raises if they do not fit the network."""
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("adam."):
+                _, i, name = k.split(".", 2)
+                state.setdefault(int(i), {})[name] = v
+        self.optimizer.load_state_dict({"state": state, "param_groups": self.optimizer.state_dict()["param_groups"]})
         self.model.eval()
-        return True
 
     def _pretrain_epochs(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> None:
         self.model.train()

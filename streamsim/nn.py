@@ -1,0 +1,46 @@
+"""Networks for plugins: the image classifiers a learner deploys and an attacker rebuilds as a shadow.
+
+Public API: an attack that distils a copy of the deployed classifier builds it from here, not from
+the learner plugin's module. Each function returns a fresh, untrained ``nn.Module`` mapping a batch
+of ``1 × 28 × 28`` images in ``[−1, 1]`` to ``N_CLASSES`` logits; seed it with
+:func:`streamsim.seeds.seeded`.
+
+``paper_cnn`` is the classifier of Oschart et al. (arXiv 2204.01090): Conv2d 256 3×3 stride 2 →
+LeakyReLU 0.2 → MaxPool 2 stride 1 → Conv2d 512 3×3 stride 2 → Flatten → Linear 10.
+``small_cnn`` is a tenth of its cost.
+
+>>> import torch
+>>> small_cnn()(torch.zeros(2, 1, 28, 28)).shape, paper_cnn()(torch.zeros(2, 1, 28, 28)).shape
+(torch.Size([2, 10]), torch.Size([2, 10]))
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from streamsim.base import N_CLASSES
+
+
+def small_cnn() -> nn.Module:
+    """Two stride-2 convolutions (16, 32 filters) and a linear layer: the default learner's network."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, N_CLASSES),
+    )
+
+
+def paper_cnn() -> nn.Module:
+    """The attack paper's classifier (256 and 512 filters)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
+        nn.MaxPool2d(2, stride=1),
+        nn.Conv2d(256, 512, 3, stride=2),
+        nn.Flatten(), nn.Linear(512 * 5 * 5, N_CLASSES),
+    )
+
+
+
+
+#: The classifiers by the name scenarios use for them (``shadow_classifier = "paper-cnn"``).
+CLASSIFIERS = {"paper-cnn": paper_cnn, "small-cnn": small_cnn}
