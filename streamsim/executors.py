@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from streamsim.errors import ConfigError, StreamsimError
-from streamsim.sweep import Job, run_job
+from streamsim.jobs import Job, run_job
 
 Outcome = tuple[Job, dict[str, Any] | None, str | None]
 

@@ -20,12 +20,10 @@ Layout of a sweep directory::
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +35,8 @@ import pandas as pd
 from streamsim.atomic import write_text_atomic
 from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
+from streamsim.executors import make_executor
+from streamsim.jobs import Job, cell_id
 
 METRICS = (
     "ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
@@ -63,39 +63,6 @@ def grid_cells(grid: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
     keys = list(grid)
     for combo in itertools.product(*(grid[k] for k in keys)):
         yield dict(zip(keys, combo, strict=True))
-
-
-def cell_id(params: dict[str, Any]) -> str:
-    text = json.dumps(params, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One (cell, seed) to run; plain data so it can travel to another process or machine."""
-
-    scenario: dict[str, Any]
-    params: dict[str, Any]
-    seed: int
-    out: str
-    overrides: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return cell_id(self.params), self.seed
-
-
-def run_job(job: Job, threads: int = 1) -> dict[str, Any]:
-    """Run one cell in the current process; returns its summary (the worker's whole job)."""
-    import torch
-
-    from streamsim.experiment import run
-
-    torch.set_num_threads(threads)
-    out = Path(job.out)
-    if out.exists():
-        shutil.rmtree(out)  # left by a run killed after writing but before its row was appended
-    return run(job.scenario, set=job.overrides, seed=job.seed, out=out, values=job.params).summary
 
 
 class ResultsFile:
@@ -212,8 +179,6 @@ def run_sweep(
     on_progress: Callable[[SweepProgress], None] | None = None,
 ) -> SweepProgress:
     """Run (or continue) a sweep; returns the final counts. Failures are logged, not fatal."""
-    from streamsim.executors import make_executor
-
     executor_ = make_executor(executor, jobs, address)  # a bad executor fails before anything is written
     todo, results, total = plan(scenario, grid, seeds, Path(out), tuple(overrides), resume)
     progress = SweepProgress(total=total, skipped=total - len(todo), started=time.perf_counter())

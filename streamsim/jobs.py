@@ -1,0 +1,47 @@
+"""A sweep's unit of work: one (cell, seed) as plain data, and how a worker runs it.
+
+Its own module so that the sweep (which plans jobs and collects results) and the executors (which
+run them in processes or on Ray) both depend on it, not on each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def cell_id(params: dict[str, Any]) -> str:
+    text = json.dumps(params, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (cell, seed) to run; plain data so it can travel to another process or machine."""
+
+    scenario: dict[str, Any]
+    params: dict[str, Any]
+    seed: int
+    out: str
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return cell_id(self.params), self.seed
+
+
+def run_job(job: Job, threads: int = 1) -> dict[str, Any]:
+    """Run one cell in the current process; returns its summary (the worker's whole job)."""
+    import torch
+
+    from streamsim.experiment import run
+
+    torch.set_num_threads(threads)
+    out = Path(job.out)
+    if out.exists():
+        shutil.rmtree(out)  # left by a run killed after writing but before its row was appended
+    return run(job.scenario, set=job.overrides, seed=job.seed, out=out, values=job.params).summary
