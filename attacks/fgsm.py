@@ -13,17 +13,19 @@ critic-stepped image, the paper's strongest) and ``classifier-critic``.
 
 Threat model (``knowledge``):
 
-- ``white-box``: gradients of the deployed critic (``defense.score`` on the labels it conditions
-  on, ``defense.score_labels``) and learner (``learner.logits``), taken afresh at every craft.
+- ``white-box``: gradients of the deployed critic (``defense.score``, conditioned as the defense
+  screens) and learner (``learner.logits``), taken afresh at every craft.
 - ``posteriors`` (the paper's black box): :meth:`FGSM.prepare` distils shadow copies from queries
   of probabilities and critic scores on the attacker's pool, within the query budget (see
   :mod:`attacks.shadow`); crafting then uses only the shadows. :meth:`FGSM.fidelity` measures
   how well they stand in and keeps the numbers in ``fidelity_``.
 
-``critic_labels`` (white-box): the critic stage raises the score for the labels the defense
-will condition on (``"defense"``, via ``score_labels``: under De-Pois's ``condition="predicted"``,
-the model's current prediction), or for the claimed label (``"claimed"``), as the reference code
-did. The shadow critic is always conditioned on the claimed label.
+``critic_labels`` (white-box): the critic stage raises the score the defense will compute
+(``"defense"``: ``defense.score``, which under De-Pois's ``condition="predicted"`` conditions on
+the model's current prediction), or the score conditioned on the claimed label (``"claimed"``, as
+the reference code did; ``defense.conditioned_score`` when the defense has one,
+:class:`~streamsim.abilities.LabelConditioned`). The shadow critic is always conditioned on the
+claimed label.
 
 A critic stage is skipped when the defense has no differentiable score: there is nothing to evade.
 Trained shadows are cached in ``context.cache`` when there is one (keyed by the answers bought).
@@ -62,11 +64,16 @@ from streamsim import (
     ConfigError,
     CraftContext,
     Defense,
+    Differentiable,
+    LabelConditioned,
     Learner,
     PluginError,
+    Scoring,
     SetupContext,
     TargetView,
     ThreatModelError,
+    has,
+    require,
 )
 
 Mode = Literal["critic", "classifier", "critic-classifier", "classifier-critic"]
@@ -80,11 +87,6 @@ Direction = Callable[[torch.Tensor], torch.Tensor]
 def fgsm(x: torch.Tensor, direction: Direction, eps: float) -> torch.Tensor:
     """One gradient-sign step of size ``eps`` for the whole batch, clipped to ``[−1, 1]``."""
     return (x + eps * direction(x).sign()).clamp_(-1.0, 1.0)
-
-
-def has_score(defense: Defense | None) -> bool:
-    """Whether the defense overrides the optional differentiable :meth:`Defense.score`."""
-    return defense is not None and type(defense).score is not Defense.score
 
 
 class FGSM(Attack):
@@ -168,9 +170,8 @@ class FGSM(Attack):
 
     def _white_box(self, view: TargetView) -> tuple[Learner, Defense]:
         learner, defense = view.learner, view.defense  # ThreatModelError unless the view is white-box
-        if "classifier" in self.stages and type(learner).logits is Learner.logits:
-            raise PluginError(f"{type(self).__name__} white-box needs a differentiable learner; "
-                              f"{type(learner).__name__} has no logits()")
+        if "classifier" in self.stages:
+            require(learner, Differentiable, f"{type(self).__name__} white-box needs a differentiable learner; learner")
         return learner, defense
 
     def directions(self, view: TargetView, claimed: torch.Tensor) -> tuple[dict[str, Direction | None], list[object]]:
@@ -179,14 +180,12 @@ class FGSM(Attack):
             learner, defense = self._white_box(view)
 
             def critic(x: torch.Tensor) -> torch.Tensor:
-                if self.critic_labels == "claimed":
-                    labels = claimed  # the reference code's choice, whatever the defense conditions on
-                else:
-                    with torch.no_grad():
-                        labels = defense.score_labels(x, claimed)
-                return critic_grad(defense.score, x, labels)
+                if self.critic_labels == "claimed" and has(defense, LabelConditioned):
+                    # the reference code's choice: the claimed label, whatever the defense conditions on
+                    return critic_grad(defense.conditioned_score, x, claimed)
+                return critic_grad(defense.score, x, claimed)  # conditioned as the defense screens
 
-            score_ok, logits, holders = has_score(defense), learner.logits, [learner, defense]
+            score_ok, logits, holders = has(defense, Scoring), learner.logits, [learner, defense]
         else:
             if self.shadows_ is None:
                 raise PluginError(f"{type(self).__name__} with knowledge 'posteriors': call prepare() first")
@@ -240,7 +239,7 @@ class FGSM(Attack):
             self.fidelity_ = {}
             return {}
         with frozen(defense, learner, self.shadows_.classifier, self.shadows_.critic):
-            self.fidelity_ = self.shadows_.fidelity(defense if has_score(defense) else None, learner, x, y)
+            self.fidelity_ = self.shadows_.fidelity(defense if has(defense, Scoring) else None, learner, x, y)
         return self.fidelity_
 
     def checkpoint_state(self) -> dict[str, Any]:

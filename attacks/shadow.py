@@ -19,8 +19,8 @@ not the critic's offset. The reference used ``T = 1``, which assumes scores of o
 WGAN critic's scores can spread over tens, where a batch softmax is one-hot on the maximum and
 teaches nothing about the rest. So ``T`` defaults to the spread (std) of the teacher's scores.
 The shadow is conditioned on the *claimed* label: the view's scores already reflect whatever
-labels the defense conditions on (``Defense.score_labels``), so the shadow learns the map from
-what the attacker controls to the score the defense will compute.
+labels the defense conditions on (``Scoring.score`` conditions as the defense screens), so the
+shadow learns the map from what the attacker controls to the score the defense will compute.
 
 **Boundary.** The shadow's scores live on their own scale, so the real boundary is useless to
 it, and a black-box attacker does not know the real boundary anyway. De-Pois sets it at
@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
+from scipy.stats import spearmanr
 from torch import nn
 
 from streamsim import N_CLASSES, ArtifactCache, Batch, Defense, Learner, TargetView, cached_fit
@@ -105,17 +106,18 @@ def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool
     """Query the deployed models on (a random subset of) the pool, within the view's budget.
 
     Each point costs one query per model asked. If the defense has no score (a critic query
-    raises ``NotImplementedError``), ``scores`` is ``None`` and the budget goes to the classifier.
+    answers ``None``), ``scores`` is ``None`` and the budget goes to the classifier.
     """
     start_used = view.queries_used
     order = torch.randperm(len(pool), generator=generator)
     x, labels = pool.x[order], pool.labels[order]
     first_scores: list[torch.Tensor] = []
     if critic and view.queries_left >= 1 and len(pool) > 0:
-        try:  # probe with a single point: a defense without a score wastes one query, not a chunk
-            first_scores.append(view.critic_score(x[:1], labels[:1]))
-        except NotImplementedError:
+        probe = view.critic_score(x[:1], labels[:1])  # one point: a defense without a score wastes one query
+        if probe is None:
             critic = False
+        else:
+            first_scores.append(probe)
     done = len(first_scores)
     cost = int(classifier) + int(critic)
     n = len(pool) if max_points is None else min(len(pool), max_points)
@@ -185,10 +187,11 @@ def matched_boundary(teacher_scores: torch.Tensor, student_scores: torch.Tensor,
 
 
 def _rank_corr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman correlation (no tie correction): does the shadow order points like the critic?"""
-    ra, rb = a.argsort().argsort().float(), b.argsort().argsort().float()
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float((ra * rb).sum() / (ra.norm() * rb.norm()).clamp_min(1e-12))
+    """Spearman correlation: does the shadow order points like the critic? 0 where it is undefined
+    (fewer than two points, or constant scores): no evidence of a shared order."""
+    if len(a) < 2 or bool((a == a[0]).all()) or bool((b == b[0]).all()):
+        return 0.0
+    return float(spearmanr(a.detach().double().numpy(), b.detach().double().numpy()).statistic)
 
 
 @dataclass
@@ -221,7 +224,7 @@ class Shadows:
         if self.classifier is not None and learner is not None:
             out["classifier_agreement"] = float((self.classifier(x).argmax(1) == learner.predict(x)).float().mean())
         if self.critic is not None and defense is not None:
-            real = defense.score(x, defense.score_labels(x, y)).detach().float()
+            real = defense.score(x, y).detach().float()
             shadow = self.critic(x, y).float()
             real_ok, shadow_ok = real >= defense.boundary, shadow >= self.boundary
             out["critic_agreement"] = float((real_ok == shadow_ok).float().mean())

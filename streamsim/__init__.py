@@ -1,8 +1,20 @@
 """streamsim: data-poisoning attacks and defenses on models that learn from a live stream.
 
-Plugins import what they need from here: the protocols, the data classes and the errors.
+Plugins import what they need from here (the protocols, optional abilities, data classes, errors,
+`cached_fit`, the progress factory) and from the public modules `streamsim.nn`, `streamsim.state`
+and `streamsim.seeds`; see docs/plugins.md, "The plugin API".
 """
 
+from streamsim.abilities import (
+    Bounded,
+    Checkpointable,
+    Differentiable,
+    LabelConditioned,
+    Scoring,
+    VerdictBeliefs,
+    has,
+    require,
+)
 from streamsim.base import N_CLASSES, Attack, CraftContext, Defense, Learner, Observation, SetupContext
 from streamsim.batch import Batch, Verdicts
 from streamsim.cache import ArtifactCache, cached_fit
@@ -21,7 +33,8 @@ def run(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy alias, documented 
 
 
 __all__ = [
-    "N_CLASSES", "ArtifactCache", "Attack", "Batch", "BudgetExceeded", "ConfigError", "CraftContext", "DataError",
-    "Defense", "Learner", "Observation", "PluginError", "ProgressFactory", "SetupContext", "StreamsimError",
-    "TargetView", "ThreatModelError", "Verdicts", "cached_fit", "run", "silent",
+    "N_CLASSES", "ArtifactCache", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError", "CraftContext",
+    "DataError", "Defense", "Differentiable", "LabelConditioned", "Learner", "Observation", "PluginError",
+    "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError", "VerdictBeliefs",
+    "Verdicts", "cached_fit", "has", "require", "run", "silent",
 ]

@@ -1,7 +1,9 @@
 """The protocols every learner, defense and attack implements, and the contexts they are handed.
 
-Each role has one or two required methods; optional abilities raise ``NotImplementedError``.
-Plugins import from here (or from ``streamsim``) and nothing deeper.
+Each role has one or two required methods. Optional abilities (a differentiable ``logits`` or
+``score``, checkpoints, verdict beliefs) are not here: a component has one when it defines its
+methods, as declared by the protocols in :mod:`streamsim.abilities`. Plugins import all of this
+from ``streamsim``.
 """
 
 from __future__ import annotations
@@ -73,25 +75,7 @@ class Observation:
     accepted: torch.Tensor | None
 
 
-class Checkpointable:
-    """The optional checkpoint ability every learner, defense and attack inherits.
-
-    ``streamsim run --checkpoint-every`` needs it of every component and refuses, up front, a run
-    whose components lack it. A stateless plugin returns ``{}``.
-    """
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything this component changed since it was set up, as a state tree: dicts with string
-        keys, lists, tensors, numpy arrays, numbers, strings, bools and ``None`` — never other objects.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
-
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`checkpoint_state`. Called after set-up (pretrain / fit / prepare) as at the start."""
-        raise NotImplementedError(f"{type(self).__name__} cannot be checkpointed")
-
-
-class Learner(Checkpointable):
+class Learner:
     """An incrementally trained classifier.
 
     Required: :meth:`learn` and :meth:`predict_proba`. :meth:`pretrain` runs once on the pretrain
@@ -114,12 +98,8 @@ class Learner(Checkpointable):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.predict_proba(x).argmax(dim=1)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable logits (white-box attacks). Optional."""
-        raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
-
-class Defense(Checkpointable):
+class Defense:
     """Screens every batch before the learner sees it.
 
     Required: :meth:`screen`. :meth:`fit` runs once on the trusted split (default: nothing).
@@ -134,26 +114,8 @@ class Defense(Checkpointable):
     def after_learn(self, accepted: Batch) -> None:
         """Called with what the learner just learned. Only online defenses use it."""
 
-    # Optional differentiable ability, used by white-box attacks and by shadow distillation.
-    def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Differentiable per-sample trust score (higher = more trusted). Optional."""
-        raise NotImplementedError(f"{type(self).__name__} has no differentiable score")
 
-    @property
-    def boundary(self) -> float:
-        """Scores under this are rejected. Optional, with :meth:`score`."""
-        raise NotImplementedError(f"{type(self).__name__} has no score boundary")
-
-    def score_labels(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
-        """The labels :meth:`score` is conditioned on for a batch with these claimed labels.
-
-        De-Pois conditions either on the claimed label or on the deployed model's prediction;
-        attacks call this so they push the score the defense will actually compute.
-        """
-        return claimed
-
-
-class Attack(Checkpointable):
+class Attack:
     """Turns a base batch drawn from the attacker's pool into poison.
 
     Required: :meth:`craft`. ``knowledge`` declares what the simulator lets it see (see
@@ -179,16 +141,6 @@ class Attack(Checkpointable):
         """
         return {}
 
-    def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
-        """What the attack believes the defense decided on its own batches. Optional.
-
-        Maps a kind of belief (``"inferred"``, ``"forecast"``, ...) to ``{submitted_at: accept}``,
-        one bool per sample of the batch screened at that time. The simulator, which alone holds
-        the true verdicts, scores each kind for the metrics (``<kind>_accuracy``); nothing about
-        the truth flows back to the attack.
-        """
-        raise NotImplementedError(f"{type(self).__name__} exposes no verdict beliefs")
-
     def assess(self, x: torch.Tensor, y: torch.Tensor, learner: Learner, defense: Defense) -> dict[str, float]:
         """Measurement only: called by the runner once the attacked run is over, with held-out data
         and the *real* deployed models (e.g. how well shadow models stand in for them). What it
@@ -197,4 +149,4 @@ class Attack(Checkpointable):
         return {}
 
 
-__all__ = ["Attack", "Checkpointable", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]
+__all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

@@ -22,7 +22,8 @@ import torch
 
 import streamsim
 from streamsim import registry
-from streamsim.base import Attack, Checkpointable, Defense, Learner, SetupContext
+from streamsim.abilities import Checkpointable, require
+from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import (
     CheckpointError,
@@ -278,6 +279,4 @@ def _check_checkpointable(learner: Learner, defense: Defense, attacks: dict[str,
     parts: list[tuple[str, Any]] = [("learner", learner), ("defense", defense)]
     parts += [(f"attack of {name}", a) for name, a in attacks.items()]
     for role, component in parts:
-        if type(component).checkpoint_state is Checkpointable.checkpoint_state:
-            why = getattr(component, "checkpoint_unsupported", "it has no checkpoint_state/restore_state (see docs/plugins.md)")
-            raise PluginError(f"{role} {type(component).__name__} cannot be checkpointed: {why}")
+        require(component, Checkpointable, role)

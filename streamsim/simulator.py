@@ -16,6 +16,7 @@ import simpy
 import torch
 from river.drift import ADWIN
 
+from streamsim.abilities import Bounded, Checkpointable, VerdictBeliefs, has, require
 from streamsim.base import Attack, Defense, Learner, Observation
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError
@@ -129,10 +130,7 @@ class Simulation:
         self.defense.after_learn(accepted)
 
         poison = batch.is_poison
-        try:
-            boundary: float | None = float(self.defense.boundary)
-        except NotImplementedError:
-            boundary = None
+        boundary = float(self.defense.boundary) if has(self.defense, Bounded) else None
         record = ScreenRecord(
             run=self.run, time=self.env.now, source=source.name, kind=source.kind, n=len(batch),
             n_poison=int(poison.sum()), accepted=int(accept.sum()),
@@ -189,10 +187,9 @@ class Simulation:
         source = self._attacker(name)
         values = {"queries_used": float(source.view.queries_used), "submitted": float(source.sent),
                   **source.attack.stats()}
-        try:
-            beliefs = source.attack.verdict_beliefs()
-        except NotImplementedError:
+        if not has(source.attack, VerdictBeliefs):
             return values
+        beliefs = source.attack.verdict_beliefs()
         truth = self.truth.get(name, {})
         for kind, believed in beliefs.items():
             whole, recent = belief_accuracy(believed, truth), belief_accuracy(believed, truth, self.scenario.metrics.window)
@@ -300,7 +297,5 @@ class Simulation:
 
 
 def _component_state(component: Any, role: str) -> dict[str, Any]:
-    try:
-        return component.checkpoint_state()
-    except NotImplementedError as e:
-        raise PluginError(f"{role} {type(component).__name__} cannot be checkpointed: {e}") from None
+    require(component, Checkpointable, role)
+    return component.checkpoint_state()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from streamsim.abilities import Scoring, has
 from streamsim.errors import BudgetExceeded, ThreatModelError
 
 if TYPE_CHECKING:
@@ -92,12 +93,18 @@ class TargetView:
         with torch.no_grad():
             return self._learner.predict_proba(x)
 
-    def critic_score(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
-        """The defense's score for submitting ``x`` with these labels (one query per sample)."""
+    def critic_score(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor | None:
+        """The defense's score for submitting ``x`` with these labels (one query per sample).
+
+        ``None`` when the defense has no score (:class:`~streamsim.abilities.Scoring`): the
+        queries are spent all the same, as the attacker learns it only by asking.
+        """
         self._allow("query the defense's scores", "posteriors", "white-box")
         self._spend(x.shape[0])
+        if not has(self._defense, Scoring):
+            return None
         with torch.no_grad():
-            return self._defense.score(x, self._defense.score_labels(x, claimed)).detach()
+            return self._defense.score(x, claimed).detach()
 
     @property
     def learner(self) -> Learner:

@@ -212,7 +212,7 @@ def test_cli_checkpoint_errors_are_one_line_exit_2(tiny, tmp_path):
     river.write_text(tomli_w.dumps({**tiny, "learner": {"name": "river"}}))
     cases = [
         (["run", str(path), "--checkpoint-every", "0", "--out", str(tmp_path / "a")], "positive"),
-        (["run", str(river), "--checkpoint-every", "2", "--out", str(tmp_path / "b")], "pickling"),
+        (["run", str(river), "--checkpoint-every", "2", "--out", str(tmp_path / "b")], "RiverLearner cannot be checkpointed"),
         (["run", "--resume", str(tmp_path / "nowhere")], "not a run started with --checkpoint-every"),
         (["run", "--resume", str(tmp_path), "--seed", "3"], "drop --seed"),
         (["run"], "give a scenario"),

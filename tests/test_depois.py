@@ -210,13 +210,13 @@ def test_predicted_condition_scores_the_learners_label(trusted, held_out):
     d = DePois(**MICRO, condition="predicted")
     d.fit(trusted, learner=learner, context=SetupContext(seed=0))
     batch = flipped(held_out)
-    assert torch.equal(d.score_labels(batch.x, batch.labels), torch.full((len(batch),), 4))
     calls = learner.calls
     verdicts = d.screen(batch)
     assert learner.calls > calls
     with torch.no_grad():
-        assert torch.equal(verdicts.score, d.score(batch.x, torch.full((len(batch),), 4)))
-        assert not torch.equal(verdicts.score, d.score(batch.x, batch.labels))
+        assert torch.equal(verdicts.score, d.score(batch.x, batch.labels))  # scores as it screens
+        assert torch.equal(verdicts.score, d.conditioned_score(batch.x, torch.full((len(batch),), 4)))
+        assert not torch.equal(verdicts.score, d.conditioned_score(batch.x, batch.labels))
 
 
 def test_constructor_validates_and_does_no_work():

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from scipy.stats import norm
 
 from streamsim import TargetView
 
@@ -73,8 +74,14 @@ def unlearned_fraction(submitted: torch.Tensor, controls: torch.Tensor) -> float
 
 
 def _density(at: torch.Tensor, sample: torch.Tensor, bandwidth: float) -> torch.Tensor:
-    z = (at[:, None].double() - sample[None, :].double()) / bandwidth
-    return torch.exp(-0.5 * z * z).mean(1) / (bandwidth * math.sqrt(2 * math.pi))
+    """Gaussian kernel density of ``sample`` at the points ``at``, with a fixed (absolute) bandwidth.
+
+    ``scipy.stats.gaussian_kde`` scales its bandwidth by the sample's own spread, which is zero when
+    every movement is the same (labels only, most movements 0); one bandwidth from the pooled
+    sample keeps both densities on the same footing, so the kernel is summed here directly.
+    """
+    kernels = norm.pdf(at.double().numpy()[:, None], loc=sample.double().numpy()[None, :], scale=bandwidth)
+    return torch.from_numpy(kernels.mean(1))
 
 
 def learned_probability(at: torch.Tensor, controls: torch.Tensor, submitted: torch.Tensor) -> torch.Tensor:

@@ -228,8 +228,7 @@ class DePois(Defense):
 
     @property
     def boundary(self) -> float:
-        """Scores strictly under this are rejected: ``mean − k·std`` of the trusted (and refresh) scores."""
-        self._fitted_critic()
+        """Scores strictly under this are rejected: ``mean − k·std`` of the trusted (and refresh) scores; NaN before fit."""
         return self._boundary
 
     @property
@@ -237,23 +236,28 @@ class DePois(Defense):
         """The critic's scores of the trusted set (what the boundary was fitted on)."""
         return self._trusted_scores
 
-    def score_labels(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
-        """``claimed``, or the deployed learner's predictions when ``condition="predicted"``."""
+    def _condition(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
+        """The labels the critic is conditioned on: ``claimed``, or the deployed learner's predictions."""
         if self.condition == "claimed":
-            return claimed
+            return claimed.long()
         if self._learner is None:
             raise RuntimeError("DePois(condition='predicted') needs the learner it was fitted with")
         with torch.no_grad():
             return self._learner.predict(x).long()
 
-    def score(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The critic's realness score of ``x`` as a sample of class ``y`` (differentiable in ``x``)."""
-        return self._fitted_critic()(x, y.long())
+    def score(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
+        """The critic's realness score of submitting ``x`` with labels ``claimed``, conditioned as
+        :meth:`screen` conditions (differentiable in ``x``)."""
+        return self.conditioned_score(x, self._condition(x, claimed))
+
+    def conditioned_score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The critic's realness score of ``x`` as a sample of class ``labels`` (differentiable in ``x``)."""
+        return self._fitted_critic()(x, labels.long())
 
     def screen(self, batch: Batch) -> Verdicts:
         critic = self._fitted_critic()
         with torch.no_grad():
-            scores = critic(batch.x, self.score_labels(batch.x, batch.labels).long())
+            scores = critic(batch.x, self._condition(batch.x, batch.labels))
         return Verdicts(accept=scores >= self._boundary, score=scores)
 
     def after_learn(self, accepted: Batch) -> None:
@@ -261,7 +265,7 @@ class DePois(Defense):
         if self.refresh_every is None or len(accepted) == 0:
             return
         with torch.no_grad():
-            scores = self._fitted_critic()(accepted.x, self.score_labels(accepted.x, accepted.labels).long())
+            scores = self.score(accepted.x, accepted.labels)
         self._recent_scores = torch.cat([self._recent_scores, scores])[-self.refresh_window:]
         self._since_refresh += len(accepted)
         if self._since_refresh >= self.refresh_every:

@@ -35,10 +35,12 @@ def _river_class(path: str) -> Any:
 
 
 class RiverLearner(Learner):
-    """Any river classifier (``model`` = its path under ``river.``) on flattened, pooled pixels."""
+    """Any river classifier (``model`` = its path under ``river.``) on flattened, pooled pixels.
 
-    # A river model is a tree of Python objects: saving it would mean pickling, which checkpoints never do.
-    checkpoint_unsupported = "river models can only be saved by pickling, which streamsim checkpoints never do"
+    Not :class:`~streamsim.abilities.Checkpointable`: a river model is a tree of Python objects that
+    could only be saved by pickling, which checkpoints never do.
+    """
+
 
     def __init__(self, model: str = "linear_model.SoftmaxRegression", params: dict[str, Any] | None = None,
                  pool: int = 2, pretrain_epochs: int = 3, pretrain_batch_size: int = 32, update: bool = True) -> None:
