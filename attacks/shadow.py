@@ -53,7 +53,7 @@ from torch import nn
 
 from streamsim import N_CLASSES, ArtifactCache, Batch, Defense, Learner, TargetView, cached_fit
 from streamsim.nn import CLASSIFIERS
-from streamsim.seeds import seeded, torch_generator
+from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
 IMAGE_PIXELS = 28 * 28
 LEAK = 0.2
@@ -133,13 +133,6 @@ def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool
     return TeacherAnswers(x, labels, proba, scores, int(view.queries_used - start_used))
 
 
-def _batches(n: int, batch_size: int, epochs: int, generator: torch.Generator):
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        for i in range(0, n, batch_size):
-            yield order[i:i + batch_size]
-
-
 def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, teacher_proba: torch.Tensor, *,
                        alpha: float, temperature: float, epochs: int, batch_size: int, lr: float,
                        generator: torch.Generator) -> None:
@@ -147,7 +140,7 @@ def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, tea
     teacher_soft = F.log_softmax(teacher_proba.clamp_min(1e-12).log() / temperature, dim=1)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     student.train()
-    for idx in _batches(len(x), batch_size, epochs, generator):
+    for idx in shuffled_batches(len(x), batch_size, epochs, generator):
         logits = student(x[idx])
         kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_soft[idx], log_target=True,
                       reduction="batchmean")
@@ -163,7 +156,7 @@ def distill_critic(student: ConditionalCritic, x: torch.Tensor, labels: torch.Te
     """Train ``student`` on ``KL(softmax_batch(t/T) ‖ softmax_batch(s/T))``, the reference's critic loss."""
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     student.train()
-    for idx in _batches(len(x), batch_size, epochs, generator):
+    for idx in shuffled_batches(len(x), batch_size, epochs, generator):
         if len(idx) < 2:
             continue  # a softmax over one score is constant: nothing to learn
         target = F.log_softmax(teacher_scores[idx] / temperature, dim=0)

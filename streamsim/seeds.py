@@ -45,3 +45,15 @@ def seeded(seed: int) -> Iterator[None]:
 def torch_generator(seed: int) -> torch.Generator:
     """A torch generator seeded with ``seed`` (for ``randperm``, ``randn`` and the like)."""
     return torch.Generator().manual_seed(seed)
+
+
+def shuffled_batches(n: int, batch_size: int, epochs: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index mini-batches over ``n`` samples for ``epochs`` epochs, reshuffled by ``generator`` each epoch.
+
+    >>> [b.tolist() for b in shuffled_batches(3, 2, 1, torch_generator(0))]
+    [[2, 0], [1]]
+    """
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]

@@ -67,7 +67,7 @@ from streamsim import (
     ThreatModelError,
 )
 from streamsim.nn import small_cnn
-from streamsim.seeds import seeded, torch_generator
+from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
 Knowledge = Literal["verdicts", "effects"]
 
@@ -78,14 +78,11 @@ def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch
     with seeded(seed):  # seeded weights (and any dropout); the global RNG untouched
         net = small_cnn()
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        for _ in range(epochs):
-            order = torch.randperm(len(pool), generator=generator)
-            for i in range(0, len(pool), batch_size):
-                idx = order[i:i + batch_size]
-                loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        for idx in shuffled_batches(len(pool), batch_size, epochs, generator):
+            loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
     return net.eval()
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from streamsim.base import N_CLASSES, Learner, SetupContext
+from streamsim.seeds import shuffled_batches
 
 
 def _river_class(path: str) -> Any:
@@ -80,12 +81,8 @@ class RiverLearner(Learner):
         self.columns = list(range((28 // self.pool) ** 2))
         # Online models take one step per learn_many call: pretraining walks the split in
         # stream-sized mini-batches, a few shuffled epochs, as the stream itself would.
-        gen = context.generator()
-        for _ in range(self.pretrain_epochs):
-            order = torch.randperm(x.shape[0], generator=gen)
-            for start in range(0, x.shape[0], self.pretrain_batch_size):
-                idx = order[start : start + self.pretrain_batch_size]
-                self._learn(x[idx], y[idx])
+        for idx in shuffled_batches(x.shape[0], self.pretrain_batch_size, self.pretrain_epochs, context.generator()):
+            self._learn(x[idx], y[idx])
 
     def _learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if hasattr(self.estimator, "learn_many"):

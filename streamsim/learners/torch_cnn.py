@@ -24,7 +24,7 @@ from torch import nn
 from streamsim.base import Learner, SetupContext
 from streamsim.cache import cached_fit
 from streamsim.nn import paper_cnn, small_cnn
-from streamsim.seeds import seeded
+from streamsim.seeds import seeded, shuffled_batches
 from streamsim.state import plain_optimizer_state, torch_optimizer_state
 
 CACHE_KIND = "pretrained-learner"
@@ -106,11 +106,8 @@ class TorchLearner(Learner):
 
     def _pretrain_epochs(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> None:
         self.model.train()
-        for _ in range(self.pretrain_epochs):
-            order = torch.randperm(x.shape[0], generator=gen)
-            for start in range(0, x.shape[0], self.pretrain_batch_size):
-                idx = order[start : start + self.pretrain_batch_size]
-                self._step(x[idx], y[idx])
+        for idx in shuffled_batches(x.shape[0], self.pretrain_batch_size, self.pretrain_epochs, gen):
+            self._step(x[idx], y[idx])
         self.model.eval()
 
     def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
