@@ -101,6 +101,7 @@ def test_shadow_critic_converges_on_the_rule_through_noisy_feedback(tiny):
     assert evals[-1]["inferred_chance"] < 0.7  # both verdicts are common: accuracy cannot come from guessing
     assert 0.72 < evals[-1]["inferred_accuracy"] < 0.88  # what it hears: 20% flipped
     first, final = evals[0]["forecast_balanced_accuracy_window"], evals[-1]["forecast_balanced_accuracy_window"]
+    # guards that learning from noisy verdicts converges: seeded, the final window sits well above 0.8
     assert final > 0.8 and final > first + 0.05, (first, final)
 
 
@@ -198,7 +199,7 @@ def test_backoff_halves_the_rate_when_rejections_spike_and_recovers_when_calm():
     assert b.rate == 0.5 and b.backoffs == 1
     b.update(rejected=0.95)
     b.update(rejected=0.95)  # the average catches up, but not before the floor
-    assert b.rate >= 0.25
+    assert b.rate >= 0.25  # the back-off floor: rate never halves below a quarter
     for _ in range(10):
         b.update(rejected=0.1)
     assert b.rate == 1.0

@@ -92,9 +92,6 @@ def bad_scenarios(draw: st.DrawFn) -> bytes:
     return draw(st.sampled_from([b"clean = []\n", b"learner = {}\n", b"defense = 3\n", b"attackers = {}\n"]))
 
 
-CASES: list[int] = []
-
-
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=bad_scenarios())
 def test_every_malformed_scenario_is_one_line_exit_2_and_leaves_nothing(tmp_path_factory, content):
@@ -103,7 +100,6 @@ def test_every_malformed_scenario_is_one_line_exit_2_and_leaves_nothing(tmp_path
     path.write_bytes(content)
     out = Path(folder) / "run"
     result = runner.invoke(app, ["run", str(path), "--out", str(out), "--no-live"])
-    CASES.append(1)
     assert result.exit_code == 2, (content, result.output)
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("streamsim: error: "), result.output
