@@ -9,6 +9,7 @@ from streamsim.abilities import (
     Bounded,
     Checkpointable,
     Differentiable,
+    Features,
     LabelConditioned,
     Scoring,
     VerdictBeliefs,
@@ -34,7 +35,7 @@ def run(*args, **kwargs):  # noqa: ANN002, ANN003 - thin lazy alias, documented 
 
 __all__ = [
     "N_CLASSES", "ArtifactCache", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError", "CraftContext",
-    "DataError", "Defense", "Differentiable", "LabelConditioned", "Learner", "Observation", "PluginError",
+    "DataError", "Defense", "Differentiable", "Features", "LabelConditioned", "Learner", "Observation", "PluginError",
     "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError", "VerdictBeliefs",
     "Verdicts", "cached_fit", "has", "require", "run", "silent",
 ]

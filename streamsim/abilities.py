@@ -10,6 +10,7 @@ and never call an optional method to see whether it raises.
 ability             who          what for
 ==================  ===========  ==========================================================
 ``Differentiable``  learner      ``logits(x)``: white-box attacks differentiate through it
+``Features``        learner      ``features(x)``: feature-space defenses
 ``Bounded``         defense      ``boundary``: verdict scores under it are rejected (the
                                  score plots, the live dashboard)
 ``Scoring``         defense      ``score(x, claimed)`` (differentiable) and ``boundary``:
@@ -51,6 +52,15 @@ class Differentiable(Protocol):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``N × n_classes`` logits, differentiable in ``x``."""
+        ...
+
+
+@runtime_checkable
+class Features(Protocol):
+    """A learner that exposes its penultimate-layer features (feature-space defenses)."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``N × d`` features of ``x``, computed without gradients."""
         ...
 
 
@@ -113,6 +123,7 @@ class VerdictBeliefs(Protocol):
 
 
 _MISSING = {
+    Features: "exposes no features: it has no features(x)",
     Bounded: "has no boundary",
     Differentiable: "is not differentiable: it has no logits(x)",
     Scoring: "has no differentiable score: it has no score(x, claimed) and boundary",
