@@ -40,7 +40,8 @@ from attacks.fgsm import FGSM
 from attacks.shadow import ConditionalCritic
 from streamsim.base import CraftContext, Defense
 from streamsim.batch import Batch
-from streamsim.learners.torch_cnn import PaperCNNLearner, paper_cnn
+from streamsim.learners.torch_cnn import PaperCNNLearner
+from streamsim.nn import paper_cnn
 from streamsim.threat import TargetView
 
 EPS = 0.3
