@@ -92,6 +92,7 @@ def last(records: list[Any], key: str) -> float:
     return [r for r in records if isinstance(r, AttackRecord)][-1].values[key]
 
 
+@pytest.mark.slow
 def test_shadow_critic_converges_on_the_rule_through_noisy_feedback(tiny):
     """20% of verdicts arrive flipped; the shadow's forecasts still converge towards the true rule."""
     defense = Brightness(threshold=median_brightness(tiny))

@@ -78,6 +78,7 @@ def stopped_run(tiny, tmp_path, monkeypatch):
     return start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("checkpoints", [2, 5], ids=["in-the-baseline", "in-the-attacked-run"])
 def test_a_stopped_run_resumes_to_exactly_the_uninterrupted_run(stopped_run, tmp_path, checkpoints):
     out, sc = stopped_run(checkpoints)
@@ -96,6 +97,7 @@ def test_checkpointing_itself_changes_nothing(tiny, tmp_path):
     _same_results(with_checkpoints.run_dir, without.run_dir)
 
 
+@pytest.mark.slow
 def test_a_run_killed_between_checkpoints_resumes_from_the_last_one(tiny, tmp_path):
     sc = _scenario(tiny)
     sc["duration"] = 16.0

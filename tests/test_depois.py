@@ -60,6 +60,7 @@ def detector(trusted) -> DePois:
     return d
 
 
+@pytest.mark.slow
 def test_critic_scores_clean_above_flipped(detector, held_out):
     with torch.no_grad():
         clean = detector.score(held_out.x, held_out.labels)
@@ -67,6 +68,7 @@ def test_critic_scores_clean_above_flipped(detector, held_out):
     assert clean.mean() > flip.mean() + 0.5 * clean.std()
 
 
+@pytest.mark.slow
 def test_claimed_rejects_most_flips_and_passes_most_clean(detector, held_out):
     clean_pass = detector.screen(held_out).accept.float().mean().item()
     flip_reject = 1 - detector.screen(flipped(held_out)).accept.float().mean().item()
@@ -76,6 +78,7 @@ def test_claimed_rejects_most_flips_and_passes_most_clean(detector, held_out):
     assert flip_reject > 2 * (1 - clean_pass) and flip_reject > 0.25, (flip_reject, clean_pass)
 
 
+@pytest.mark.slow
 def test_screen_is_a_query(detector, held_out, trusted):
     probe = trusted.subset(torch.arange(32))
     with torch.no_grad():
@@ -91,6 +94,7 @@ def test_screen_is_a_query(detector, held_out, trusted):
     assert detector.boundary == boundary
 
 
+@pytest.mark.slow
 def test_score_is_differentiable_in_x(detector, held_out):
     x = held_out.x[:8].clone().requires_grad_(True)
     detector.score(x, held_out.labels[:8]).sum().backward()

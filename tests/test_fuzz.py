@@ -7,6 +7,7 @@ import copy
 import math
 from pathlib import Path
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 from streamsim.cli import app
 
 from .conftest import TINY
+
+pytestmark = pytest.mark.slow  # fuzzing: hundreds of CLI runs
 
 runner = CliRunner()
 

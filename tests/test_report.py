@@ -47,6 +47,7 @@ def _assert_png(path: Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
+@pytest.mark.slow
 def test_cli_report_writes_every_figure_and_a_report_that_links_them(run_dir):
     res = runner.invoke(app, ["report", str(run_dir)])
     assert res.exit_code == 0, res.output
@@ -142,6 +143,7 @@ def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
         write_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_paper_figures_from_an_eps_mode_knowledge_sweep(tmp_path):
     from streamsim.report import paper_figures, sweep_report
 

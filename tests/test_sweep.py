@@ -48,6 +48,7 @@ def test_bad_grid_value_fails_before_any_cell_runs(tmp_path, tiny):
     assert not (tmp_path / "sw" / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tmp_path, tiny):
     path = _scenario(tmp_path, tiny)
     reference = tmp_path / "reference"
@@ -86,6 +87,7 @@ def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tmp_path, tiny):
     assert len(_rows(out)) == 4
 
 
+@pytest.mark.slow
 def test_refuses_to_mix_sweeps(tmp_path, tiny):
     path = _scenario(tmp_path, tiny)
     out = tmp_path / "sw"
@@ -96,6 +98,7 @@ def test_refuses_to_mix_sweeps(tmp_path, tiny):
         run_sweep(path, {"attackers.0.batch_size": [9]}, [0], out, resume=True)
 
 
+@pytest.mark.slow
 def test_ray_executor_writes_the_same_rows_as_the_local_pool(tmp_path, tiny):
     path = _scenario(tmp_path, tiny)
     grid = {"attackers.0.batch_size": [16, 48]}
@@ -112,6 +115,7 @@ def test_unknown_executor_is_a_config_error(tmp_path, tiny):
     assert not (tmp_path / "sw").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_at_random_moments_again_and_again_ends_with_exactly_its_rows(tmp_path, tiny):
     """Crash the whole sweep (parent and workers, SIGKILL) at seeded random moments, four times,
     resuming after each; then finish it. No row may be lost, repeated or differ."""
