@@ -153,18 +153,24 @@ def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, tea
 
 def distill_critic(student: ConditionalCritic, x: torch.Tensor, labels: torch.Tensor, teacher_scores: torch.Tensor,
                    *, temperature: float, epochs: int, batch_size: int, lr: float, generator: torch.Generator) -> None:
-    """Train ``student`` on ``KL(softmax_batch(t/T) ‖ softmax_batch(s/T))``, the reference's critic loss."""
+    """Train ``student`` on ``KL(softmax_batch(t/T) ‖ softmax_batch(s/T))``, the reference's critic loss.
+
+    The critic's dropout draws from torch's global RNG, so training runs under a seed drawn from
+    ``generator``: the shadow then repeats from the attack's seed, whatever else the process did.
+    """
     opt = torch.optim.Adam(student.parameters(), lr=lr)
+    dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
     student.train()
-    for idx in shuffled_batches(len(x), batch_size, epochs, generator):
-        if len(idx) < 2:
-            continue  # a softmax over one score is constant: nothing to learn
-        target = F.log_softmax(teacher_scores[idx] / temperature, dim=0)
-        pred = F.log_softmax(student(x[idx], labels[idx]) / temperature, dim=0)
-        loss = F.kl_div(pred, target, log_target=True, reduction="sum")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    with seeded(dropout_seed):
+        for idx in shuffled_batches(len(x), batch_size, epochs, generator):
+            if len(idx) < 2:
+                continue  # a softmax over one score is constant: nothing to learn
+            target = F.log_softmax(teacher_scores[idx] / temperature, dim=0)
+            pred = F.log_softmax(student(x[idx], labels[idx]) / temperature, dim=0)
+            loss = F.kl_div(pred, target, log_target=True, reduction="sum")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
     student.eval()
 
 
