@@ -29,6 +29,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from streamsim.catalogue import DASHBOARD_ATTACKERS, attacker_metric
 from streamsim.metrics import Detection
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
 
@@ -36,10 +37,6 @@ SCORE_BATCHES = 10  # the critic-score summary covers the last batches of any so
 EVENTS_SHOWN = 6
 RATE_BATCHES = 64  # batches/s is measured over the last arrivals, so it follows slowdowns
 SPARK = "▁▂▃▄▅▆▇█"
-# Attacker numbers worth a column when an attack reports them: (stats key, header, format digits)
-ATTACKER_COLUMNS = (("queries_used", "queries", 0), ("eps", "eps", 2), ("rate", "rate", 2),
-                    ("backoffs", "back-offs", 0), ("inferred_balanced_accuracy_window", "inferred bal.acc", 3),
-                    ("forecast_balanced_accuracy_window", "shadow bal.acc", 3))
 
 
 @dataclass
@@ -224,16 +221,16 @@ def _accuracy_chart(state: DashboardState, width: int = 60) -> Table:
 
 def _attackers_table(state: DashboardState) -> Table | None:
     """What the attackers report of themselves at the last evaluation; ``None`` when nothing to show."""
-    keys = [c for c in ATTACKER_COLUMNS if any(c[0] in v for v in state.attackers.values())]
-    if not keys:
+    columns = [attacker_metric(k) for k in DASHBOARD_ATTACKERS if any(k in v for v in state.attackers.values())]
+    if not columns:
         return None
     table = Table(title="attackers (at the last evaluation)", title_justify="left", show_header=True,
                   header_style="bold", box=None, padding=(0, 2))
     table.add_column("source")
-    for _, header, _ in keys:
-        table.add_column(header, justify="right")
+    for metric in columns:
+        table.add_column(metric.short or metric.label, justify="right")
     for name, values in state.attackers.items():
-        table.add_row(name, *(_f(values.get(key), digits) for key, _, digits in keys))
+        table.add_row(name, *(metric.format(values.get(metric.name)) for metric in columns))
     return table
 
 
