@@ -118,15 +118,17 @@ DASHBOARD_ATTACKERS = ("queries_used", "eps", "rate", "backoffs", "inferred_bala
 
 
 def attacker_metric(key: str) -> Metric:
-    """The catalogue entry of an attacker's number; belief scores and unknown stats get a derived one."""
+    """The catalogue entry of an attacker's number; belief scores and other stats get a derived one."""
     if key in METRICS:
         return METRICS[key]
+    prefix = next((p for p in PREFIXES if key.startswith(p)), None)
+    if prefix is not None:
+        rest = key.removeprefix(prefix)
+        return Metric(key, PREFIXES[prefix] + rest.replace("_", " "), "count" if rest == "n" else "value",
+                      "reported by the attack")
     for suffix, (what, kind) in BELIEF_SUFFIXES.items():
         if key.endswith(suffix) and len(key) > len(suffix):
             belief = key.removesuffix(suffix)
             short = f"{BELIEF_SHORT.get(belief, belief)} bal.acc" if suffix == "_balanced_accuracy_window" else ""
             return Metric(key, f"{belief} verdicts: {what}", kind, f"how well the attack's {belief} verdicts match the truth", short)
-    prefix = next((p for p in PREFIXES if key.startswith(p)), "")
-    rest = key.removeprefix(prefix)
-    return Metric(key, PREFIXES.get(prefix, "") + rest.replace("_", " "), "count" if rest == "n" else "value",
-                  "reported by the attack")
+    return Metric(key, key.replace("_", " "), "value", "reported by the attack")

@@ -24,7 +24,7 @@ linearly with its length (``benchmarks/bench_checkpoint.py``).
 >>> import tempfile, torch
 >>> from pathlib import Path
 >>> folder = Path(tempfile.mkdtemp()) / "checkpoint"
->>> save_checkpoint(folder, {"w": torch.ones(2), "step": 3, "rng": {"seed": 2**70}}, {"time": 1.5})
+>>> _ = save_checkpoint(folder, {"w": torch.ones(2), "step": 3, "rng": {"seed": 2**70}}, {"time": 1.5})
 >>> state, meta = load_checkpoint(folder)
 >>> state["w"].tolist(), state["step"], state["rng"]["seed"] == 2**70, meta["time"]
 ([1.0, 1.0], 3, True, 1.5)
