@@ -316,7 +316,7 @@ class RecordLog:
             state, _ = load_checkpoint(_records_folder(self.folder) / f"{i:06d}", sha256=digest)
             try:
                 records += records_from_state(state)
-            except (KeyError, TypeError, ValueError, StopIteration) as e:
+            except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
                 raise CheckpointError(f"{_records_folder(self.folder) / f'{i:06d}'}: not a record segment ({e})") from None
         self.segments, self.pending = list(segments), []
         return records
