@@ -10,8 +10,8 @@ import numpy as np
 import simpy
 import torch
 
-from streamsim.base import Defense, Learner
-from streamsim.batch import Batch, Verdicts
+from defenses.none import NoDefense
+from streamsim.base import Learner
 from streamsim.config import load_scenario
 from streamsim.experiment import load_data
 from streamsim.parts.beliefs import BeliefScorer
@@ -102,23 +102,12 @@ class _Echo(Learner):
         self.label = int(state["label"])
 
 
-class _All(Defense):
-    def screen(self, batch: Batch) -> Verdicts:
-        return Verdicts.accept_all(len(batch))
-
-    def checkpoint_state(self) -> dict[str, Any]:
-        return {}
-
-    def restore_state(self, state: dict[str, Any]) -> None:
-        pass
-
-
 def test_a_simulation_checkpoint_is_the_dict_of_its_parts_states(tiny):
     tiny.update(duration=4.0, eval_every=2.0, attackers=[])
     sc = load_scenario(tiny)
     splits, _ = load_data(sc.data, sc.seed)
     states: list[dict[str, Any]] = []
-    sim = Simulation(sc, splits, _Echo(), _All(), {}, lambda r: None, run="baseline")
+    sim = Simulation(sc, splits, _Echo(), NoDefense(), {}, lambda r: None, run="baseline")
     sim.run_to_end(checkpoint_every=1.5, on_checkpoint=states.append)
     assert len(states) == 2
     assert set(states[0]) == {"time", "wakes", "sources", *sim.parts}
