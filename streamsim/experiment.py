@@ -150,6 +150,8 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         state, meta = load_checkpoint(folder)
         if meta.get("scenario_sha256") != settings["scenario_sha256"]:
             raise CheckpointError(f"{folder}: checkpoint of another scenario than {run_dir / 'scenario.resolved.toml'}")
+        if not isinstance(state, dict) or state.get("phase") not in ("baseline", "attack") or "simulation" not in state:
+            raise CheckpointError(f"{folder}: not the checkpoint of a run (no phase and simulation state)")
         resumed = {**state, "segments": meta.get("records")}
     return _execute(sc, run_dir, cache=settings["cache"], progress=progress, on_record=on_record,
                     checkpoint_every=settings["checkpoint_every"], resumed=resumed)
@@ -233,7 +235,7 @@ def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
                    checkpoint_every: float | None, cache: bool, resumed: dict[str, Any] | None) -> _Recorder:
-    """The record sink; for a checkpointed run, also open its directory (or check the resumed one)."""
+    """The record sink; for a checkpointed run, also its record log, and its run directory opened if new."""
     resolved_toml = setup.resolved.resolved_toml()
     meta = {"scenario_sha256": hashlib.sha256(resolved_toml.encode("utf-8")).hexdigest(), "streamsim": streamsim.__version__}
     log = None
