@@ -174,7 +174,7 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         raise ConfigError(f"{scenario_file}: changed since the run started (its sha256 differs from {RESUMABLE}'s); "
                           "resume continues only the scenario it was started with")
     sc = load_scenario(scenario_file)
-    cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=None,
+    cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
                             cache=settings["cache"])
     folder = find_checkpoint(run_dir / CHECKPOINT)
     resumed = None

@@ -216,9 +216,10 @@ def npz(path: str) -> RawData:
         raise DataError(f"{where}: larger than {MAX_NPZ_BYTES >> 30} GiB")
     try:
         # allow_pickle=False: an npz may come from anywhere, and object arrays would run code.
+        with open(p, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise DataError(f"{where}: not an .npz archive (no zip header); save with np.savez(path, x=..., y=...)")
         with np.load(p, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise DataError(f"{where}: not an .npz archive (a bare .npy array?); save with np.savez(path, x=..., y=...)")
             if "x" not in f.files or "y" not in f.files:
                 raise DataError(f"{where}: needs arrays 'x' and 'y', has {sorted(f.files)}")
             x, y = f["x"], f["y"]
