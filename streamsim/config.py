@@ -174,7 +174,8 @@ def parse_value(text: str) -> Any:
 
 
 def check_depth(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse data nested more than :data:`MAX_DEPTH` levels (a recursion bomb, not a scenario).
+    """Refuse data nested more than :data:`MAX_DEPTH` levels (a recursion bomb, not a scenario),
+    and strings with NUL characters (no path or name may hold one).
 
     >>> check_depth({"a": [[1]]}, "x")
     >>> check_depth(eval("[" * 40 + "]" * 40), "x")
@@ -184,6 +185,8 @@ def check_depth(value: Any, where: str, depth: int = 0) -> None:
     """
     if depth > MAX_DEPTH:
         raise ConfigError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{where}: {value[:40]!r} holds a NUL character")
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
     for child in children:
         check_depth(child, where, depth + 1)

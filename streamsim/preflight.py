@@ -50,7 +50,10 @@ def load_raw(cfg: DataConfig) -> RawData:
     if cfg.dataset.startswith("npz:"):
         return npz(cfg.dataset[4:])
     loader = registry.resolve("dataset", cfg.dataset)
-    raw = loader(cfg.root)
+    try:
+        raw = loader(cfg.root)
+    except (OSError, ValueError) as e:  # an unreadable folder or file: bad input, not a failed run
+        raise DataError(f"dataset {cfg.dataset!r}: {type(e).__name__}: {e}") from None
     if not isinstance(raw, RawData):
         raise DataError(f"dataset {cfg.dataset!r} returned {type(raw).__name__}, expected RawData")
     return raw

@@ -10,8 +10,8 @@ with ``--allow-import MODULE`` (``-p``) on the command line, ``STREAMSIM_ALLOW_I
 the environment, or :func:`allow_import` in Python. The scenario alone can never import anything,
 and the current directory is never put on ``sys.path``. A resolved reference is type-checked
 before anything is called: a learner, defense or attack must be a class derived from
-:class:`~streamsim.Learner` / :class:`~streamsim.Defense` / :class:`~streamsim.Attack`, a dataset a
-plain function (``load(root) -> RawData``).
+:class:`~streamsim.Learner` / :class:`~streamsim.Defense` / :class:`~streamsim.Attack`. Datasets
+load only from registered loaders (or ``npz:PATH``, which is data, not code).
 
 >>> resolve("defense", "os:system")
 Traceback (most recent call last):
@@ -163,6 +163,9 @@ def resolve(kind: str, ref: str) -> Any:
         except Exception as e:
             raise PluginError(f"{kind} {ref!r} is registered but fails to load: {type(e).__name__}: {e}") from None
         return check_kind(kind, ref, obj)
+    if ":" in ref and kind == "dataset":
+        raise PluginError(f"dataset {ref!r}: datasets load only from registered loaders (entry-point group "
+                          f"{GROUPS['dataset']}) or npz:PATH; known: {', '.join(sorted(eps)) or 'none'}")
     if ":" in ref:
         module_name, _, attr = ref.partition(":")
         if not module_name or not attr or not all(p.isidentifier() for p in [*module_name.split("."), *attr.split(".")]):

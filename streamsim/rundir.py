@@ -99,12 +99,15 @@ def read_resumable(out: Path) -> dict[str, Any]:
         raise ConfigError(f"{out} is not a run started with --checkpoint-every (no {RESUMABLE})")
     try:
         settings = json.loads((out / RESUMABLE).read_text(encoding="utf-8"))
-        every = float(settings["checkpoint_every"])
-        if not every > 0:
-            raise ValueError("checkpoint_every must be positive")
-        return {"checkpoint_every": every, "cache": bool(settings["cache"]),
-                "scenario_sha256": str(settings["scenario_sha256"])}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        every, cache, sha = settings["checkpoint_every"], settings["cache"], settings["scenario_sha256"]
+        if isinstance(every, bool) or not isinstance(every, int | float) or not 0 < every < float("inf"):
+            raise ValueError(f"checkpoint_every {every!r} is not a positive number")
+        if not isinstance(cache, bool):
+            raise ValueError(f"cache {cache!r} is not true or false")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise ValueError("scenario_sha256 is not a sha256")
+        return {"checkpoint_every": float(every), "cache": cache, "scenario_sha256": sha}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise ConfigError(f"{out / RESUMABLE}: cannot read it ({type(e).__name__}: {e})") from None
 
 

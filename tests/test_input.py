@@ -77,9 +77,15 @@ def test_1_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, wh
     else:
         tiny["data"]["dataset"] = "os:system"
     path = _write(tmp_path, tiny)
-    for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "run"), "--no-live"]):
+    for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "run"), "--no-live"],
+                    ["validate", "-p", "os", "-p", "shutil", str(path)]):
         line = _one_line_exit_2(runner.invoke(app, command))
-        assert "not allowed to be imported" in line and "--allow-import" in line
+        if where == "dataset":  # datasets come only from registered loaders, allowed or not
+            assert "registered loaders" in line
+        elif "-p" not in command:
+            assert "not allowed to be imported" in line and "--allow-import" in line
+        else:
+            assert "not a class derived from streamsim." in line
     assert not marker.exists() and path.exists() and not (tmp_path / "run").exists()
 
 
@@ -88,9 +94,11 @@ def test_1_an_allowed_module_is_still_type_checked_before_anything_is_called(tin
     tiny["defense"] = {"name": "os:system", "params": {"command": f"touch {marker}"}}
     line = _one_line_exit_2(runner.invoke(app, ["validate", "-p", "os", str(_write(tmp_path, tiny))]))
     assert "not a class derived from streamsim.Defense" in line and not marker.exists()
-    with allow_import("shutil"), pytest.raises(PluginError, match="not a loader function|not a class"):
-        resolve("dataset", "shutil:ignore_patterns")  # a function, but of another module... still no call
-        resolve("attack", "shutil:rmtree")
+    with allow_import("shutil"):
+        with pytest.raises(PluginError, match="registered loaders"):
+            resolve("dataset", "shutil:rmtree")
+        with pytest.raises(PluginError, match="not a class derived from streamsim.Attack"):
+            resolve("attack", "shutil:rmtree")
     assert tmp_path.exists()
 
 
