@@ -219,7 +219,8 @@ def list_plugins() -> None:
         for p in available(kind):
             table.add_row(kind, p.name, p.origin if p.origin.startswith("streamsim ") else f"{p.origin} ({p.target})",
                           p.description)
-    table.add_row("dataset", "npz:PATH", "streamsim", "a user's .npz with x (N×28×28 uint8) and y")
+    table.add_row("dataset", "npz:PATH", "streamsim",
+                  "a user's .npz: x N×28×28 (uint8 0..255 or float [0, 1]), y integer labels 0..9")
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         table.add_row("scenario", path.stem, "scenarios/", _first_comment(path))
     console.print(table)

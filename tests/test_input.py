@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import tomli_w
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import streamsim
@@ -426,3 +428,41 @@ def test_11_import_and_help_do_not_import_torch():
 def test_11_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"streamsim {streamsim.__version__}"
+
+
+# --- validate and run agree (a property) --------------------------------------------------------------
+@st.composite
+def edge_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Small scenarios near the edges of what is valid: empty splits, tiny batches, odd intervals."""
+    fractions = {role: draw(st.sampled_from([0.0, 0.0004, 0.01, 0.05, 0.2])) for role in
+                 ("pretrain", "trusted", "stream", "attacker", "test")}
+    duration = draw(st.sampled_from([0.5, 1.0, 2.5]))
+    source = {"batch_size": draw(st.integers(1, 40)), "arrival": draw(st.sampled_from(["fixed", "poisson"])),
+              "interval": draw(st.sampled_from([0.25, 1.0, 7.0])), "rate": draw(st.sampled_from([0.5, 3.0])),
+              "start": draw(st.sampled_from([0.0, 0.5, 5.0]))}
+    raw: dict[str, Any] = {
+        "name": draw(st.text(min_size=1, max_size=20)), "seed": draw(st.integers(0, 2**63 - 1)),
+        "duration": duration, "eval_every": draw(st.sampled_from([duration / 4, duration, 100.0])),
+        "data": {"dataset": "mnist-5k", "splits": fractions, "eval_size": draw(st.sampled_from([1, 50, 10**6]))},
+        "learner": {"name": "small-cnn", "params": {"pretrain_epochs": draw(st.integers(0, 1)),
+                                                    "lr": draw(st.sampled_from([1e-6, 1e-3, 0.5])),
+                                                    "steps_per_batch": draw(st.integers(0, 2))}},
+        "defense": {"name": draw(st.sampled_from(["none", "oracle"]))},
+        "clean": [{"name": "clean", **source}],
+        "attackers": draw(st.sampled_from([[], [{"name": "a", "batch_size": draw(st.integers(1, 16)),
+                                                  "budget": draw(st.sampled_from([1, 100])),
+                                                  "attack": {"name": draw(st.sampled_from(["label-flip", "noise"]))}}]])),
+    }
+    return raw
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=edge_scenarios())
+def test_what_validate_accepts_run_does_not_refuse(tmp_path_factory, raw):
+    folder = tmp_path_factory.mktemp("edge")
+    path = _write(folder, raw)
+    if runner.invoke(app, ["validate", str(path)]).exit_code != 0:
+        return  # refused up front: the other half of the contract, covered by the fuzz tests
+    result = runner.invoke(app, ["run", str(path), "--out", str(folder / "run"), "--no-live"])
+    assert result.exit_code == 0, (raw, result.output)
+    assert (folder / "run" / "summary.json").is_file()

@@ -210,9 +210,13 @@ def npz(path: str) -> RawData:
     """
     where = f"npz:{path}"
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{where}: no such file")
-    if p.stat().st_size > MAX_NPZ_BYTES:
+    try:
+        if not p.is_file():
+            raise DataError(f"{where}: no such file")
+        too_big = p.stat().st_size > MAX_NPZ_BYTES
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte...
+        raise DataError(f"{where}: not a usable path ({type(e).__name__}: {e})") from None
+    if too_big:
         raise DataError(f"{where}: larger than {MAX_NPZ_BYTES >> 30} GiB")
     try:
         # allow_pickle=False: an npz may come from anywhere, and object arrays would run code.
