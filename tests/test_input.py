@@ -474,7 +474,7 @@ def test_what_validate_accepts_run_does_not_refuse(tmp_path_factory, raw):
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=edge_scenarios())
 def test_what_validate_accepts_run_does_not_refuse_many(tmp_path_factory, raw):
     _validate_then_run(tmp_path_factory.mktemp("edge"), raw)
