@@ -26,14 +26,22 @@ COMPARED = [m for m in METRICS if m != "wall_time_s"]
 
 
 def _scenario(tiny: dict[str, Any], tmp_path: Path) -> Path:
-    tiny.update(duration=4.0, eval_every=2.0)
+    # A short De-Pois fit: its wide dense layers are where two threads round differently from one.
+    tiny.update(duration=4.0, eval_every=2.0, defense={"name": "depois", "params": {
+        "cgan_steps": 20, "authenticator_steps": 20, "wgan_steps": 20, "augment_factor": 1.5}})
     tiny["learner"]["params"].update(pretrain_epochs=1, steps_per_batch=2)
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(tiny))
     return path
 
 
-def _sweep_row(path: Path, out: Path, *options: str) -> dict[str, Any]:
+def _own_cache(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Each process trains its own artifacts (a shared cache would hide what its threads compute)."""
+    monkeypatch.setenv("STREAMSIM_CACHE", str(folder / "cache"))
+
+
+def _sweep_row(path: Path, out: Path, monkeypatch: pytest.MonkeyPatch, *options: str) -> dict[str, Any]:
+    _own_cache(monkeypatch, out.parent / f"{out.name}-cache")
     result = runner.invoke(app, ["sweep", str(path), "--grid", "duration=4.0", "--seeds", "0", "--out", str(out),
                                  *options])
     assert result.exit_code == 0, result.output
@@ -52,15 +60,21 @@ def _same(summary: dict[str, Any], row: dict[str, Any]) -> None:
     assert json.loads(row["attackers"]) == summary["attackers"]
 
 
-def test_run_and_sweep_workers_give_the_same_summary(tiny, tmp_path):
+def test_run_and_sweep_workers_give_the_same_summary(tiny, tmp_path, monkeypatch):
     path = _scenario(tiny, tmp_path)
+    _own_cache(monkeypatch, tmp_path / "run-1")
     summary = streamsim.run(path, out=None).summary
-    _same(summary, _sweep_row(path, tmp_path / "jobs1", "--jobs", "1"))
-    _same(summary, _sweep_row(path, tmp_path / "jobs2", "--jobs", "2"))
+    _own_cache(monkeypatch, tmp_path / "run-2")
+    two = streamsim.run(path, out=None, threads=2).summary
+    assert any(two[m] != summary[m] for m in ("ca", "da", "clean_frr", "final_accuracy")), \
+        "this scenario no longer depends on the thread count: the test below would prove nothing"
+    _same(summary, _sweep_row(path, tmp_path / "jobs1", monkeypatch, "--jobs", "1"))  # a worker starts with 2 threads
+    _same(summary, _sweep_row(path, tmp_path / "jobs2", monkeypatch, "--jobs", "2"))
 
 
 @pytest.mark.slow
-def test_ray_tasks_give_the_same_summary(tiny, tmp_path):
+def test_ray_tasks_give_the_same_summary(tiny, tmp_path, monkeypatch):
     path = _scenario(tiny, tmp_path)
+    _own_cache(monkeypatch, tmp_path / "run")
     summary = streamsim.run(path, out=None).summary
-    _same(summary, _sweep_row(path, tmp_path / "ray", "--jobs", "2", "--executor", "ray"))
+    _same(summary, _sweep_row(path, tmp_path / "ray", monkeypatch, "--jobs", "2", "--executor", "ray"))
