@@ -210,9 +210,13 @@ def test_4_a_scenario_name_cannot_place_output_outside_runs(tiny, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     tiny.update(name="../../../escaped", duration=2.0, eval_every=1.0, baseline=False)
     tiny["learner"]["params"]["pretrain_epochs"] = 0
+    def escaped() -> set[Path]:
+        return {p for folder in (tmp_path.parent, tmp_path.parent.parent) for p in folder.glob("escaped*")}
+
+    before = escaped()
     result = streamsim.run(tiny)
     assert result.run_dir.parent == Path("runs") and result.run_dir.name.startswith("escaped-seed0-")
-    assert not any(p.name.startswith("escaped") for p in tmp_path.parent.parent.iterdir())
+    assert escaped() == before  # on the old code, runs/../../../escaped-seed0-TIME landed two folders up
     tiny["name"] = "/abs/path"
     assert streamsim.run(tiny).run_dir.name.startswith("abs-path-seed0-")
 
