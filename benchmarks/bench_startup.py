@@ -12,6 +12,7 @@ Run: ``python benchmarks/bench_startup.py [--repeat 7]`` (results: ``benchmarks/
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     repeat = parser.parse_args().repeat
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} when started")
     python = wall([sys.executable, "-c", "pass"], repeat)
     torch_import = wall([sys.executable, "-c", "import torch"], repeat)
     print(f"reference: python -c pass {python:.3f} s; python -c 'import torch' {torch_import:.3f} s (median of {repeat})")
