@@ -114,7 +114,8 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> str:
     sha256 of its ``state.json`` (which holds the tensor file's), for :func:`load_checkpoint`'s ``sha256``."""
     tree, tensors = flatten(state)
     blob, packed = tensorfile.pack(tensors or {"__empty__": torch.zeros(0)})
-    manifest = {"format": FORMAT_VERSION, **packed}
+    # state_sha256: a hand-edited state.json is refused, not half-used
+    manifest = {"format": FORMAT_VERSION, **packed, "state_sha256": _tree_sha256(tree, meta)}
     document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
 
     def fill(tmp: Path) -> None:
@@ -123,6 +124,10 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> str:
 
     write_folder_atomic(folder, fill, previous=_previous(folder))  # keeps the previous one until the new one is in
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def _tree_sha256(tree: Any, meta: Any) -> str:
+    return hashlib.sha256(json.dumps({"meta": meta, "state": tree}, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def find_checkpoint(folder: Path) -> Path | None:
@@ -153,6 +158,8 @@ def load_checkpoint(folder: Path, sha256: str | None = None) -> tuple[Any, dict[
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{where}: checkpoint format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
                               f" is not {FORMAT_VERSION}")
+    if _tree_sha256(document["state"], document["meta"]) != manifest.get("state_sha256"):
+        raise CheckpointError(f"{where}: checksum mismatch (the state or its metadata was edited)")
     try:
         tensors = tensorfile.unpack(blob, manifest)
     except tensorfile.TensorFileError as e:
