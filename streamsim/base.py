@@ -117,6 +117,10 @@ class Learner(Checkpointable):
         """Differentiable logits (white-box attacks). Optional."""
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features, ``N × d`` (feature-space defenses: kNN, spectral signatures). Optional."""
+        raise NotImplementedError(f"{type(self).__name__} exposes no features")
+
 
 class Defense(Checkpointable):
     """Screens every batch before the learner sees it.
