@@ -216,7 +216,7 @@ def load_checkpoint(folder: Path) -> tuple[Any, dict[str, Any]]:
 
 # --- records -------------------------------------------------------------------------------------
 _RECORD_TYPES = {cls.__name__: cls for cls in (ScreenRecord, EvalRecord, DriftAlarm, PhaseRecord, AttackRecord)}
-_SCREEN_ARRAYS = ("scores", "is_poison", "accept")
+_SCREEN_ARRAYS = ("scores", "is_poison", "accept", "labels")
 
 
 def records_state(records: list[Record]) -> dict[str, Any]:

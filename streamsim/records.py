@@ -13,7 +13,9 @@ class ScreenRecord:
 
     ``accepted_poison_correct`` counts accepted poisons that the model (as it was when the batch
     arrived) classifies as their true label — the harmless ones, for De-Pois accuracy (da).
-    ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms.
+    ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms; ``labels`` (the
+    claimed labels) for the per-class filter diagnostics. ``screen_seconds`` is the wall time of
+    ``defense.screen`` — a measurement, not a result: it differs between identical runs.
     """
 
     run: str  # "attack" or "baseline"
@@ -32,6 +34,8 @@ class ScreenRecord:
     scores: np.ndarray
     is_poison: np.ndarray
     accept: np.ndarray
+    labels: np.ndarray | None = None
+    screen_seconds: float = 0.0
 
     @property
     def rejected(self) -> int:

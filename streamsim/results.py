@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from streamsim.config import Scenario
+from streamsim.diagnostics import FilterDiagnostics
 from streamsim.metrics import Tally, WindowedTally
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, Record, ScreenRecord
 
@@ -46,6 +47,7 @@ class Collector:
         self.events: list[dict[str, Any]] = []
         self.score_parts: list[pd.DataFrame] = []
         self.attack_columns: dict[str, float] = {}  # latest attacker numbers, as attack:<source>:<key>
+        self.diagnostics = FilterDiagnostics()  # of the attacked run; summary only (wall time inside)
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, ScreenRecord):
@@ -67,6 +69,7 @@ class Collector:
             state.clean_seen += r.n
         if r.run != "attack":
             return
+        self.diagnostics.add(r)
         if r.kind == "attack":
             self.window.add_record(r)
         self.events.append({
@@ -114,6 +117,7 @@ class Collector:
         out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
         out["drift_alarms"] = len(attack.alarms)
         out["drift_alarm_times"] = list(attack.alarms)
+        out.update(self.diagnostics.summary())
         if baseline.evals:
             out["baseline_final_accuracy"] = baseline.evals[-1].accuracy
             out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]

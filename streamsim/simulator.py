@@ -8,6 +8,7 @@ each attacker's observations, delayed and noisy when the scenario says so.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -120,7 +121,9 @@ class Simulation:
             return
         predicted = self.learner.predict(batch.x)
         correct = predicted == batch.true_labels
+        started = time.perf_counter()
         verdicts = self.defense.screen(batch)
+        screen_seconds = time.perf_counter() - started
         if len(verdicts) != len(batch):
             raise PluginError(f"defense {type(self.defense).__name__}.screen returned {len(verdicts)} verdicts for {len(batch)} samples")
         accept = verdicts.accept
@@ -141,6 +144,7 @@ class Simulation:
             rejected_clean=int((~poison & ~accept).sum()),
             prequential_errors=int((~correct).sum()), boundary=boundary,
             scores=verdicts.score.detach().numpy().astype(np.float32), is_poison=poison.numpy().copy(), accept=accept.numpy().copy(),
+            labels=batch.labels.numpy().copy(), screen_seconds=screen_seconds,
         )
         self.sink(record)
         kept = sum(len(b) for b, _ in self.examples)

@@ -41,7 +41,7 @@ from streamsim.rundir import atomic_write_text
 METRICS = (
     "ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
     "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
-    "accepted_poisons", "first_drift_alarm", "wall_time_s",
+    "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k",
 )
 
 
