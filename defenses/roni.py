@@ -4,13 +4,17 @@ Nelson et al., "Exploiting Machine Learning to Subvert Your Spam Filter", LEET 2
 Barreno et al., "The security of machine learning", Machine Learning 81, 2010. Per arriving batch
 the defense copies the deployed learner, lets the copy learn the batch (``groups = 1``) or each of
 ``groups`` equal parts of it on its own copy, and measures a held-out part of the trusted split
-before and after. A part whose learning lowers held-out accuracy by more than ``delta`` (or, with
-``metric = "loss"``, raises the held-out cross-entropy by more than ``delta``) is rejected whole.
-The per-sample score is the change of its part (higher = more trusted; boundary ``−delta``).
+(``metric``: minus the cross-entropy, or the accuracy — coarse on a small held-out set). One
+learning step moves a held-out measure by about as much as the noise between batches, clean ones
+included, so with ``calibrate`` (default) the yardstick is not "no change" but the change a
+trusted part of the same size makes to the same model *now*. A part that does worse than that by
+more than ``delta`` is rejected whole. The per-sample score is its part's difference (higher = more
+trusted; boundary ``−delta``).
 
-**Cost**: per batch, one held-out evaluation of the live learner plus, per group, a deep copy of
-the learner, one ``learn`` call and one held-out evaluation — about ``groups × (1 + holdout /
-batch)`` times the work of learning the batch, and the memory of one more learner. ``groups``
+**Cost**: per batch, ``groups`` (+1 with ``calibrate``) deep copies of the learner, each learning
+once and evaluated once on the held-out part — about ``(groups + 1) × (1 + holdout / batch)``
+times the work of learning the batch, and the memory of one more learner (≈ 4 s per 1,000
+points for the small CNN on one contended core, against ~0.1 s for ``knn``). ``groups``
 buys finer verdicts (a poisoned part does not sink the clean ones) at that price.
 
 Threat model: catches batches that measurably hurt the model *now* — label flips, heavy noise,
@@ -34,7 +38,7 @@ come from learning, not from a formula: the defense has no differentiable score.
 >>> x = torch.cat([torch.full((20, 1, 28, 28), -0.1), torch.full((20, 1, 28, 28), 0.1)])
 >>> y = torch.tensor([0] * 20 + [1] * 20)
 >>> net = Linear(); net.learn(x, y)
->>> roni = RONI(delta=0.05)
+>>> roni = RONI(delta=0.05, metric="accuracy", holdout_size=30)
 >>> roni.fit(Batch.clean(x, y), net, SetupContext(seed=0))
 >>> roni.screen(Batch.clean(x[:8], y[:8])).accept.all().item()       # true labels: no harm
 True
@@ -58,8 +62,8 @@ Metric = Literal["accuracy", "loss"]
 class RONI(Defense):
     """Reject a batch (or a part of it) when learning it on a copy of the learner hurts held-out data."""
 
-    def __init__(self, delta: float = 0.01, holdout_size: int = 200, groups: int = 1,
-                 metric: Metric = "accuracy") -> None:
+    def __init__(self, delta: float = 0.005, holdout_size: int = 200, groups: int = 1,
+                 metric: Metric = "loss", calibrate: bool = True) -> None:
         if delta < 0:
             raise ConfigError(f"delta must be >= 0, got {delta}")
         if holdout_size < 1:
@@ -72,14 +76,19 @@ class RONI(Defense):
         self.holdout_size = holdout_size
         self.groups = groups
         self.metric = metric
+        self.calibrate = calibrate
+        self.reference: Batch | None = None
         self.learner: Learner | None = None
         self.holdout: Batch | None = None
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
             raise PluginError("roni: the trusted split is empty; give data.splits.trusted a share")
-        pick = torch.as_tensor(context.rng().permutation(len(trusted))[: self.holdout_size])
-        self.learner, self.holdout = learner, trusted.subset(pick)
+        order = torch.as_tensor(context.rng().permutation(len(trusted)))
+        self.learner, self.holdout = learner, trusted.subset(order[: self.holdout_size])
+        self.reference = trusted.subset(order[self.holdout_size:]) if self.calibrate else None
+        if self.reference is not None and len(self.reference) == 0:
+            raise PluginError(f"roni: calibrate needs trusted points beyond holdout_size={self.holdout_size}")
 
     def quality(self, learner: Learner) -> float:
         """Held-out accuracy, or minus the held-out cross-entropy: higher is better either way."""
@@ -95,13 +104,21 @@ class RONI(Defense):
     def screen(self, batch: Batch) -> Verdicts:
         if self.learner is None:
             raise PluginError("roni: screen before fit")
-        before = self.quality(self.learner)
+        parts = torch.arange(len(batch)).tensor_split(min(self.groups, len(batch)))  # ≤ groups copies
+        expected = self.quality(self.learner)
+        if self.reference is not None:  # what learning a trusted part of the same size does to the model now
+            size = min(len(parts[0]), len(self.reference))
+            expected = self.impact(self.reference.x[:size], self.reference.labels[:size])
         score = torch.empty(len(batch))
-        for part in torch.arange(len(batch)).tensor_split(min(self.groups, len(batch))):  # ≤ groups copies
-            trial = copy.deepcopy(self.learner)
-            trial.learn(batch.x[part], batch.labels[part])
-            score[part] = self.quality(trial) - before
+        for part in parts:
+            score[part] = self.impact(batch.x[part], batch.labels[part]) - expected
         return Verdicts(accept=score >= -self.delta, score=score)
+
+    def impact(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Held-out quality after a copy of the live learner learned ``(x, y)``."""
+        trial = copy.deepcopy(self.learner)
+        trial.learn(x, y)
+        return self.quality(trial)
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {}  # the held-out part is drawn again from the seed in fit; screening changes nothing
