@@ -9,7 +9,8 @@ learning step moves a held-out measure by about as much as the noise between bat
 included, so with ``calibrate`` (default) the yardstick is not "no change" but the change a
 trusted part of the same size makes to the same model *now*. A part that does worse than that by
 more than ``delta`` is rejected whole. The per-sample score is its part's difference (higher = more
-trusted; boundary ``−delta``).
+trusted; boundary ``−delta``). The held-out part is ``holdout_size`` trusted points (at most half
+of them when calibrating: the rest are the reference).
 
 **Cost**: per batch, ``groups`` (+1 with ``calibrate``) deep copies of the learner, each learning
 once and evaluated once on the held-out part — about ``(groups + 1) × (1 + holdout / batch)``
@@ -84,11 +85,12 @@ class RONI(Defense):
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
             raise PluginError("roni: the trusted split is empty; give data.splits.trusted a share")
+        if self.calibrate and len(trusted) < 2:
+            raise PluginError("roni: calibrate needs at least 2 trusted points (a held-out one and a reference one)")
         order = torch.as_tensor(context.rng().permutation(len(trusted)))
-        self.learner, self.holdout = learner, trusted.subset(order[: self.holdout_size])
-        self.reference = trusted.subset(order[self.holdout_size:]) if self.calibrate else None
-        if self.reference is not None and len(self.reference) == 0:
-            raise PluginError(f"roni: calibrate needs trusted points beyond holdout_size={self.holdout_size}")
+        held = min(self.holdout_size, len(trusted) // 2 if self.calibrate else len(trusted))  # calibrating: keep half
+        self.learner, self.holdout = learner, trusted.subset(order[:held])
+        self.reference = trusted.subset(order[held:]) if self.calibrate else None
 
     def quality(self, learner: Learner) -> float:
         """Held-out accuracy, or minus the held-out cross-entropy: higher is better either way."""
