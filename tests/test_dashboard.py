@@ -69,7 +69,7 @@ def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
     """One tiny run drawn by both dashboards at once: the live one on a recording terminal, the plain one."""
     if not _DRAWN:
         monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
-        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.knn_defense:KNNDefense"})
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"})
         live_console = Console(record=True, force_terminal=True, width=120)
         plain_file = io.StringIO()
         plain_console = Console(file=plain_file, force_terminal=True, width=120)  # a terminal, still plain
