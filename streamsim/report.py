@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from streamsim.errors import ConfigError, DataError
+from streamsim.leaderboard import is_leaderboard, write_leaderboard
 from streamsim.rundir import RUN_FILES, atomic_write_text
 
 FIGURES = "figures"
@@ -427,6 +428,10 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     for stem, fig in figs.items():
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
+    if is_leaderboard(sweep_dir):  # the grid varies the defense
+        write_leaderboard(sweep_dir, out, save_figure, FIGURES)
+        lines += ["", "## Leaderboard", "", "One row per defense, one column per attack: [leaderboard.md](leaderboard.md) "
+                  f"(every number in leaderboard.csv), ![leaderboard]({FIGURES}/leaderboard.png)"]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
