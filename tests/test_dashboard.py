@@ -90,7 +90,7 @@ def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
 def test_live_dashboard_shows_accuracy_detection_sources_and_boundary(tiny_run_output):
     text, _ = tiny_run_output
     for field in ("attack run (2/2)", "baseline run (1/2)", "accuracy attack", "accuracy baseline", "ca ", "da ",
-                  "last 10 attacker batches", "clean", "flipper", "boundary 0.5", "batches/s", "ETA", "t=4.0/4"):
+                  "last 10 attacker batches", "clean", "flipper", "boundary -0.035", "batches/s", "ETA", "t=4.0/4"):
         assert field in text, field
 
 
