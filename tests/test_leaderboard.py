@@ -78,3 +78,10 @@ def test_the_readme_leaderboard_is_the_committed_results():
     assert set(board.attrs["defenses"]) >= BUILT_IN_DEFENSES and board.attrs["attacks"] == SIX_ATTACKS
     assert (board["seeds"] >= 3).all(), "every cell over at least three seeds"
     assert (COMMITTED / "leaderboard.md").read_text().count(markdown(board)) == 1  # what `streamsim report` wrote
+
+
+def test_a_grid_value_may_be_a_whole_table():
+    from streamsim.sweep import parse_grid
+
+    grid = parse_grid(['defense={name = "knn", params = {k = 3, space = "input"}},{name = "none"}'])
+    assert grid == {"defense": [{"name": "knn", "params": {"k": 3, "space": "input"}}, {"name": "none"}]}
