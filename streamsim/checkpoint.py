@@ -15,10 +15,16 @@ the previous checkpoint is replaced only once the new one is complete):
 Loading checks all of it; any mismatch is a :class:`CheckpointError` naming the file and the
 problem.
 
+A run's records go beside the state, in a :class:`RecordLog`: at each checkpoint only the records
+emitted since the previous one are written, as a new numbered segment (itself a checkpoint folder),
+and the state's metadata lists the segments it continues from with their digests. Saving costs the
+same at every checkpoint however long the run has gone, so a run's total checkpoint cost grows
+linearly with its length (``benchmarks/bench_checkpoint.py``).
+
 >>> import tempfile, torch
 >>> from pathlib import Path
 >>> folder = Path(tempfile.mkdtemp()) / "checkpoint"
->>> save_checkpoint(folder, {"w": torch.ones(2), "step": 3, "rng": {"seed": 2**70}}, {"time": 1.5})
+>>> _ = save_checkpoint(folder, {"w": torch.ones(2), "step": 3, "rng": {"seed": 2**70}}, {"time": 1.5})
 >>> state, meta = load_checkpoint(folder)
 >>> state["w"].tolist(), state["step"], state["rng"]["seed"] == 2**70, meta["time"]
 ([1.0, 1.0], 3, True, 1.5)
@@ -42,9 +48,9 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from streamsim.errors import StreamsimError
-from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+from streamsim.records import RECORD_TYPES, Record, ScreenRecord
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: records in an append-only RecordLog beside the state
 TENSORS = "state.safetensors"
 TREE = "state.json"
 
@@ -121,7 +127,8 @@ def _partial_prefix(folder: Path) -> str:
 
 def is_checkpoint_path(path: Path, folder: Path) -> bool:
     """Whether ``path`` is the checkpoint ``folder`` or something saving it leaves beside it."""
-    return path.name in (folder.name, _previous(folder).name) or path.name.startswith(_partial_prefix(folder))
+    return path.name in (folder.name, _previous(folder).name, _records_folder(folder).name) or \
+        path.name.startswith(_partial_prefix(folder))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -135,8 +142,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
-    """Write ``state`` (a state tree) and ``meta`` (JSON) to ``folder`` atomically."""
+def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> str:
+    """Write ``state`` (a state tree) and ``meta`` (JSON) to ``folder`` atomically; returns the
+    sha256 of its ``state.json`` (which holds the tensor file's), for :func:`load_checkpoint`'s ``sha256``."""
     tree, tensors = flatten(state)
     blob = save_tensors(tensors) if tensors else save_tensors({"__empty__": torch.zeros(0)})
     manifest = {"format": FORMAT_VERSION, "sha256": hashlib.sha256(blob).hexdigest(),
@@ -162,6 +170,7 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
 def find_checkpoint(folder: Path) -> Path | None:
@@ -172,12 +181,16 @@ def find_checkpoint(folder: Path) -> Path | None:
     return old if old.is_dir() else None
 
 
-def load_checkpoint(folder: Path) -> tuple[Any, dict[str, Any]]:
-    """Read and verify a checkpoint: ``(state tree, meta)``. Raises :class:`CheckpointError`."""
+def load_checkpoint(folder: Path, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Read and verify a checkpoint: ``(state tree, meta)``; with ``sha256``, its ``state.json``
+    must have that digest too. Raises :class:`CheckpointError`."""
     where = folder / TREE
     try:
-        document = json.loads((folder / TREE).read_text(encoding="utf-8"))
+        text = (folder / TREE).read_bytes()
         blob = (folder / TENSORS).read_bytes()
+        if sha256 is not None and hashlib.sha256(text).hexdigest() != sha256:
+            raise CheckpointError(f"{where}: checksum mismatch (not the segment the checkpoint names)")
+        document = json.loads(text.decode("utf-8"))
     except FileNotFoundError as e:
         raise CheckpointError(f"checkpoint {folder}: missing {Path(e.filename).name}") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -215,8 +228,8 @@ def load_checkpoint(folder: Path) -> tuple[Any, dict[str, Any]]:
 
 
 # --- records -------------------------------------------------------------------------------------
-_RECORD_TYPES = {cls.__name__: cls for cls in (ScreenRecord, EvalRecord, DriftAlarm, PhaseRecord, AttackRecord)}
-_SCREEN_ARRAYS = ("scores", "is_poison", "accept", "labels")
+_RECORD_TYPES = {cls.__name__: cls for cls in RECORD_TYPES}
+_SCREEN_ARRAYS = ("scores", "is_poison", "accept", "correct", "labels")
 
 
 def records_state(records: list[Record]) -> dict[str, Any]:
@@ -253,3 +266,57 @@ def records_from_state(state: dict[str, Any]) -> list[Record]:
             cls = _RECORD_TYPES[entry.pop("type")]
             out.append(cls(**entry))
     return out
+
+
+def _records_folder(folder: Path) -> Path:
+    return folder.with_name(f"{folder.name}.records")
+
+
+class RecordLog:
+    """The records of a checkpointed run, saved incrementally beside its checkpoint ``folder``.
+
+    :meth:`append` collects records; :meth:`flush` writes those collected since the last flush
+    as segment ``<folder>.records/<n>/`` and returns the list of every segment's digest, which
+    the caller stores in the checkpoint it writes next. :meth:`load` reads the segments such a
+    list names, verified, so a segment written by a checkpoint that never completed is ignored
+    (and overwritten by the next flush).
+
+    >>> import tempfile
+    >>> from streamsim.records import PhaseRecord
+    >>> log = RecordLog(Path(tempfile.mkdtemp()) / "checkpoint")
+    >>> log.append(PhaseRecord("attack", "start"))
+    >>> first = log.flush()
+    >>> log.append(PhaseRecord("attack", "done"))
+    >>> both = log.flush()
+    >>> [r.phase for r in RecordLog(log.folder).load(both)], len(first)
+    (['start', 'done'], 1)
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[Record] = []
+        self.segments: list[str] = []
+
+    def append(self, record: Record) -> None:
+        self.pending.append(record)
+
+    def flush(self) -> list[str]:
+        """Write the pending records as the next segment; the digests of all segments so far."""
+        where = _records_folder(self.folder) / f"{len(self.segments):06d}"
+        self.segments.append(save_checkpoint(where, records_state(self.pending), {"records": len(self.pending)}))
+        self.pending = []
+        return list(self.segments)
+
+    def load(self, segments: list[str]) -> list[Record]:
+        """The records of the named segments, in order; later flushes append after them."""
+        if not isinstance(segments, list) or not all(isinstance(s, str) for s in segments):
+            raise CheckpointError(f"{self.folder}: the checkpoint's list of record segments is malformed")
+        records: list[Record] = []
+        for i, digest in enumerate(segments):
+            state, _ = load_checkpoint(_records_folder(self.folder) / f"{i:06d}", sha256=digest)
+            try:
+                records += records_from_state(state)
+            except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
+                raise CheckpointError(f"{_records_folder(self.folder) / f'{i:06d}'}: not a record segment ({e})") from None
+        self.segments, self.pending = list(segments), []
+        return records

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from streamsim.catalogue import CONSOLE, METRICS, attacker_metric
 from streamsim.progress import ProgressTask, silent
 
 
@@ -47,41 +47,16 @@ class _RichTask:
         self.progress.stop()
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-SUMMARY_ROWS = [
-    ("final_accuracy", "target accuracy (final)"),
-    ("baseline_final_accuracy", "no-attack baseline (final)"),
-    ("accuracy_drop", "accuracy drop vs baseline"),
-    ("ca", "ca  (rejected poisons / poisons)"),
-    ("da", "da  (rejected + harmless accepted) / poisons"),
-    ("ca_window", "ca, last window"),
-    ("da_window", "da, last window"),
-    ("clean_frr", "clean false-rejection rate"),
-    ("precision", "detector precision"),
-    ("recall", "detector recall"),
-    ("f1", "detector F1"),
-    ("poisons", "poisons sent"),
-    ("accepted_poisons", "poisons accepted"),
-    ("first_drift_alarm", "first ADWIN alarm (sim time)"),
-    ("wall_time_s", "wall time (s)"),
-]
-
-
 def summary_table(summary: dict[str, Any], title: str) -> Table:
+    """The end-of-run table: the catalogue's console metrics, then each attacker's numbers, labelled."""
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, label in SUMMARY_ROWS:
+    for key in CONSOLE:
         if key in summary:
-            table.add_row(label, _fmt(summary[key]))
+            table.add_row(METRICS[key].label, METRICS[key].format(summary[key]))
     for name, stats in (summary.get("attackers") or {}).items():
         for key, value in stats.items():
-            table.add_row(f"{name}: {key}", _fmt(value))
+            metric = attacker_metric(key)
+            table.add_row(f"{name}: {metric.label}", metric.format(value))
     return table

@@ -29,18 +29,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from streamsim.metrics import Tally, WindowedTally
+from streamsim.catalogue import DASHBOARD_ATTACKERS, attacker_metric
+from streamsim.metrics import Detection
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
 
-WINDOW_BATCHES = 10  # windowed ca/da: the last attacker batches
 SCORE_BATCHES = 10  # the critic-score summary covers the last batches of any source
 EVENTS_SHOWN = 6
 RATE_BATCHES = 64  # batches/s is measured over the last arrivals, so it follows slowdowns
 SPARK = "▁▂▃▄▅▆▇█"
-# Attacker numbers worth a column when an attack reports them: (stats key, header, format digits)
-ATTACKER_COLUMNS = (("queries_used", "queries", 0), ("eps", "eps", 2), ("rate", "rate", 2),
-                    ("backoffs", "back-offs", 0), ("inferred_balanced_accuracy_window", "inferred bal.acc", 3),
-                    ("forecast_balanced_accuracy_window", "shadow bal.acc", 3))
 
 
 @dataclass
@@ -64,7 +60,7 @@ class ScoreStats:
 class DashboardState:
     """What the dashboard shows, folded from the record stream. Cheap enough to update per record."""
 
-    window: int = WINDOW_BATCHES
+    window: int = 0  # the run's metrics.window, from its start record: windowed ca/da cover that many attacker batches
     run: str = ""
     runs_planned: int = 1
     phase: str = "setup"
@@ -75,8 +71,7 @@ class DashboardState:
     last_wall: float = 0.0
     arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_BATCHES))
     accuracy: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {"baseline": [], "attack": []})
-    tally: Tally = field(default_factory=Tally)
-    windowed: WindowedTally = field(default_factory=lambda: WindowedTally(WINDOW_BATCHES))
+    detection: Detection = field(default_factory=lambda: Detection(0))
     sources: dict[str, SourceStats] = field(default_factory=dict)
     recent: deque[ScreenRecord] = field(default_factory=lambda: deque(maxlen=SCORE_BATCHES))
     boundary: float | None = None
@@ -109,7 +104,8 @@ class DashboardState:
         self.run, self.duration, self.time, self.batches = r.run, r.duration, r.time, 0
         self.run_started_wall = wall
         self.arrivals.clear()
-        self.tally, self.windowed = Tally(), WindowedTally(self.window)
+        self.window = r.window
+        self.detection = Detection(r.window)  # the collector's definition, over the same records
         self.sources, self.events, self.attackers = {}, deque(maxlen=EVENTS_SHOWN), {}
         self.recent.clear()
 
@@ -117,9 +113,7 @@ class DashboardState:
         self.time = max(self.time, r.time)
         self.batches += 1
         self.arrivals.append(wall)
-        self.tally.add_record(r)
-        if r.kind == "attack":
-            self.windowed.add_record(r)
+        self.detection.add(r)
         s = self.sources.setdefault(r.source, SourceStats(r.kind))
         s.batches += 1
         s.accepted += r.accepted
@@ -166,8 +160,8 @@ class DashboardState:
 
     def metrics(self) -> dict[str, float]:
         """Cumulative ca/da of this run, and over the last ``window`` attacker batches."""
-        cum, win = self.tally.metrics(), self.windowed.metrics()
-        return {"ca": cum["ca"], "da": cum["da"], "ca_window": win["ca"], "da_window": win["da"]}
+        m = self.detection.metrics()
+        return {key: m[key] for key in ("ca", "da", "ca_window", "da_window")}
 
     def scores(self) -> dict[str, ScoreStats]:
         """Critic scores of the last batches, clean and poisoned apart."""
@@ -227,16 +221,16 @@ def _accuracy_chart(state: DashboardState, width: int = 60) -> Table:
 
 def _attackers_table(state: DashboardState) -> Table | None:
     """What the attackers report of themselves at the last evaluation; ``None`` when nothing to show."""
-    keys = [c for c in ATTACKER_COLUMNS if any(c[0] in v for v in state.attackers.values())]
-    if not keys:
+    columns = [attacker_metric(k) for k in DASHBOARD_ATTACKERS if any(k in v for v in state.attackers.values())]
+    if not columns:
         return None
     table = Table(title="attackers (at the last evaluation)", title_justify="left", show_header=True,
                   header_style="bold", box=None, padding=(0, 2))
     table.add_column("source")
-    for _, header, _ in keys:
-        table.add_column(header, justify="right")
+    for metric in columns:
+        table.add_column(metric.short or metric.label, justify="right")
     for name, values in state.attackers.items():
-        table.add_row(name, *(_f(values.get(key), digits) for key, _, digits in keys))
+        table.add_row(name, *(metric.format(values.get(metric.name)) for metric in columns))
     return table
 
 

@@ -12,6 +12,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,21 +25,14 @@ import streamsim
 from streamsim import registry
 from streamsim.base import Attack, Checkpointable, Defense, Learner, SetupContext
 from streamsim.batch import Batch
-from streamsim.checkpoint import (
-    CheckpointError,
-    find_checkpoint,
-    load_checkpoint,
-    records_from_state,
-    records_state,
-    save_checkpoint,
-)
+from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
 from streamsim.config import DataConfig, Scenario, load_scenario
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import make_splits
 from streamsim.errors import ConfigError, DataError, PluginError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
-from streamsim.results import Collector, Result, json_safe
+from streamsim.results import Collector, Result
 from streamsim.rundir import CHECKPOINT, RESUMABLE, check_free, read_resumable, start_resumable, write_run_dir
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation
@@ -92,20 +86,6 @@ def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, At
         if not isinstance(obj, (Learner if role == "learner" else Defense)):
             raise PluginError(f"{role} {getattr(scenario, role).name!r} is not a streamsim {role.capitalize()}")
     return learner, defense, attacks, resolved
-
-
-def poison_examples(simulation: Simulation, splits: dict[str, Batch], sc: Scenario) -> dict[str, np.ndarray]:
-    """The run's first poisons next to the pool samples they were crafted from (``examples.npz``)."""
-    if not simulation.examples:
-        return {}
-    pools = {a.name: splits[a.pool] for a in sc.attackers}
-    poison = Batch.concat([b for b, _ in simulation.examples])
-    sources = [b.source for b, _ in simulation.examples for _ in range(len(b))]
-    # Crafted samples keep their base sample's id; ids are dataset indices, not positions in the pool.
-    original = torch.stack([pools[src].x[int(torch.nonzero(pools[src].ids == i)[0])] for src, i in zip(sources, poison.ids, strict=True)])
-    return {"poison": poison.x.numpy(), "original": original.numpy(), "label": poison.labels.numpy(),
-            "true_label": poison.true_labels.numpy(), "id": poison.ids.numpy(), "source": np.array(sources),
-            "accepted": torch.cat([a for _, a in simulation.examples]).numpy()}
 
 
 def versions() -> dict[str, str]:
@@ -170,106 +150,161 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         state, meta = load_checkpoint(folder)
         if meta.get("scenario_sha256") != settings["scenario_sha256"]:
             raise CheckpointError(f"{folder}: checkpoint of another scenario than {run_dir / 'scenario.resolved.toml'}")
-        resumed = state
+        if not isinstance(state, dict) or state.get("phase") not in ("baseline", "attack") or "simulation" not in state:
+            raise CheckpointError(f"{folder}: not the checkpoint of a run (no phase and simulation state)")
+        resumed = {**state, "segments": meta.get("records")}
     return _execute(sc, run_dir, cache=settings["cache"], progress=progress, on_record=on_record,
                     checkpoint_every=settings["checkpoint_every"], resumed=resumed)
+
+
+@dataclass
+class _Setup:
+    """What every phase of a run works with: the scenario, its components and its data."""
+
+    scenario: Scenario
+    resolved: Scenario
+    learner: Learner
+    defense: Defense
+    attacks: dict[str, Attack]
+    splits: dict[str, Batch]
+    data_key: str
+    cache: Any
+    progress: ProgressFactory
+
+    def context(self, name: str, **extra: Any) -> SetupContext:
+        return SetupContext(seed=child_seed(self.scenario.seed, name), data_key=self.data_key, cache=self.cache,
+                            progress=self.progress, **extra)
+
+
+class _Recorder:
+    """The run's one record sink: the collector, a live display, and the checkpoints' record log."""
+
+    def __init__(self, collector: Collector, on_record: Callable[[Record], None] | None,
+                 log: RecordLog | None, meta: dict[str, Any]) -> None:
+        self.collector, self.on_record, self.log, self.meta = collector, on_record, log, meta
+
+    def __call__(self, record: Record, logged: bool = True) -> None:
+        self.collector(record)
+        if self.log is not None and logged:
+            self.log.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def replay(self, segments: Any) -> list[Record]:
+        """The records a checkpointed run emitted before its checkpoint, shown to every consumer again."""
+        assert self.log is not None
+        records = self.log.load(segments)
+        for record in records:
+            self(record, logged=False)  # already in the log's segments
+        return records
+
+    def checkpointer(self, phase: str) -> Callable[[dict[str, Any]], None] | None:
+        if self.log is None:
+            return None
+        log = self.log
+
+        def save(state: dict[str, Any]) -> None:
+            segments = log.flush()  # the new records first: the checkpoint names them once they are safe
+            save_checkpoint(log.folder, {"phase": phase, "simulation": state},
+                            {**self.meta, "phase": phase, "time": state["time"], "records": segments})
+        return save
 
 
 def _execute(sc: Scenario, out_path: Path | None, *, cache: bool, progress: ProgressFactory,
              on_record: Callable[[Record], None] | None, checkpoint_every: float | None,
              resumed: dict[str, Any] | None = None) -> Result:
-    baseline = sc.baseline
     started = time.perf_counter()
+    setup = _set_up(sc, cache, progress)
+    recorder = _open_recorder(setup, out_path, on_record, checkpoint_every, cache, resumed)
+    phase, records = (resumed["phase"], recorder.replay(resumed["segments"])) if resumed else (None, [])
+    if resumed is None:
+        recorder(PhaseRecord("attack", "setup"))
+    _fit(setup)
+    if sc.baseline and phase != "attack":
+        _baseline_run(setup, recorder, checkpoint_every, resumed if phase == "baseline" else None, records)
+    _attack_run(setup, recorder, checkpoint_every, resumed if phase == "attack" else None, records)
+    return _write_outputs(setup, recorder, out_path, checkpoint_every is not None, started)
+
+
+def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
+    """Build the components (validating their settings) and load the data; trains nothing."""
     learner, defense, attacks, resolved = build_components(sc)
     splits, data_key = load_data(sc.data, sc.seed)
-    artifact_cache = _make_cache(cache)
-    resolved_toml = resolved.resolved_toml()
-    scenario_sha = hashlib.sha256(resolved_toml.encode("utf-8")).hexdigest()
+    return _Setup(sc, resolved, learner, defense, attacks, splits, data_key, _make_cache(cache), progress)
+
+
+def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
+                   checkpoint_every: float | None, cache: bool, resumed: dict[str, Any] | None) -> _Recorder:
+    """The record sink; for a checkpointed run, also its record log, and its run directory opened if new."""
+    resolved_toml = setup.resolved.resolved_toml()
+    meta = {"scenario_sha256": hashlib.sha256(resolved_toml.encode("utf-8")).hexdigest(), "streamsim": streamsim.__version__}
+    log = None
     if checkpoint_every is not None:
         assert out_path is not None
-        _check_checkpointable(learner, defense, attacks)
+        _check_checkpointable(setup.learner, setup.defense, setup.attacks)
         if resumed is None and not (out_path / RESUMABLE).exists():
             start_resumable(out_path, resolved_toml, {"checkpoint_every": checkpoint_every, "cache": cache,
-                                                      "scenario_sha256": scenario_sha})
+                                                      "scenario_sha256": meta["scenario_sha256"]})
+        log = RecordLog(out_path / CHECKPOINT)
+    return _Recorder(Collector(setup.scenario.metrics.window), on_record, log, meta)
 
-    collector = Collector(sc.metrics.window)
-    history: list[Record] = []  # every record so far, saved with each checkpoint
 
-    def sink(record: Record) -> None:
-        collector(record)
-        if checkpoint_every is not None:
-            history.append(record)
-        if on_record is not None:
-            on_record(record)
+def _fit(setup: _Setup) -> None:
+    """Pretrain the learner and fit the defense on the trusted split (both cached when they can be)."""
+    pre = setup.splits["pretrain"]
+    setup.learner.pretrain(pre.x, pre.labels, setup.context("learner"))
+    setup.defense.fit(setup.splits["trusted"], setup.learner, setup.context("defense"))
 
-    def checkpointer(phase: str) -> Callable[[dict[str, Any]], None] | None:
-        if checkpoint_every is None or out_path is None:
-            return None
 
-        def save(state: dict[str, Any]) -> None:
-            save_checkpoint(out_path / CHECKPOINT, {"phase": phase, "records": records_state(history), "simulation": state},
-                            {"scenario_sha256": scenario_sha, "phase": phase, "time": state["time"],
-                             "streamsim": streamsim.__version__})
-        return save
-
-    def setup(name: str, **extra: Any) -> SetupContext:
-        return SetupContext(seed=child_seed(sc.seed, name), data_key=data_key, cache=artifact_cache,
-                            progress=progress, **extra)
-
-    phase = None
+def _simulate(simulation: Simulation, recorder: _Recorder, checkpoint_every: float | None,
+              resumed: dict[str, Any] | None, records: list[Record]) -> None:
+    sc = simulation.scenario
     if resumed is not None:
-        phase = resumed["phase"]
-        for record in records_from_state(resumed["records"]):
-            sink(record)  # the collector (and a live dashboard) see the run so far
+        simulation.restore_state(resumed["simulation"], records)
     else:
-        sink(PhaseRecord("attack", "setup"))
-    pre = splits["pretrain"]
-    learner.pretrain(pre.x, pre.labels, setup("learner"))
-    defense.fit(splits["trusted"], learner, setup("defense"))
+        recorder(PhaseRecord(simulation.run, "start", duration=sc.duration, window=sc.metrics.window))
+    simulation.run_to_end(checkpoint_every, recorder.checkpointer(simulation.run))
 
-    if baseline and phase != "attack":
-        # Copy learner and defense together so a defense that holds the learner keeps holding *its* copy.
-        base_learner, base_defense = copy.deepcopy((learner, defense))
-        base_run = Simulation(sc, splits, base_learner, base_defense, {}, sink, run="baseline")
-        if phase == "baseline":
-            base_run.restore_state(resumed["simulation"])
-        else:
-            sink(PhaseRecord("baseline", "start", duration=sc.duration))
-        base_run.run_to_end(checkpoint_every, checkpointer("baseline"))
-        sink(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
 
+def _baseline_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | None,
+                  resumed: dict[str, Any] | None, records: list[Record]) -> None:
+    """The same stream without attackers, over copies of the fitted learner and defense."""
+    # Copy learner and defense together so a defense that holds the learner keeps holding *its* copy.
+    learner, defense = copy.deepcopy((setup.learner, setup.defense))
+    simulation = Simulation(setup.scenario, setup.splits, learner, defense, {}, recorder, run="baseline")
+    _simulate(simulation, recorder, checkpoint_every, resumed, records)
+    recorder(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
+
+
+def _attack_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | None,
+                resumed: dict[str, Any] | None, records: list[Record]) -> None:
+    """Prepare each attack with the view its knowledge allows, run the attacked stream, sum the attackers up."""
     armed: dict[str, tuple[Attack, TargetView]] = {}
-    for a in sc.attackers:
-        attack = attacks[a.name]
-        view = TargetView(attack.knowledge, learner, defense, a.query_budget, a.effects_proba)
-        attack.prepare(setup(f"attack-setup:{a.name}", pool=splits["attacker"], view=view))
+    for a in setup.scenario.attackers:
+        attack = setup.attacks[a.name]
+        view = TargetView(attack.knowledge, setup.learner, setup.defense, a.query_budget, a.effects_proba)
+        attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view))
         armed[a.name] = (attack, view)
-    simulation = Simulation(sc, splits, learner, defense, armed, sink, run="attack")
-    if phase == "attack":
-        simulation.restore_state(resumed["simulation"])
-    else:
-        sink(PhaseRecord("attack", "start", duration=sc.duration))
-    simulation.run_to_end(checkpoint_every, checkpointer("attack"))
+    simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack")
+    _simulate(simulation, recorder, checkpoint_every, resumed, records)
+    simulation.finish()
 
+
+def _write_outputs(setup: _Setup, recorder: _Recorder, out_path: Path | None, checkpointed: bool,
+                   started: float) -> Result:
+    """Fold the records into the run's outputs and write them (replacing the checkpoints, if any)."""
+    sc, collector = setup.scenario, recorder.collector
     timeline, events, scores = collector.tables()
-    summary = collector.summary(timeline)
-    held_out = simulation.test  # the fixed evaluation subset: never seen by attackers
-    summary["attackers"] = {
-        name: {"knowledge": attack.knowledge, "queries_used": view.queries_used,
-               "submitted": next(s.sent for s in simulation.sources if s.name == name),
-               **simulation.attack_metrics(name), **attack.assess(held_out.x, held_out.labels, learner, defense)}
-        for name, (attack, view) in armed.items()
-    }
-    summary.update(scenario=sc.name, seed=sc.seed, duration=sc.duration, data=data_key, baseline=baseline,
-                   versions=versions(), wall_time_s=round(time.perf_counter() - started, 3))
-    summary = json_safe(summary)
-    sink(PhaseRecord("attack", "done"))
-    result = Result(summary=summary, timeline=timeline, events=events, scores=scores, scenario=resolved)
+    summary = collector.summary(timeline, {
+        "scenario": sc.name, "seed": sc.seed, "duration": sc.duration, "data": setup.data_key, "baseline": sc.baseline,
+        "versions": versions(), "wall_time_s": round(time.perf_counter() - started, 3)})
+    recorder(PhaseRecord("attack", "done"))
+    result = Result(summary=summary, timeline=timeline, events=events, scores=scores, scenario=setup.resolved)
     if out_path is not None:
-        result.run_dir = write_run_dir(out_path, resolved_toml, summary,
+        examples = collector.examples()
+        result.run_dir = write_run_dir(out_path, setup.resolved.resolved_toml(), summary,
                                        {"timeline": timeline, "events": events, "scores": scores},
-                                       {"examples": examples} if (examples := poison_examples(simulation, splits, sc)) else None,
-                                       replace_resumable=checkpoint_every is not None)
+                                       {"examples": examples} if examples else None, replace_resumable=checkpointed)
     return result
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -49,7 +50,8 @@ class Tally:
     def add_record(self, record: object) -> None:
         self.add(**{f.name: getattr(record, f.name) for f in fields(self)})
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, float | int]:
+        """Rates as floats (NaN when undefined), counts (``poisons``, ...) as ints."""
         clean = self.n - self.n_poison
         rejected = self.n - self.accepted
         precision = _ratio(self.rejected_poison, rejected)
@@ -63,9 +65,9 @@ class Tally:
             "recall": recall,
             "f1": f1,
             "detection_accuracy": _ratio(self.rejected_poison + (clean - self.rejected_clean), self.n),
-            "poisons": float(self.n_poison),
-            "accepted_poisons": float(self.accepted_poison),
-            "screened": float(self.n),
+            "poisons": self.n_poison,
+            "accepted_poisons": self.accepted_poison,
+            "screened": self.n,
         }
 
 
@@ -80,11 +82,44 @@ class WindowedTally:
         t.add_record(record)
         self.batches.append(t)
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, float | int]:
         total = Tally()
         for t in self.batches:
             total.add(**{f.name: getattr(t, f.name) for f in fields(t)})
         return total.metrics()
+
+
+class Detection:
+    """Detection metrics of one run, folded from its screen records: the one definition the
+    collector (``timeline.csv``, ``summary.json``) and the live dashboard share.
+
+    Cumulative counts cover every screened batch; ``ca_window`` / ``da_window`` the last
+    ``window`` attacker batches (the scenario's ``metrics.window``).
+
+    >>> from types import SimpleNamespace as Screen
+    >>> d = Detection(window=1)
+    >>> for caught in (0, 4):
+    ...     d.add(Screen(kind="attack", n=4, n_poison=4, accepted=4 - caught, rejected_poison=caught,
+    ...                  accepted_poison=4 - caught, accepted_poison_correct=0, rejected_clean=0))
+    >>> m = d.metrics()
+    >>> m["ca"], m["ca_window"], m["poisons"]
+    (0.5, 1.0, 8)
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.tally = Tally()
+        self.windowed = WindowedTally(window)
+
+    def add(self, record: Any) -> None:
+        """Fold in one :class:`~streamsim.records.ScreenRecord`."""
+        self.tally.add_record(record)
+        if record.kind == "attack":
+            self.windowed.add_record(record)
+
+    def metrics(self) -> dict[str, float | int]:
+        win = self.windowed.metrics()
+        return {**self.tally.metrics(), "ca_window": win["ca"], "da_window": win["da"]}
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ class ScreenRecord:
 
     ``accepted_poison_correct`` counts accepted poisons that the model (as it was when the batch
     arrived) classifies as their true label — the harmless ones, for De-Pois accuracy (da).
-    ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms; ``labels`` (the
-    claimed labels) for the per-class filter diagnostics. ``screen_seconds`` is the wall time of
+    ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms; ``correct`` is
+    per sample too (the model's prediction before learning matched the true label): the drift
+    watch's input, so a resumed run rebuilds it from the records. ``labels`` (the claimed labels,
+    per sample) feed the per-class filter diagnostics. ``screen_seconds`` is the wall time of
     ``defense.screen`` — a measurement, not a result: it differs between identical runs.
     """
 
@@ -34,6 +36,7 @@ class ScreenRecord:
     scores: np.ndarray
     is_poison: np.ndarray
     accept: np.ndarray
+    correct: np.ndarray
     labels: np.ndarray | None = None
     screen_seconds: float = 0.0
 
@@ -69,6 +72,7 @@ class PhaseRecord:
     phase: str
     time: float = 0.0
     duration: float = 0.0
+    window: int = 0  # the scenario's metrics.window (on "start"): windowed ca/da count that many attacker batches
 
 
 @dataclass(frozen=True)
@@ -89,4 +93,36 @@ class AttackRecord:
     values: dict[str, float]
 
 
-Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord | AttackRecord
+@dataclass(frozen=True)
+class ExampleRecord:
+    """Poisons kept for the example grid of ``streamsim report`` (``examples.npz``), with the clean
+    pool samples they were crafted from and the defense's verdicts; arrays are per kept sample."""
+
+    run: str
+    time: float
+    source: str
+    poison: np.ndarray
+    original: np.ndarray
+    label: np.ndarray
+    true_label: np.ndarray
+    id: np.ndarray
+    accepted: np.ndarray
+
+
+@dataclass(frozen=True)
+class AttackerSummary:
+    """An attacker source once its run is over: what goes into ``summary.json``'s ``attackers``.
+
+    ``values`` holds everything of an :class:`AttackRecord` (at the end of the run) and what
+    :meth:`~streamsim.base.Attack.assess` measured on the held-out split.
+    """
+
+    run: str
+    source: str
+    knowledge: str
+    values: dict[str, float]
+
+
+Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord | AttackRecord | ExampleRecord | AttackerSummary
+RECORD_TYPES: tuple[type, ...] = (ScreenRecord, EvalRecord, DriftAlarm, PhaseRecord, AttackRecord, ExampleRecord,
+                                  AttackerSummary)

@@ -29,23 +29,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from streamsim.catalogue import METRICS, REPORT, SWEEP_PLOTS
 from streamsim.errors import ConfigError, DataError
 from streamsim.leaderboard import is_leaderboard, write_leaderboard
 from streamsim.rundir import RUN_FILES, atomic_write_text
 
 FIGURES = "figures"
-SWEEP_METRICS = {
-    "ca": "ca: rejected poisons / poisons",
-    "da": "da: (rejected + harmless accepted) / poisons",
-    "accuracy_drop": "accuracy drop vs baseline (fraction of test set)",
-}
-SUMMARY_ROWS = [
-    ("final_accuracy", "target accuracy (final)"), ("baseline_final_accuracy", "no-attack baseline (final)"),
-    ("accuracy_drop", "accuracy drop vs baseline"), ("ca", "ca"), ("da", "da"), ("ca_window", "ca, last window"),
-    ("da_window", "da, last window"), ("clean_frr", "clean false-rejection rate"), ("poisons", "poisons sent"),
-    ("accepted_poisons", "poisons accepted"), ("drift_alarms", "drift alarms"),
-    ("first_drift_alarm", "first drift alarm (sim time)"),
-]
+SWEEP_METRICS = {name: METRICS[name].label for name in SWEEP_PLOTS}  # plotted metric → axis label
 EXAMPLE_PAIRS_PER_ROW = 4
 ATTACK_COLOR, BASELINE_COLOR = "tab:red", "tab:blue"
 
@@ -375,12 +365,6 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def run_report(run_dir: Path, out: Path) -> Path:
     """Figures and ``report.md`` for one run directory."""
     t = load_run(run_dir)
@@ -405,7 +389,7 @@ def run_report(run_dir: Path, out: Path) -> Path:
                      "sample it was crafted from.", examples_figure(t.examples)))
     lines = [f"# Run report: {s.get('scenario', run_dir.name)} (seed {s.get('seed', '?')})", "",
              f"From `{run_dir}`, written by `streamsim report`.", "", "| metric | value |", "|---|---:|"]
-    lines += [f"| {label} | {_fmt(s[key])} |" for key, label in SUMMARY_ROWS if key in s]
+    lines += [f"| {METRICS[key].label} | {METRICS[key].format(s[key])} |" for key in REPORT if key in s]
     for stem, heading, caption, fig in figs:
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {heading}", "", f"![{heading}]({FIGURES}/{stem}.png)", "", caption]

@@ -12,8 +12,8 @@ import pandas as pd
 
 from streamsim.config import Scenario
 from streamsim.diagnostics import FilterDiagnostics
-from streamsim.metrics import Tally, WindowedTally
-from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, Record, ScreenRecord
+from streamsim.metrics import Detection
+from streamsim.records import AttackerSummary, AttackRecord, DriftAlarm, EvalRecord, ExampleRecord, Record, ScreenRecord
 
 
 @dataclass
@@ -30,23 +30,32 @@ class Result:
 
 @dataclass
 class _RunState:
-    tally: Tally = field(default_factory=Tally)
+    detection: Detection
     clean_errors: int = 0
     clean_seen: int = 0
     evals: list[EvalRecord] = field(default_factory=list)
     alarms: list[float] = field(default_factory=list)
 
 
+TIMELINE_DETECTION = ("ca", "da", "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons",
+                      "ca_window", "da_window")
+
+
 class Collector:
-    """A record sink that keeps what the outputs need. The attacked run is ``"attack"``."""
+    """A record sink that folds everything the outputs need. The attacked run is ``"attack"``.
+
+    It alone builds ``summary.json``, ``timeline.csv``, ``events.csv``, ``scores.csv`` and
+    ``examples.npz`` (:meth:`tables`, :meth:`summary`, :meth:`examples`), from records only.
+    """
 
     def __init__(self, window: int) -> None:
-        self.runs: dict[str, _RunState] = {"attack": _RunState(), "baseline": _RunState()}
-        self.window = WindowedTally(window)
+        self.runs: dict[str, _RunState] = {run: _RunState(Detection(window)) for run in ("attack", "baseline")}
         self.timeline: list[dict[str, float]] = []
         self.events: list[dict[str, Any]] = []
         self.score_parts: list[pd.DataFrame] = []
         self.attack_columns: dict[str, float] = {}  # latest attacker numbers, as attack:<source>:<key>
+        self.kept: list[ExampleRecord] = []
+        self.attackers: dict[str, dict[str, Any]] = {}  # from AttackerSummary records
         self.diagnostics = FilterDiagnostics()  # of the attacked run; summary only (wall time inside)
 
     def __call__(self, record: Record) -> None:
@@ -58,20 +67,24 @@ class Collector:
                 self._snapshot(record)
         elif isinstance(record, DriftAlarm):
             self.runs[record.run].alarms.append(record.time)
-        elif isinstance(record, AttackRecord) and record.run == "attack":
+        elif record.run != "attack":
+            return
+        elif isinstance(record, AttackRecord):
             self.attack_columns.update({f"attack:{record.source}:{k}": v for k, v in record.values.items()})
+        elif isinstance(record, ExampleRecord):
+            self.kept.append(record)
+        elif isinstance(record, AttackerSummary):
+            self.attackers[record.source] = {"knowledge": record.knowledge, **record.values}
 
     def _screen(self, r: ScreenRecord) -> None:
         state = self.runs[r.run]
-        state.tally.add_record(r)
+        state.detection.add(r)
         if r.kind == "clean":
             state.clean_errors += r.prequential_errors
             state.clean_seen += r.n
         if r.run != "attack":
             return
         self.diagnostics.add(r)
-        if r.kind == "attack":
-            self.window.add_record(r)
         self.events.append({
             "time": r.time, "source": r.source, "kind": r.kind, "n": r.n, "n_poison": r.n_poison,
             "accepted": r.accepted, "rejected": r.rejected, "rejected_poison": r.rejected_poison,
@@ -85,14 +98,9 @@ class Collector:
         }))
 
     def _snapshot(self, e: EvalRecord) -> None:
-        cum = self.runs["attack"].tally.metrics()
-        win = self.window.metrics()
-        self.timeline.append({
-            "time": e.time, "accuracy": e.accuracy,
-            **{k: cum[k] for k in ("ca", "da", "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons")},
-            "ca_window": win["ca"], "da_window": win["da"],
-            **self.attack_columns,
-        })
+        m = self.runs["attack"].detection.metrics()
+        self.timeline.append({"time": e.time, "accuracy": e.accuracy, **{k: m[k] for k in TIMELINE_DETECTION},
+                              **self.attack_columns})
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         timeline = pd.DataFrame(self.timeline)
@@ -106,11 +114,11 @@ class Collector:
             columns=["time", "source", "is_poison", "accepted", "score"])
         return timeline, events, scores
 
-    def summary(self, timeline: pd.DataFrame) -> dict[str, Any]:
+    def summary(self, timeline: pd.DataFrame, info: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The run's summary (JSON-safe), from the folded records and ``timeline``; ``info`` (scenario
+        name, seed, versions, ...) is added as is."""
         attack, baseline = self.runs["attack"], self.runs["baseline"]
-        out: dict[str, Any] = dict(attack.tally.metrics())
-        win = self.window.metrics()
-        out["ca_window"], out["da_window"] = win["ca"], win["da"]
+        out: dict[str, Any] = dict(attack.detection.metrics())
         out["final_accuracy"] = attack.evals[-1].accuracy if attack.evals else math.nan
         out["initial_accuracy"] = attack.evals[0].accuracy if attack.evals else math.nan
         out["clean_prequential_error"] = attack.clean_errors / attack.clean_seen if attack.clean_seen else math.nan
@@ -123,10 +131,19 @@ class Collector:
             out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]
             out["mean_accuracy_drop"] = float(timeline["accuracy_drop"].mean())
             out["max_accuracy_drop"] = float(timeline["accuracy_drop"].max())
-            out["baseline_clean_frr"] = baseline.tally.metrics()["clean_frr"]
+            out["baseline_clean_frr"] = baseline.detection.metrics()["clean_frr"]
             out["baseline_first_drift_alarm"] = baseline.alarms[0] if baseline.alarms else None
             out["baseline_drift_alarm_times"] = list(baseline.alarms)
-        return out
+        out["attackers"] = dict(self.attackers)
+        return json_safe({**out, **(info or {})})
+
+    def examples(self) -> dict[str, np.ndarray] | None:
+        """``examples.npz``: the kept poisons next to the pool samples they were crafted from; ``None`` without any."""
+        if not self.kept:
+            return None
+        joined = {name: np.concatenate([getattr(e, name) for e in self.kept])
+                  for name in ("poison", "original", "label", "true_label", "id", "accepted")}
+        return {**joined, "source": np.array([e.source for e in self.kept for _ in range(len(e.id))])}
 
 
 def json_safe(value: Any) -> Any:

@@ -34,15 +34,12 @@ from typing import Any
 
 import pandas as pd
 
+from streamsim.catalogue import SWEEP
 from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
 from streamsim.rundir import atomic_write_text
 
-METRICS = (
-    "ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
-    "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
-    "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k",
-)
+METRICS = SWEEP  # results.csv's metric columns, from the metric catalogue
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:

@@ -137,8 +137,8 @@ def test_delayed_feedback_is_never_used_before_it_arrives(tiny):
     attack.delay = 3.0
     records, _, sim = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=20.0, feedback_delay=3.0)
     # Batches sent in the last 3 time units were screened but their verdicts never arrived.
-    assert sorted(sim.truth["adaptive"])[-1] > max(attack.inferred_) >= 10.0
-    assert attack.observed_ == len(attack.inferred_) < len(sim.truth["adaptive"])
+    assert sorted(sim.beliefs.truth["adaptive"])[-1] > max(attack.inferred_) >= 10.0
+    assert attack.observed_ == len(attack.inferred_) < len(sim.beliefs.truth["adaptive"])
 
 
 def test_budgets_are_enforced_and_the_policy_freezes_when_queries_run_out(tiny):
@@ -148,7 +148,7 @@ def test_budgets_are_enforced_and_the_policy_freezes_when_queries_run_out(tiny):
     assert view.queries_used <= 200 and last(records, "queries_used") == view.queries_used
     assert last(records, "inferring") == 0.0 and last(records, "policy_frozen") == 1.0
     assert last(records, "submitted") <= 100
-    assert sum(len(v) for v in sim.truth["adaptive"].values()) <= 100
+    assert sum(len(v) for v in sim.beliefs.truth["adaptive"].values()) <= 100
 
 
 def test_verdicts_attacker_makes_no_queries(tiny):

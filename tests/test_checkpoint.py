@@ -189,6 +189,32 @@ def test_corrupt_checkpoints_are_refused_in_one_line(stopped_run, tmp_path, corr
     assert not (tmp_path / "PWNED").exists()
 
 
+def test_a_checkpoint_of_the_old_format_or_with_an_altered_record_segment_is_refused_in_one_line(stopped_run):
+    out, _ = stopped_run(2)
+    segment = out / "checkpoint.records" / "000001"
+    doc = json.loads((segment / "state.json").read_text())
+    doc["meta"]["records"] += 1  # a valid segment on its own, but not the one the checkpoint names
+    (segment / "state.json").write_text(json.dumps(doc))
+    result = runner.invoke(app, ["run", "--resume", str(out), "--no-live"])
+    assert result.exit_code == 2 and "000001" in result.output and "checksum" in result.output, result.output
+    doc = json.loads((out / "checkpoint" / "state.json").read_text())
+    doc["manifest"]["format"] = 1  # before records were logged incrementally
+    (out / "checkpoint" / "state.json").write_text(json.dumps(doc))
+    result = runner.invoke(app, ["run", "--resume", str(out), "--no-live"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "format 1 is not 2" in lines[0], result.output
+
+
+def test_checkpoints_store_each_record_once(stopped_run):
+    out, _ = stopped_run(5)
+    _, meta = load_checkpoint(out / "checkpoint")
+    segments = [load_checkpoint(out / "checkpoint.records" / f"{i:06d}", sha256=digest)
+                for i, digest in enumerate(meta["records"])]
+    assert len(segments) == 5 and all(s["order"] for s, _ in segments)
+    state, _ = load_checkpoint(out / "checkpoint")
+    assert "records" not in state  # the state holds the parts' states only, whatever the run's length
+
+
 def test_a_half_written_checkpoint_falls_back_to_the_previous_one(stopped_run):
     out, _ = stopped_run(2)
     state, meta = load_checkpoint(out / "checkpoint")
@@ -239,5 +265,6 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tiny, 
     with pytest.raises(Stop):
         experiment.run(sc, out=out, checkpoint_every=3.0)
     monkeypatch.undo()
-    assert sorted(p.name for p in out.iterdir()) == ["resume.json", "scenario.resolved.toml"]
+    # The first record segment was written, the checkpoint naming it was not: resume ignores it.
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.records", "resume.json", "scenario.resolved.toml"]
     _same_results(experiment.resume(out).run_dir, experiment.run(sc, out=tmp_path / "reference").run_dir)

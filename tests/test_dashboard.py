@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from streamsim.dashboard import DashboardState, LiveDashboard, PlainDashboard, make_dashboard, render, sparkline
 from streamsim.experiment import run
-from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, ScreenRecord
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,16 +27,16 @@ def _screen(run: str, t: float, source: str, kind: str, n: int, poison: int, rej
                         rejected_poison=rejected_poison, accepted_poison=poison - rejected_poison,
                         accepted_poison_correct=harmless, rejected_clean=rejected_clean, prequential_errors=0,
                         boundary=0.5, scores=np.where(is_poison, 0.1, 0.9).astype(np.float32),
-                        is_poison=is_poison, accept=accept)
+                        is_poison=is_poison, accept=accept, correct=np.ones(n, dtype=bool))
 
 
 def test_state_folds_cumulative_and_windowed_detection_counts_sources_and_baseline():
-    s = DashboardState(window=2)
-    s.update(PhaseRecord("baseline", "start", duration=10.0), wall=0.0)
+    s = DashboardState()
+    s.update(PhaseRecord("baseline", "start", duration=10.0, window=2), wall=0.0)
     s.update(EvalRecord("baseline", 0.0, 0.9, 100), wall=0.1)
     s.update(EvalRecord("baseline", 5.0, 0.8, 100), wall=0.2)
     s.update(PhaseRecord("baseline", "done"), wall=0.3)
-    s.update(PhaseRecord("attack", "start", duration=10.0), wall=1.0)
+    s.update(PhaseRecord("attack", "start", duration=10.0, window=2), wall=1.0)
     assert (s.run, s.run_index, s.runs_planned, s.batches) == ("attack", 2, 2, 0)
     s.update(_screen("attack", 1.0, "flipper", "attack", 10, 10, 0), wall=2.0)          # nothing caught
     s.update(_screen("attack", 2.0, "flipper", "attack", 10, 10, 10), wall=3.0)         # all caught
@@ -61,7 +62,8 @@ def test_sparkline_spans_the_blocks():
     assert sparkline([0.0, 1.0], 0.0, 1.0) == "▁█"
 
 
-_DRAWN: dict[str, str] = {}  # one tiny run serves both tests below
+_DRAWN: dict[str, Any] = {}  # one tiny run serves the tests below
+WINDOW = 3  # not the default 10: the dashboard must use the scenario's metrics.window
 
 
 @pytest.fixture
@@ -69,28 +71,51 @@ def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
     """One tiny run drawn by both dashboards at once: the live one on a recording terminal, the plain one."""
     if not _DRAWN:
         monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
-        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"})
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"},
+                    metrics={"window": WINDOW})
         live_console = Console(record=True, force_terminal=True, width=120)
         plain_file = io.StringIO()
         plain_console = Console(file=plain_file, force_terminal=True, width=120)  # a terminal, still plain
         live, plain = make_dashboard(live_console, plain=False), make_dashboard(plain_console, plain=True, every=3)
         assert isinstance(live, LiveDashboard) and isinstance(plain, PlainDashboard)
 
+        records: list[Record] = []
+
         def both(record):  # noqa: ANN001
             live(record)
             plain(record)
+            records.append(record)
 
-        run(tiny, out=None, on_record=both)
+        result = run(tiny, out=None, on_record=both)
         live.close()
         plain.close()
-        _DRAWN.update(live=live_console.export_text(), plain=plain_file.getvalue())
+        _DRAWN.update(live=live_console.export_text(), plain=plain_file.getvalue(), records=records, result=result)
     return _DRAWN["live"], _DRAWN["plain"]
+
+
+def test_dashboard_timeline_and_summary_agree_on_windowed_detection(tiny_run_output):
+    records, result = _DRAWN["records"], _DRAWN["result"]
+    state, seen = DashboardState(), {}
+    for record in records:
+        state.update(record, wall=0.0)
+        if isinstance(record, EvalRecord) and record.run == "attack":
+            seen[record.time] = state.metrics()
+    timeline = result.timeline.set_index("time")
+    assert state.window == WINDOW and len(seen) == len(timeline) == 3
+    attacker_batches = sum(isinstance(r, ScreenRecord) and r.run == "attack" and r.kind == "attack" for r in records)
+    assert attacker_batches > WINDOW  # so the window leaves batches out
+    for t, m in seen.items():
+        for key in ("ca", "da", "ca_window", "da_window"):
+            assert m[key] == pytest.approx(timeline.loc[t, key], nan_ok=True), (t, key)
+    for key in ("ca", "da", "ca_window", "da_window"):
+        assert state.metrics()[key] == pytest.approx(result.summary[key], nan_ok=True), key
+    assert any(m["ca_window"] != m["ca"] for m in seen.values())  # the window made a difference
 
 
 def test_live_dashboard_shows_accuracy_detection_sources_and_boundary(tiny_run_output):
     text, _ = tiny_run_output
     for field in ("attack run (2/2)", "baseline run (1/2)", "accuracy attack", "accuracy baseline", "ca ", "da ",
-                  "last 10 attacker batches", "clean", "flipper", "boundary -0.035", "batches/s", "ETA", "t=4.0/4"):
+                  f"last {WINDOW} attacker batches", "clean", "flipper", "boundary -0.035", "batches/s", "ETA", "t=4.0/4"):
         assert field in text, field
 
 

@@ -56,7 +56,8 @@ def test_cli_report_writes_every_figure_and_a_report_that_links_them(run_dir):
     for path in links:
         _assert_png(path)
     text = report.read_text()
-    assert "| ca |" in text and "| da |" in text
+    assert "| ca (rejected poisons / poisons) |" in text and "| da ((rejected + harmless accepted) / poisons) |" in text
+    assert re.search(r"\| poisons sent \| \d+ \|", text)  # a count, not 640.0000
     assert not list((run_dir / "figures").glob(".*.tmp"))  # no temporary files left behind
 
 

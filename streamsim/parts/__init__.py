@@ -1,0 +1,46 @@
+"""The parts a :class:`~streamsim.simulator.Simulation` is wired from, each owning its state.
+
+- :class:`~streamsim.parts.gate.Gate`: screen a batch, learn what was accepted, say so in a
+  :class:`~streamsim.records.ScreenRecord`; holds the learner and the defense.
+- :class:`~streamsim.parts.feedback.FeedbackChannel`: what each attacker hears back about its
+  batches (delayed, flipped), the queries it spent, and the attacks themselves.
+- :class:`~streamsim.parts.evaluator.Evaluator`: accuracy on the held-out split on a clock, and
+  the attackers' numbers polled at the same ticks.
+- :class:`~streamsim.parts.drift.DriftWatch`: ADWIN over the clean batches' errors.
+- :class:`~streamsim.parts.beliefs.BeliefScorer`: the true verdicts on attacker batches, to score
+  what each attack believes the defense decided.
+- :class:`~streamsim.parts.examples.KeptExamples`: the first poisons, for the report's example grid.
+
+Every part can save and restore itself (:class:`Part`); a simulation's checkpoint is the dict of
+its parts' states. Parts whose state is a fold of the records the run already emitted (the drift
+watch, the belief scorer) rebuild it from those records on restore, so the checkpoint stays the
+same size however long the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from streamsim.errors import PluginError
+from streamsim.records import Record
+
+
+class Part(Protocol):
+    """A piece of a running simulation that saves and restores its own state."""
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The part's state between two events, as a state tree (see :mod:`streamsim.checkpoint`)."""
+        ...
+
+    def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
+        """Continue from :meth:`checkpoint_state`; ``records`` are those the run emitted so far."""
+        ...
+
+
+def component_state(component: Any, role: str) -> dict[str, Any]:
+    """A plugin's ``checkpoint_state()``, or a :class:`PluginError` naming it when it has none."""
+    try:
+        return component.checkpoint_state()
+    except NotImplementedError as e:
+        raise PluginError(f"{role} {type(component).__name__} cannot be checkpointed: {e}") from None

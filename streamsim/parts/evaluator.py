@@ -1,0 +1,65 @@
+"""The evaluator: target accuracy on the held-out split on a fixed clock, and the attackers' numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from streamsim.base import Learner
+from streamsim.batch import Batch
+from streamsim.records import AttackRecord, EvalRecord, Record
+from streamsim.seeds import child_seed
+from streamsim.wakeups import Wakeups
+
+
+def held_out(test: Batch, eval_size: int | None, seed: int) -> Batch:
+    """The fixed evaluation subset of the test split (all of it without ``eval_size``); never seen by attackers."""
+    if not eval_size or eval_size >= len(test):
+        return test
+    pick = np.random.default_rng(child_seed(seed, "eval")).choice(len(test), eval_size, replace=False)
+    return test.subset(torch.from_numpy(np.sort(pick)))
+
+
+class Evaluator:
+    """Every ``every`` time units from 0 to ``duration``: an :class:`AttackRecord` per attacker
+    (``attacker_numbers`` polled at that tick), then an :class:`EvalRecord`. Its state is the
+    index of the next tick."""
+
+    key = "eval"
+
+    def __init__(self, test: Batch, learner: Learner, every: float, duration: float, run: str,
+                 sink: Callable[[Record], None], attacker_numbers: Callable[[], dict[str, dict[str, float]]]) -> None:
+        self.test = test
+        self.learner = learner
+        self.every = every
+        self.duration = duration
+        self.run = run
+        self.sink = sink
+        self.attacker_numbers = attacker_numbers
+        self.next_tick = 0
+
+    def process(self, clock: Wakeups, resume_at: float | None = None) -> Generator[Any, Any, None]:
+        """The evaluator's SimPy process; ``resume_at``: the restored run's next tick was due then."""
+        if resume_at is not None:
+            yield clock.sleep_until(self.key, resume_at)
+            self.evaluate(clock.env.now)
+        while self.next_tick * self.every <= self.duration + 1e-9:
+            if self.next_tick * self.every > clock.env.now:
+                yield clock.sleep(self.key, self.next_tick * self.every - clock.env.now)
+            self.evaluate(clock.env.now)
+
+    def evaluate(self, now: float) -> None:
+        for source, values in self.attacker_numbers().items():
+            self.sink(AttackRecord(self.run, now, source, values))
+        correct = (self.learner.predict(self.test.x) == self.test.labels).float().mean().item()
+        self.sink(EvalRecord(self.run, now, correct, len(self.test)))
+        self.next_tick += 1
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"next_tick": self.next_tick}
+
+    def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
+        self.next_tick = int(state["next_tick"])
