@@ -4,7 +4,7 @@ MNIST digits sit in the centre 20×20 of the 28×28 frame; the border stays back
 mnist-5k digits put under 0.035 of ink there). A 4×4 trigger stamped in a corner
 (``examples/backdoor_attack.py``) adds 0.042. The score is minus the mean
 ink of the border band — differentiable, so white-box attacks can take gradients through it.
-Use it with ``python -m streamsim run examples/border-defense.toml``.
+Use it with ``python -m streamsim run examples/border-defense.toml -p examples``.
 
 >>> import torch
 >>> from streamsim import Batch

@@ -160,7 +160,7 @@ class ArtifactCache:
             raise _BadEntry("tensor names differ from the manifest")
         for name, t in tensors.items():
             spec = expected[name]
-            if list(t.shape) != spec.get("shape") or str(t.dtype).removeprefix("torch.") != spec.get("dtype"):
+            if not isinstance(spec, dict) or list(t.shape) != spec.get("shape") or str(t.dtype).removeprefix("torch.") != spec.get("dtype"):
                 raise _BadEntry(f"tensor {name!r} has shape {list(t.shape)} {t.dtype}, manifest says {spec}")
         return tensors, manifest
 

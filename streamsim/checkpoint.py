@@ -148,6 +148,7 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> str:
     tree, tensors = flatten(state)
     blob = save_tensors(tensors) if tensors else save_tensors({"__empty__": torch.zeros(0)})
     manifest = {"format": FORMAT_VERSION, "sha256": hashlib.sha256(blob).hexdigest(),
+                "state_sha256": _tree_sha256(tree, meta),  # a hand-edited state.json is refused, not half-used
                 "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
                             for k, v in tensors.items()}}
     document = json.dumps({"manifest": manifest, "meta": meta, "state": tree})
@@ -171,6 +172,10 @@ def save_checkpoint(folder: Path, state: Any, meta: dict[str, Any]) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def _tree_sha256(tree: Any, meta: Any) -> str:
+    return hashlib.sha256(json.dumps({"meta": meta, "state": tree}, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def find_checkpoint(folder: Path) -> Path | None:
@@ -203,6 +208,8 @@ def load_checkpoint(folder: Path, sha256: str | None = None) -> tuple[Any, dict[
                               f" is not {FORMAT_VERSION}")
     if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
         raise CheckpointError(f"{folder / TENSORS}: checksum mismatch (truncated or altered)")
+    if _tree_sha256(document["state"], document["meta"]) != manifest.get("state_sha256"):
+        raise CheckpointError(f"{where}: checksum mismatch (the state or its metadata was edited)")
     try:
         tensors = load_tensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:

@@ -1,31 +1,112 @@
 """The ``streamsim`` command. Errors end here: one line on stderr and an exit code
 (0 ok, 1 the run failed, 2 bad input) — never a traceback unless ``STREAMSIM_DEBUG=1``.
+
+Usage errors are bad input too: one line and exit code 2, not a box. Nothing here imports torch
+at start-up; each command imports what it needs, so ``--help``, ``--version`` and ``list`` are quick.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+try:  # newer typer vendors click; its exceptions are the ones raised
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_errors
 
 from streamsim.errors import StreamsimError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Simulate data-poisoning attacks and defenses on a model that learns from a stream.")
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors as one ``streamsim: error:`` line and exit code 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as e:
+            typer.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
+            sys.exit(EXIT_BAD_INPUT)
+        except click_errors.ClickException as e:
+            where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
+            hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click_errors.UsageError) and e.ctx is not None else ""
+            err_console.print(f"streamsim: error: {where}{_one_line(e.format_message())}{hint}", markup=False)
+            sys.exit(EXIT_BAD_INPUT if isinstance(e, click_errors.UsageError) else e.exit_code)
+        except click_errors.Abort:
+            err_console.print("streamsim: error: aborted", markup=False)
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate data-poisoning attacks and defenses on a model that learns from a stream.")
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    err_console.print(f"streamsim: error: {message}", markup=False)
+    err_console.print(f"streamsim: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
+
+
+def _warn_one_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    err_console.print(f"streamsim: warning: {_one_line(str(message))}", markup=False)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"streamsim {version('streamsim')}")
+        except PackageNotFoundError:
+            typer.echo("streamsim (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Simulate data-poisoning attacks and defenses on a model that learns from a stream."""
+    warnings.showwarning = _warn_one_line  # a warning is one line too (an unwritable cache, a rebuilt copy)
+
+
+@contextlib.contextmanager
+def _allowing(modules: list[str]) -> Iterator[None]:
+    """Let ``module:attr`` references import these modules, here and in sweep workers (via the environment)."""
+    from streamsim.registry import ALLOW_ENV
+
+    for m in modules:
+        if not all(part.isidentifier() for part in m.split(".")):
+            fail(f"--allow-import {m!r}: expected a module name like package.module")
+    before = os.environ.get(ALLOW_ENV)
+    if modules:
+        os.environ[ALLOW_ENV] = ",".join(filter(None, [before or "", *modules]))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ALLOW_ENV, None)
+        else:
+            os.environ[ALLOW_ENV] = before
 
 
 def guarded(action: Callable[[], Any]) -> Any:
@@ -45,6 +126,9 @@ def guarded(action: Callable[[], Any]) -> Any:
 
 
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a scenario key: key.path=value (repeatable).")]
+AllowOpt = Annotated[list[str], typer.Option(
+    "--allow-import", "-p", help="Let module:attr plugin references import MODULE (repeatable). A scenario alone "
+    "never imports code; also STREAMSIM_ALLOW_IMPORT=mod1,mod2.")]
 
 
 @app.command()
@@ -60,6 +144,7 @@ def run(
         "--checkpoint-every", help="Save the whole run state every T simulated time units (resume with --resume).")] = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue a run started with --checkpoint-every from its last checkpoint.")] = None,
+    allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Run a scenario (and its no-attack baseline) and write a run directory."""
     from streamsim.console import RichProgress, summary_table
@@ -76,14 +161,15 @@ def run(
     console = Console()
     live = _dashboard(console, no_live)
     try:
-        if resume is not None:
-            result = guarded(lambda: resume_run(resume, progress=RichProgress(console), on_record=live))
-        else:
-            result = guarded(lambda: run_scenario(
-                scenario, set=set_, seed=seed, out=out if out is not None else "auto",
-                baseline=False if no_baseline else None, cache=not no_cache, progress=RichProgress(console),
-                on_record=live, checkpoint_every=checkpoint_every,
-            ))
+        with _allowing(allow_import):
+            if resume is not None:
+                result = guarded(lambda: resume_run(resume, progress=RichProgress(console), on_record=live))
+            else:
+                result = guarded(lambda: run_scenario(
+                    scenario, set=set_, seed=seed, out=out if out is not None else "auto",
+                    baseline=False if no_baseline else None, cache=not no_cache, progress=RichProgress(console),
+                    on_record=live, checkpoint_every=checkpoint_every,
+                ))
     finally:
         if hasattr(live, "close"):
             live.close()  # also when the run fails: give the terminal its cursor back
@@ -103,13 +189,16 @@ def _dashboard(console: Console, no_live: bool) -> Callable[[Any], None] | None:
 def validate(
     scenario: Annotated[str, typer.Argument(help="Scenario file or built-in name.")],
     set_: SetOpt = [],  # noqa: B006
+    allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
-    """Check a scenario and every plugin setting in it, without running anything."""
+    """Check a scenario as `run` does before it starts (plugins, data, splits, numbers), running nothing."""
+    from streamsim import preflight
     from streamsim.config import load_scenario
     from streamsim.experiment import build_components
 
-    sc = guarded(lambda: load_scenario(scenario, set_))
-    guarded(lambda: build_components(sc))
+    with _allowing(allow_import):
+        sc = guarded(lambda: load_scenario(scenario, set_))
+        guarded(lambda: preflight.check(build_components(sc)[3]))
     typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
                f"defense {sc.defense.name}, learner {sc.learner.name})")
 
@@ -130,7 +219,8 @@ def list_plugins() -> None:
         for p in available(kind):
             table.add_row(kind, p.name, p.origin if p.origin.startswith("streamsim ") else f"{p.origin} ({p.target})",
                           p.description)
-    table.add_row("dataset", "npz:PATH", "streamsim", "a user's .npz with x (N×28×28 uint8) and y")
+    table.add_row("dataset", "npz:PATH", "streamsim",
+                  "a user's .npz: x N×28×28 (uint8 0..255 or float [0, 1]), y integer labels 0..9")
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         table.add_row("scenario", path.stem, "scenarios/", _first_comment(path))
     console.print(table)
@@ -147,6 +237,7 @@ def sweep(
     set_: SetOpt = [],  # noqa: B006
     executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")] = None,
+    allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Run a scenario over a grid of settings and seeds, one row per cell and seed in results.csv."""
     from datetime import UTC, datetime
@@ -157,9 +248,16 @@ def sweep(
 
     def parse_seeds() -> list[int]:
         try:
-            return [int(s) for s in seeds.split(",") if s.strip()]
+            parsed = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
             fail(f"--seeds {seeds!r}: expected comma-separated integers")
+        if not parsed or any(not 0 <= s < 2**63 for s in parsed) or len(set(parsed)) != len(parsed):
+            fail(f"--seeds {seeds!r}: expected distinct integers in 0..2**63-1")
+        return parsed
+
+    if jobs < 1:
+        fail(f"--jobs must be at least 1, got {jobs}")
+    chosen_seeds = parse_seeds() if not resume or seeds != "0" else []
 
     if resume and out is None:
         fail("--resume needs --out, the sweep directory to continue")
@@ -178,10 +276,10 @@ def sweep(
         if plain:
             typer.echo(f"sweep: {p.skipped + p.done + p.failed}/{p.total} cells, {p.failed} failed")
 
-    with bar:
-        progress = guarded(lambda: run_sweep(scenario, parsed, parse_seeds() if not resume or seeds != "0" else [],
-                                             out, jobs=jobs, resume=resume, overrides=tuple(set_),
-                                             executor=executor, address=address, on_progress=show))
+    with bar, _allowing(allow_import):
+        progress = guarded(lambda: run_sweep(scenario, parsed, chosen_seeds, out, jobs=jobs, resume=resume,
+                                             overrides=tuple(set_), executor=executor, address=address,
+                                             on_progress=show))
     console.print(f"{progress.done} cells run, {progress.skipped} already done, {progress.failed} failed; "
                   f"results in [bold]{out / 'results.csv'}[/bold]")
     if progress.failed:

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from streamsim.errors import ConfigError
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+MAX_THREADS = 1024
+MAX_DEPTH = 32  # tables and lists nested deeper than this are refused (and never reach a recursive parser)
 
 
 class _Strict(BaseModel):
@@ -118,6 +120,8 @@ class Scenario(_Strict):
     clean: list[CleanSource] = Field(default_factory=lambda: [CleanSource()])
     attackers: list[AttackerSource] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    threads: int = Field(1, ge=1, le=MAX_THREADS, description="torch intra-op threads for training and crafting; "
+                         "part of the scenario because the numbers depend on it")
 
     @model_validator(mode="after")
     def _name_sources(self) -> Scenario:
@@ -160,9 +164,32 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
 def parse_value(text: str) -> Any:
     """A TOML literal (``3``, ``0.5``, ``true``, ``[1, 2]``, ``"x"``), else the raw string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError(f"value {text[:40]!r}...: nested more than {MAX_DEPTH} levels deep") from None
+    check_depth(value, "value")
+    return value
+
+
+def check_depth(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse data nested more than :data:`MAX_DEPTH` levels (a recursion bomb, not a scenario),
+    and strings with NUL characters (no path or name may hold one).
+
+    >>> check_depth({"a": [[1]]}, "x")
+    >>> check_depth(eval("[" * 40 + "]" * 40), "x")
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: x: nested more than 32 levels deep
+    """
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{where}: {value[:40]!r} holds a NUL character")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        check_depth(child, where, depth + 1)
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
@@ -219,12 +246,17 @@ def read_raw(path_or_name: str | Path) -> tuple[dict[str, Any], str]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     try:
-        return tomllib.loads(text), str(path)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested more than Python's recursion limit") from None
+    check_depth(raw, str(path))
+    return raw, str(path)
 
 
 def validate(raw: dict[str, Any], where: str = "scenario") -> Scenario:
+    check_depth(raw, where)
     try:
         return Scenario.model_validate(raw)
     except ValidationError as e:

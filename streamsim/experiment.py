@@ -13,7 +13,6 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,25 @@ import river
 import torch
 
 import streamsim
-from streamsim import registry
+from streamsim import preflight, registry
 from streamsim.base import Attack, Checkpointable, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
 from streamsim.config import DataConfig, Scenario, load_scenario
-from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import make_splits
 from streamsim.errors import ConfigError, DataError, PluginError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
 from streamsim.results import Collector, Result
-from streamsim.rundir import CHECKPOINT, RESUMABLE, check_free, read_resumable, start_resumable, write_run_dir
+from streamsim.rundir import (
+    CHECKPOINT,
+    RESUMABLE,
+    read_resumable,
+    release_run_dir,
+    reserve_run_dir,
+    start_resumable,
+    write_run_dir,
+)
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
@@ -41,13 +47,7 @@ from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
 
 def load_data(cfg: DataConfig, seed: int) -> tuple[dict[str, Batch], str]:
     """The run's splits and a key that identifies them (for artifact caches)."""
-    if cfg.dataset.startswith("npz:"):
-        raw = npz(cfg.dataset[4:])
-    else:
-        loader = registry.resolve("dataset", cfg.dataset)
-        raw = loader(cfg.root)
-        if not isinstance(raw, RawData):
-            raise DataError(f"dataset {cfg.dataset!r} returned {type(raw).__name__}, expected RawData")
+    raw = preflight.load_raw(cfg)
     split_seed = child_seed(seed, "splits")
     fractions = cfg.splits.model_dump()
     splits = make_splits(raw, fractions, split_seed)
@@ -122,19 +122,21 @@ def run(
     sc = load_scenario(scenario, tuple(set), values)
     if baseline is not None:
         sc = sc.model_copy(update={"baseline": baseline})
-    out_path: Path | None = None
-    if out == "auto":
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out_path = Path("runs") / f"{sc.name}-seed{sc.seed}-{stamp}"
-    elif out is not None:
-        out_path = Path(out)
-    if checkpoint_every is not None and checkpoint_every <= 0:
-        raise ConfigError(f"--checkpoint-every must be a positive simulated time, got {checkpoint_every}")
-    if checkpoint_every is not None and out_path is None:
-        raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
-    if out_path is not None:
-        check_free(out_path)  # fail before the expensive part, not after it
-    return _execute(sc, out_path, cache=cache, progress=progress, on_record=on_record, checkpoint_every=checkpoint_every)
+    resolved = build_components(sc)[3]
+    auto = out == "auto"
+    out_path = None if out is None or auto else Path(out)
+    cache = preflight.check(resolved, out=Path("runs") if auto else out_path, fresh=not auto,
+                            checkpoint_every=checkpoint_every, cache=cache)
+    if auto:
+        out_path = reserve_run_dir(Path("runs"), sc.name, sc.seed)
+    try:
+        with preflight.torch_threads(sc.threads):
+            return _execute(sc, out_path, cache=cache, progress=progress, on_record=on_record,
+                            checkpoint_every=checkpoint_every)
+    except BaseException:
+        if auto and out_path is not None:
+            release_run_dir(out_path)
+        raise
 
 
 def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
@@ -143,7 +145,17 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
     if it was stopped before the first one). The finished run equals an uninterrupted one."""
     run_dir = Path(run_dir)
     settings = read_resumable(run_dir)
-    sc = load_scenario(run_dir / "scenario.resolved.toml")
+    scenario_file = run_dir / "scenario.resolved.toml"
+    try:
+        edited = hashlib.sha256(scenario_file.read_bytes()).hexdigest() != settings["scenario_sha256"]
+    except OSError as e:
+        raise ConfigError(f"{scenario_file}: cannot read it ({e.strerror})") from None
+    if edited:
+        raise ConfigError(f"{scenario_file}: changed since the run started (its sha256 differs from {RESUMABLE}'s); "
+                          "resume continues only the scenario it was started with")
+    sc = load_scenario(scenario_file)
+    cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
+                            cache=settings["cache"])
     folder = find_checkpoint(run_dir / CHECKPOINT)
     resumed = None
     if folder is not None:
@@ -153,8 +165,9 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         if not isinstance(state, dict) or state.get("phase") not in ("baseline", "attack") or "simulation" not in state:
             raise CheckpointError(f"{folder}: not the checkpoint of a run (no phase and simulation state)")
         resumed = {**state, "segments": meta.get("records")}
-    return _execute(sc, run_dir, cache=settings["cache"], progress=progress, on_record=on_record,
-                    checkpoint_every=settings["checkpoint_every"], resumed=resumed)
+    with preflight.torch_threads(sc.threads):
+        return _execute(sc, run_dir, cache=cache, progress=progress, on_record=on_record,
+                        checkpoint_every=settings["checkpoint_every"], resumed=resumed)
 
 
 @dataclass

@@ -1,8 +1,27 @@
 """Finds plugins. Built-ins and third-party plugins register the same way: entry points.
 
 Groups: ``streamsim.learners``, ``streamsim.defenses``, ``streamsim.attacks``,
-``streamsim.datasets``. A scenario may also name ``package.module:attr`` directly — note that
-this **imports and runs that module's code**, exactly like an entry point does.
+``streamsim.datasets``.
+
+**Trust model.** Installing a package is the act of trust: only installed entry points load by
+default. A scenario may also name ``package.module:attr``, but a scenario file is input, and input
+is hostile until validated — so such a reference resolves only when the *user* allowed its module,
+with ``--allow-import MODULE`` (``-p``) on the command line, ``STREAMSIM_ALLOW_IMPORT=mod1,mod2`` in
+the environment, or :func:`allow_import` in Python. The scenario alone can never import anything,
+and the current directory is never put on ``sys.path``. A resolved reference is type-checked
+before anything is called: a learner, defense or attack must be a class derived from
+:class:`~streamsim.Learner` / :class:`~streamsim.Defense` / :class:`~streamsim.Attack`. Datasets
+load only from registered loaders (or ``npz:PATH``, which is data, not code).
+
+>>> resolve("defense", "os:system")
+Traceback (most recent call last):
+...
+streamsim.errors.PluginError: defense 'os:system': module 'os' is not allowed to be imported (module:attr references run code; allow it with --allow-import os or STREAMSIM_ALLOW_IMPORT=os)
+>>> with allow_import("os"):
+...     resolve("defense", "os:system")
+Traceback (most recent call last):
+...
+streamsim.errors.PluginError: defense 'os:system' is a builtin_function_or_method, not a class derived from streamsim.Defense
 
 Plugin settings are checked against the constructor's signature and type hints with pydantic,
 so a typo or a wrong type is a one-line :class:`ConfigError` naming the key.
@@ -10,11 +29,14 @@ so a typo or a wrong type is a one-line :class:`ConfigError` naming the key.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import importlib
+import importlib.util
 import inspect
 import os
-import sys
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -30,6 +52,8 @@ GROUPS: dict[str, str] = {
     "attack": "streamsim.attacks",
     "dataset": "streamsim.datasets",
 }
+ALLOW_ENV = "STREAMSIM_ALLOW_IMPORT"
+_allowed: set[str] = set()  # modules allowed in this process by allow_import()
 
 
 @dataclass(frozen=True)
@@ -41,45 +65,114 @@ class PluginInfo:
     description: str
 
 
-def _describe(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
 def _entry_points(kind: str) -> dict[str, Any]:
     if kind not in GROUPS:
         raise PluginError(f"unknown plugin kind {kind!r}")
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
 
 
+def _static_description(target: str) -> str:
+    """The first docstring line of ``module:attr``, read from the source without importing it.
+
+    ``streamsim list`` must stay fast (no torch import) and must not run any plugin's code.
+    """
+    module_name, _, attr = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+        origin = spec.origin if spec is not None else None
+        if not origin or not origin.endswith(".py"):
+            return ""
+        with open(origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (ImportError, ValueError, OSError, SyntaxError, UnicodeDecodeError):
+        return ""
+    node: Any = tree
+    for part in attr.split("."):
+        node = next((n for n in getattr(node, "body", []) if isinstance(n, ast.ClassDef | ast.FunctionDef)
+                     and n.name == part), None)
+        if node is None:
+            return ""
+    doc = (ast.get_docstring(node) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
 def available(kind: str) -> list[PluginInfo]:
-    """Every registered plugin of a kind, with where it comes from and a one-line description."""
+    """Every registered plugin of a kind, with where it comes from and a one-line description.
+
+    Nothing is imported: descriptions are read from the plugins' source.
+    """
     out = []
     for name, ep in sorted(_entry_points(kind).items()):
         dist = getattr(ep, "dist", None)
         origin = f"{dist.name} {dist.version}" if dist is not None else "?"
-        try:
-            description = _describe(ep.load())
-        except Exception as e:  # a broken third-party plugin must not break `streamsim list`
-            description = f"(fails to load: {type(e).__name__}: {e})"
-        out.append(PluginInfo(kind, name, ep.value, origin, description))
+        out.append(PluginInfo(kind, name, ep.value, origin, _static_description(ep.value) or "(no description)"))
     return out
 
 
+def allowed_modules() -> frozenset[str]:
+    """Modules the user allowed ``module:attr`` references to import (flag, environment, Python)."""
+    from_env = {m.strip() for m in os.environ.get(ALLOW_ENV, "").split(",") if m.strip()}
+    return frozenset(_allowed | from_env)
+
+
+@contextlib.contextmanager
+def allow_import(*modules: str) -> Iterator[None]:
+    """Allow ``module:attr`` references into these modules (and their submodules) for a while.
+
+    The Python counterpart of ``--allow-import``; the environment variable ``STREAMSIM_ALLOW_IMPORT``
+    (comma-separated) does the same and reaches sweep workers.
+    """
+    added = {m for m in modules if m not in _allowed}
+    _allowed.update(added)
+    try:
+        yield
+    finally:
+        _allowed.difference_update(added)
+
+
+def _is_allowed(module_name: str) -> bool:
+    return any(module_name == m or module_name.startswith(m + ".") for m in allowed_modules())
+
+
+def _expected_base(kind: str) -> type | None:
+    from streamsim.base import Attack, Defense, Learner
+
+    return {"learner": Learner, "defense": Defense, "attack": Attack}.get(kind)
+
+
+def check_kind(kind: str, ref: str, obj: Any) -> Any:
+    """``obj`` if it is the right sort of thing for ``kind``; :class:`PluginError` otherwise. Calls nothing."""
+    base = _expected_base(kind)
+    if base is not None:
+        if not (inspect.isclass(obj) and issubclass(obj, base)):
+            raise PluginError(f"{kind} {ref!r} is a {type(obj).__name__}, not a class derived from streamsim.{base.__name__}")
+    elif not inspect.isfunction(obj):
+        raise PluginError(f"{kind} {ref!r} is a {type(obj).__name__}, not a loader function load(root) -> RawData")
+    return obj
+
+
 def resolve(kind: str, ref: str) -> Any:
-    """The class or factory a reference names: a registered name, or ``module:attr``."""
+    """The class (or dataset loader) a reference names: a registered name, or an allowed ``module:attr``.
+
+    Type-checked before it is returned, and nothing in it is called.
+    """
     eps = _entry_points(kind)
     if ref in eps:
         try:
-            return eps[ref].load()
+            obj = eps[ref].load()
         except Exception as e:
             raise PluginError(f"{kind} {ref!r} is registered but fails to load: {type(e).__name__}: {e}") from None
+        return check_kind(kind, ref, obj)
+    if ":" in ref and kind == "dataset":
+        raise PluginError(f"dataset {ref!r}: datasets load only from registered loaders (entry-point group "
+                          f"{GROUPS['dataset']}) or npz:PATH; known: {', '.join(sorted(eps)) or 'none'}")
     if ":" in ref:
         module_name, _, attr = ref.partition(":")
-        # Like `python -m`, look in the working directory too, so a plugin module beside the
-        # scenario (examples/, a user's project) imports with the installed `streamsim` command.
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())
+        if not module_name or not attr or not all(p.isidentifier() for p in [*module_name.split("."), *attr.split(".")]):
+            raise PluginError(f"{kind} {ref!r}: expected package.module:attr")
+        if not _is_allowed(module_name):
+            raise PluginError(f"{kind} {ref!r}: module {module_name!r} is not allowed to be imported (module:attr "
+                              f"references run code; allow it with --allow-import {module_name} or {ALLOW_ENV}={module_name})")
         try:
             module = importlib.import_module(module_name)
         except Exception as e:
@@ -90,9 +183,9 @@ def resolve(kind: str, ref: str) -> Any:
                 obj = getattr(obj, part)
         except AttributeError:
             raise PluginError(f"{kind} {ref!r}: module {module_name!r} has no attribute {attr!r}") from None
-        return obj
+        return check_kind(kind, ref, obj)
     known = ", ".join(sorted(eps)) or "none registered"
-    raise PluginError(f"unknown {kind} {ref!r} (known: {known}; or use module:attr)")
+    raise PluginError(f"unknown {kind} {ref!r} (known: {known}; or an allowed module:attr)")
 
 
 def _params_model(factory: Any) -> tuple[type, bool]:
@@ -132,9 +225,7 @@ def check_params(factory: Any, params: dict[str, Any], where: str) -> dict[str, 
 
 def build(kind: str, ref: str, params: dict[str, Any], where: str) -> tuple[Any, dict[str, Any]]:
     """Construct a plugin; returns the instance and its fully resolved settings."""
-    factory = resolve(kind, ref)
-    if not callable(factory):
-        raise PluginError(f"{where}: {ref!r} is not a class or factory")
+    factory = resolve(kind, ref)  # a type-checked class: constructing it is the first call into plugin code
     resolved = check_params(factory, params, where)
     try:
         instance = factory(**resolved)

@@ -4,10 +4,13 @@ renamed into place only when complete. An interrupted run leaves no directory th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,45 @@ RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.c
 RESUMABLE = "resume.json"
 CHECKPOINT = "checkpoint"
 OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_NAME = 64
+MAX_SIBLINGS = 1000  # runs of one scenario and seed started in the same second
+
+
+def folder_name(name: str) -> str:
+    """A scenario name made safe as one folder name: names are not paths.
+
+    >>> folder_name("../../../x"), folder_name("/etc/passwd"), folder_name("quick start ✓"), folder_name("..")
+    ('x', 'etc-passwd', 'quick-start', 'scenario')
+    """
+    return _UNSAFE.sub("-", name).strip(".-")[:MAX_NAME].strip(".-") or "scenario"
+
+
+def reserve_run_dir(parent: Path, name: str, seed: int) -> Path:
+    """Create and return ``parent/NAME-seedN-TIME`` (``-2``, ``-3``... if taken): never shared by two runs.
+
+    The folder is created here, exclusively, so two runs started in the same second cannot both
+    pick it; the run later fills it atomically. :func:`release_run_dir` removes it if the run fails.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = f"{folder_name(name)}-seed{seed}-{stamp}"
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, MAX_SIBLINGS + 1):
+        candidate = parent / (base if i == 1 else f"{base}-{i}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise ConfigError(f"{parent}: {MAX_SIBLINGS} runs named {base} already; pass --out")
+
+
+def release_run_dir(path: Path) -> None:
+    """Remove a reserved run folder that a failed run left empty."""
+    with contextlib.suppress(OSError):  # not empty (a checkpointed run to resume) or already gone
+        path.rmdir()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -57,12 +99,15 @@ def read_resumable(out: Path) -> dict[str, Any]:
         raise ConfigError(f"{out} is not a run started with --checkpoint-every (no {RESUMABLE})")
     try:
         settings = json.loads((out / RESUMABLE).read_text(encoding="utf-8"))
-        every = float(settings["checkpoint_every"])
-        if not every > 0:
-            raise ValueError("checkpoint_every must be positive")
-        return {"checkpoint_every": every, "cache": bool(settings["cache"]),
-                "scenario_sha256": str(settings["scenario_sha256"])}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        every, cache, sha = settings["checkpoint_every"], settings["cache"], settings["scenario_sha256"]
+        if isinstance(every, bool) or not isinstance(every, int | float) or not 0 < every < float("inf"):
+            raise ValueError(f"checkpoint_every {every!r} is not a positive number")
+        if not isinstance(cache, bool):
+            raise ValueError(f"cache {cache!r} is not true or false")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise ValueError("scenario_sha256 is not a sha256")
+        return {"checkpoint_every": float(every), "cache": cache, "scenario_sha256": sha}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise ConfigError(f"{out / RESUMABLE}: cannot read it ({type(e).__name__}: {e})") from None
 
 

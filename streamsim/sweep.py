@@ -53,6 +53,8 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         if key in grid:
             raise ConfigError(f"--grid {key}: given twice")
         grid[key] = [parse_value(v.strip()) for v in split_values(values) if v.strip()]
+        if not grid[key]:
+            raise ConfigError(f"--grid {item!r}: no values after '='")
     return grid
 
 
@@ -197,8 +199,13 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
         raise ConfigError("a sweep needs at least one --grid key=v1,v2,...")
     if not seeds:
         raise ConfigError("a sweep needs at least one seed")
-    for params in grid_cells(grid):
-        load_scenario(base, overrides, params)  # raises ConfigError naming the bad key
+    if any(not isinstance(s, int) or not 0 <= s < 2**63 for s in seeds):
+        raise ConfigError(f"seeds must be integers in 0..2**63-1, got {seeds}")
+    from streamsim import preflight
+    from streamsim.experiment import build_components
+
+    for params in grid_cells(grid):  # each cell checked as `run` will check it: a typo fails before hours of work
+        preflight.check(build_components(load_scenario(base, overrides, params))[3], cache=False)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(meta_path, json.dumps({"grid": grid, "seeds": seeds, "overrides": list(overrides),

@@ -19,7 +19,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 import streamsim.experiment as experiment
-from streamsim.checkpoint import load_checkpoint, save_checkpoint
+from streamsim.checkpoint import _tree_sha256, load_checkpoint, save_checkpoint
 from streamsim.cli import app
 from streamsim.diagnostics import WALL_CLOCK_KEYS
 
@@ -170,6 +170,7 @@ def _mangled_json(folder: Path) -> None:
 def _other_scenario(folder: Path) -> None:
     doc = json.loads((folder / "state.json").read_text())
     doc["meta"]["scenario_sha256"] = "0" * 64
+    doc["manifest"]["state_sha256"] = _tree_sha256(doc["state"], doc["meta"])  # a consistent checkpoint, of another run
     (folder / "state.json").write_text(json.dumps(doc))
 
 

@@ -70,7 +70,8 @@ WINDOW = 3  # not the default 10: the dashboard must use the scenario's metrics.
 def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
     """One tiny run drawn by both dashboards at once: the live one on a recording terminal, the plain one."""
     if not _DRAWN:
-        monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
+        monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ is not installed: on the path, and allowed to import
+        monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
         tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"},
                     metrics={"window": WINDOW})
         live_console = Console(record=True, force_terminal=True, width=120)

@@ -27,7 +27,8 @@ _RUN: dict[str, Path] = {}  # one tiny run serves every test that needs a run di
 @pytest.fixture
 def run_dir(tiny, monkeypatch, tmp_path_factory) -> Path:  # noqa: ANN001
     """A tiny run: the border-ink defense (examples/) against a backdoor and permutation label flips."""
-    monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ imports by module:attr, as under `python -m streamsim`
+    monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ is not installed: on the path, and allowed to import
+    monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
     if not _RUN:
         tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"})
         tiny["attackers"].insert(0, {"name": "backdoor", "batch_size": 8, "attack": {
@@ -87,6 +88,7 @@ def test_backdoor_example_poisons_carry_the_patch_and_the_target_label(run_dir):
 
 def test_example_scenarios_name_importable_plugins(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO_ROOT))
+    monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
     for name in ("border-defense", "backdoor"):
         build_components(load_scenario(REPO_ROOT / "examples" / f"{name}.toml"))
 

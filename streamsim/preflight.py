@@ -1,0 +1,213 @@
+"""Everything checked before a run starts, the same way by ``streamsim validate`` and ``run``.
+
+Input is hostile until validated. A scenario that passes :func:`check` has a dataset that loads,
+a non-empty split for every role it uses, numbers that keep every loop finite, and folders it can
+write — so a run fails on bad input *before* any training, never after it:
+
+- the dataset exists and loads (shapes, dtypes and labels checked by the loader);
+- every split role the scenario uses has samples (``pretrain`` and ``test`` always, ``trusted``
+  when a defense is fitted, ``stream`` with clean sources, ``attacker`` with attackers);
+- the event count is bounded: batches of every source, evaluations and checkpoints together
+  stay under :data:`MAX_EVENTS` per phase (``interval = 1e-300`` would never end);
+- plugin settings that follow the naming conventions are in range: learning rates (``lr``,
+  ``*_lr``) in (0, :data:`MAX_LR`], epoch and step counts (``*epochs``, ``*steps``,
+  ``steps_per_*``) integers in 0..:data:`MAX_STEPS`;
+- the output folder can be written (refused), the artifact cache too (a warning, then a run
+  without a cache).
+
+>>> from streamsim.config import Scenario
+>>> sc = Scenario.model_validate({"duration": 10, "clean": [{"interval": 1e-9}]})
+>>> check_numbers(sc)
+Traceback (most recent call last):
+...
+streamsim.errors.ConfigError: clean.0.interval: 1e-09 schedules about 1e+10 batches over duration 10, more than the limit of 1,000,000 events per run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from streamsim import registry
+from streamsim.config import DataConfig, Scenario
+from streamsim.data.datasets import RawData, npz
+from streamsim.data.splits import split_sizes
+from streamsim.errors import ConfigError, DataError
+
+MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
+MAX_LR = 10.0
+MAX_STEPS = 1_000_000
+
+
+def load_raw(cfg: DataConfig) -> RawData:
+    """The dataset a scenario names: ``npz:PATH`` or a registered (or allowed) loader, checked."""
+    if cfg.dataset.startswith("npz:"):
+        return npz(cfg.dataset[4:])
+    loader = registry.resolve("dataset", cfg.dataset)
+    try:
+        raw = loader(cfg.root)
+    except (OSError, ValueError) as e:  # an unreadable folder or file: bad input, not a failed run
+        raise DataError(f"dataset {cfg.dataset!r}: {type(e).__name__}: {e}") from None
+    if not isinstance(raw, RawData):
+        raise DataError(f"dataset {cfg.dataset!r} returned {type(raw).__name__}, expected RawData")
+    return raw
+
+
+def _needed_roles(sc: Scenario) -> dict[str, str]:
+    roles = {"pretrain": "the learner is pretrained on it", "test": "accuracy is measured on it"}
+    if sc.defense.name != "none":
+        roles["trusted"] = f"defense {sc.defense.name!r} is fitted on it"
+    if sc.clean:
+        roles["stream"] = "clean sources send it"
+    if sc.attackers:
+        roles["attacker"] = "attackers draw from it"
+    return roles
+
+
+def check_data(sc: Scenario) -> None:
+    """The dataset loads and every split role the scenario uses gets samples."""
+    raw = load_raw(sc.data)
+    sizes = split_sizes(len(raw.y), sc.data.splits.model_dump())
+    for role, why in _needed_roles(sc).items():
+        if sizes[role] == 0:
+            fraction = getattr(sc.data.splits, role)
+            raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
+
+
+def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
+    """Every loop the scenario controls is finite: at most :data:`MAX_EVENTS` wake-ups a phase."""
+    limit = f"more than the limit of {MAX_EVENTS:,} events per run"
+    total = sc.duration / sc.eval_every + 1
+    if total > MAX_EVENTS:
+        raise ConfigError(f"eval_every: {sc.eval_every:g} means {total:.0e} evaluations over duration {sc.duration:g}, {limit}")
+    if checkpoint_every is not None:
+        if not (math.isfinite(checkpoint_every) and checkpoint_every > 0):
+            raise ConfigError(f"--checkpoint-every must be a positive, finite simulated time, got {checkpoint_every}")
+        saves = sc.duration / checkpoint_every
+        if saves > MAX_EVENTS:
+            raise ConfigError(f"--checkpoint-every {checkpoint_every:g} means {saves:.0e} checkpoints over duration "
+                              f"{sc.duration:g}, {limit}")
+        total += saves
+    for kind, sources in (("clean", sc.clean), ("attackers", sc.attackers)):
+        for i, s in enumerate(sources):
+            active = max(0.0, min(s.stop if s.stop is not None else sc.duration, sc.duration) - s.start)
+            key, batches = (f"{kind}.{i}.interval", active / s.interval + 1) if s.arrival == "fixed" else \
+                (f"{kind}.{i}.rate", active * s.rate + 1)
+            if s.budget is not None:
+                batches = min(batches, math.ceil(s.budget / s.batch_size))
+            if batches > MAX_EVENTS:
+                value = s.interval if s.arrival == "fixed" else s.rate
+                raise ConfigError(f"{key}: {value:g} schedules about {batches:.0e} batches over duration "
+                                  f"{sc.duration:g}, {limit}")
+            total += batches
+    if total > MAX_EVENTS:
+        raise ConfigError(f"sources, evaluations and checkpoints together schedule about {total:.0e} events, {limit}")
+
+
+def check_plugin_numbers(params: dict[str, Any], where: str) -> None:
+    """Range checks by naming convention: learning rates, epoch and step counts.
+
+    >>> check_plugin_numbers({"lr": 1e-3, "pretrain_epochs": 0, "steps_per_batch": 2}, "learner")
+    >>> check_plugin_numbers({"pretrain_epochs": -1}, "learner")
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: learner.params.pretrain_epochs: -1 is not a count in 0..1,000,000
+    """
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if key == "lr" or key.endswith("_lr"):
+            if not 0 < value <= MAX_LR:
+                raise ConfigError(f"{where}.params.{key}: learning rate {value:g} is not in (0, {MAX_LR:g}]")
+        elif (key.endswith(("epochs", "steps")) or key.startswith("steps_per_")) and \
+                not (float(value).is_integer() and 0 <= value <= MAX_STEPS):
+            raise ConfigError(f"{where}.params.{key}: {value:g} is not a count in 0..{MAX_STEPS:,}")
+
+
+def probe_writable(path: Path) -> str | None:
+    """Why ``path`` (or the folders to be created above it) cannot be written; ``None`` if it can.
+
+    Tries for real (a temporary file in the nearest existing folder): permission bits say
+    nothing to root, and nothing about read-only mounts.
+    """
+    base = Path(path)
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        return f"{base} is not a folder"
+    try:
+        fd, name = tempfile.mkstemp(dir=base, prefix=".streamsim-probe-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        return f"cannot write in {base} ({e.strerror or type(e).__name__})"
+    return None
+
+
+def check_output(out: Path, fresh: bool = True) -> None:
+    """Refuse an output folder that cannot be created or written, or (``fresh``) that holds something."""
+    from streamsim.rundir import check_free
+
+    if fresh:
+        check_free(out)
+    why = probe_writable(out)
+    if why is not None:
+        raise ConfigError(f"output {out}: {why}")
+
+
+def usable_cache(enabled: bool) -> bool:
+    """Whether to use the artifact cache: an unwritable one is a warning and a run without it."""
+    if not enabled:
+        return False
+    from streamsim.cache import DEFAULT_DIR, ENV_VAR
+
+    root = Path(os.environ.get(ENV_VAR) or DEFAULT_DIR)
+    why = probe_writable(root)
+    if why is not None:
+        warnings.warn(f"artifact cache {root}: {why}; running without a cache (everything is trained afresh)",
+                      RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, checkpoint_every: float | None = None,
+          cache: bool = True) -> bool:
+    """Everything about a run that can be known before it starts; returns whether to use the cache.
+
+    ``resolved`` is the scenario with every plugin setting filled in (from ``build_components``).
+    ``out`` is the run folder (``fresh``: it must not hold anything yet) or, with ``fresh=False``,
+    the folder a new run folder will be made in.
+    """
+    check_numbers(resolved, checkpoint_every)
+    check_plugin_numbers(resolved.learner.params, "learner")
+    check_plugin_numbers(resolved.defense.params, "defense")
+    for i, a in enumerate(resolved.attackers):
+        check_plugin_numbers(a.attack.params, f"attackers.{i}.attack")
+    if checkpoint_every is not None and out is None:
+        raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
+    check_data(resolved)
+    if out is not None:
+        check_output(out, fresh)
+    return usable_cache(cache)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads (the scenario's ``threads``), restoring the count after.
+
+    The numbers depend on it: a sum split over two threads rounds differently from one.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,59 @@
+"""The README's code runs and its quickstart numbers are the committed ones (issue 13).
+
+Every fenced block with a language is either run here (``python``), validated (``toml``), or
+marked with an HTML comment ``<!-- not run by the tests: why -->`` on the line before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from streamsim.config import load_scenario
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BLOCK = re.compile(r"(?:<!--(?P<note>[^>]*)-->\n)?```(?P<lang>[a-z]+)\n(?P<body>.*?)^```$", re.S | re.M)
+BLOCKS = [(m["lang"], m["body"], (m["note"] or "").strip()) for m in BLOCK.finditer(README)]
+
+
+def test_every_block_is_run_or_says_why_not():
+    assert len(BLOCKS) >= 6
+    for lang, body, note in BLOCKS:
+        if lang not in ("python", "toml"):
+            assert note.startswith("not run by the tests:") and len(note) > 25, body[:80]
+
+
+def test_the_toml_block_is_a_valid_scenario():
+    tomls = [body for lang, body, _ in BLOCKS if lang == "toml"]
+    assert tomls
+    for body in tomls:
+        sc = load_scenario(tomllib.loads(body))
+        assert sc.name == "quickstart" and sc.threads == 1
+
+
+@pytest.mark.parametrize("index", [i for i, (lang, _, _) in enumerate(BLOCKS) if lang == "python"])
+def test_python_blocks_run(index, monkeypatch):
+    monkeypatch.chdir(REPO)  # the example names scenarios/quickstart.toml relative to the repository
+    before = set(os.listdir(REPO))
+    namespace: dict[str, object] = {}
+    exec(compile(BLOCKS[index][1], f"README.md python block {index}", "exec"), namespace)  # noqa: S102
+    assert set(os.listdir(REPO)) == before  # out=None: the example writes nothing
+    result = namespace["result"]
+    assert result.summary["seed"] == 3 and 0.0 <= result.summary["final_accuracy"] <= 1.0
+
+
+def test_the_quickstart_numbers_are_the_committed_ones():
+    record = json.loads((REPO / "benchmarks" / "results" / "quickstart-seed0.json").read_text())
+    m = record["metrics"]
+    assert record["command"] == "python benchmarks/quickstart_readme.py" and record["threads"] == 1
+    paragraph = README[README.index("**What we reach.**"):].split("\n\n")[0].replace("\n", " ")
+    for text in (f"rejects {round(100 * m['ca'])} % of the flipped poisons", f"ca {m['ca']:.3f}", f"da {m['da']:.3f}",
+                 f"false-rejection rate of {m['clean_frr']:.3f}", f"precision {m['precision']:.2f}", f"F1 {m['f1']:.2f}",
+                 f"from {m['baseline_final_accuracy']:.3f} (baseline) to {m['final_accuracy']:.3f}"):
+        assert text in paragraph, text
