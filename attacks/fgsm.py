@@ -27,7 +27,14 @@ the reference code did; ``defense.conditioned_score`` when the defense has one,
 :class:`~streamsim.abilities.LabelConditioned`). The shadow critic is always conditioned on the
 claimed label.
 
-A critic stage is skipped when the defense has no differentiable score: there is nothing to evade.
+**Defenses without a gradient.** The critic stage needs a differentiable ``defense.score``:
+``depois``, ``centroid`` (distance to the class centroid) and ``loss-trim`` (the live learner's
+loss, when it has ``logits``) have one; ``knn``, ``roni``, ``spectral``, ``none`` and ``oracle``
+do not. Against those the critic stage is *skipped* — the attack falls back to its classifier
+stage(s) (``critic`` alone leaves the pixels as they are) — and says so: ``stats()`` reports
+``critic_stage_skipped = 1.0`` (0.0 when the stage ran), which lands in the run summary under the
+attacker and in the timeline. Black-box, the shadow critic is distilled only when the defense
+answers score queries (see :func:`attacks.shadow.query_teachers`), with the same fallback.
 Trained shadows are cached in ``context.cache`` when there is one (keyed by the answers bought).
 
 >>> import numpy as np, torch
@@ -89,6 +96,22 @@ def fgsm(x: torch.Tensor, direction: Direction, eps: float) -> torch.Tensor:
     return (x + eps * direction(x).sign()).clamp_(-1.0, 1.0)
 
 
+def has_score(defense: Defense | None) -> bool:
+    """Whether the defense has a differentiable score (:class:`~streamsim.abilities.Scoring`) that answers.
+
+    Having the method is not enough: a defense may score only with some learners (``loss-trim``
+    needs ``logits``), so a probe that raises ``NotImplementedError`` means no score.
+    """
+    if defense is None or not has(defense, Scoring):
+        return False
+    try:
+        with torch.no_grad(), frozen(defense):  # eval mode: a probe must not draw dropout randomness
+            defense.score(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))
+    except NotImplementedError:
+        return False
+    return True
+
+
 class FGSM(Attack):
     """Gradient-sign poison against De-Pois's critic and/or the classifier (Oschart et al.)."""
 
@@ -136,6 +159,7 @@ class FGSM(Attack):
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}
+        self.critic_skipped_ = False  # set in prepare: the defense has no differentiable score
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(eps={self.eps}, mode={self.mode!r}, knowledge={self.knowledge!r})"
@@ -159,7 +183,8 @@ class FGSM(Attack):
         if view is None:
             raise ThreatModelError(f"{type(self).__name__} needs a view of the target ({self.knowledge!r})")
         if self.knowledge == "white-box":
-            self._white_box(view)
+            _, defense = self._white_box(view)
+            self.critic_skipped_ = "critic" in self.stages and not has_score(defense)
             return
         if context.pool is None or len(context.pool) == 0:
             raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
@@ -167,6 +192,7 @@ class FGSM(Attack):
                                         classifier="classifier" in self.stages, critic="critic" in self.stages,
                                         cache=context.cache)
         self.shadow_stats_ = dict(self.shadows_.stats)
+        self.critic_skipped_ = "critic" in self.stages and self.shadows_.critic is None
 
     def _white_box(self, view: TargetView) -> tuple[Learner, Defense]:
         learner, defense = view.learner, view.defense  # ThreatModelError unless the view is white-box
@@ -185,7 +211,8 @@ class FGSM(Attack):
                     return critic_grad(defense.conditioned_score, x, claimed)
                 return critic_grad(defense.score, x, claimed)  # conditioned as the defense screens
 
-            score_ok, logits, holders = has(defense, Scoring), learner.logits, [learner, defense]
+            score_ok = has(defense, Scoring) and not self.critic_skipped_  # probed in prepare
+            logits, holders = learner.logits, [learner, defense]
         else:
             if self.shadows_ is None:
                 raise PluginError(f"{type(self).__name__} with knowledge 'posteriors': call prepare() first")
@@ -220,7 +247,8 @@ class FGSM(Attack):
 
     def stats(self) -> dict[str, float]:
         """For the run summary: the distillation's numbers (``shadow_*``); fidelity comes from :meth:`assess`."""
-        return {f"shadow_{k}": v for k, v in self.shadow_stats_.items()}
+        skipped = {"critic_stage_skipped": float(self.critic_skipped_)} if "critic" in self.stages else {}
+        return {**{f"shadow_{k}": v for k, v in self.shadow_stats_.items()}, **skipped}
 
     def assess(self, x: torch.Tensor, y: torch.Tensor, learner: Learner, defense: Defense) -> dict[str, float]:
         """After the run: shadow fidelity on held-out data (see :meth:`fidelity`)."""

@@ -74,6 +74,11 @@ METRICS: dict[str, Metric] = dict([
     _m("drift_alarms", "drift alarms", "count", "ADWIN alarms on the clean error stream"),
     _m("first_drift_alarm", "first ADWIN alarm (sim time)", "time", "simulated time of the first drift alarm"),
     _m("wall_time_s", "wall time (s)", "seconds", "wall-clock seconds of the whole run"),
+    # Filter diagnostics (streamsim.diagnostics), folded from the screen records for every defense.
+    _m("clean_removal_bias_p", "class bias of clean rejections (χ² p)", "value",
+       "p-value of the rejected clean points' class mix against the clean stream's; small = biased"),
+    _m("screen_s_per_1k", "screening cost (s per 1,000 points)", "seconds",
+       "wall seconds of defense.screen per 1,000 screened points"),
     # What attacker sources report (summary.json's attackers, timeline columns attack:<source>:<key>).
     _m("knowledge", "knowledge", "text", "the attack's threat model"),
     _m("queries_used", "queries spent", "count", "samples the attack asked the target about", "queries"),
@@ -108,7 +113,7 @@ REPORT = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "ca", "d
 """The metric table of a run's ``report.md``."""
 SWEEP = ("ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
          "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
-         "accepted_poisons", "first_drift_alarm", "wall_time_s")
+         "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k")
 """The metric columns of a sweep's ``results.csv`` (in this order)."""
 SWEEP_PLOTS = ("ca", "da", "accuracy_drop")
 """Metrics a sweep report plots against each parameter."""

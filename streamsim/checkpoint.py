@@ -177,7 +177,7 @@ def load_checkpoint(folder: Path, sha256: str | None = None) -> tuple[Any, dict[
 
 # --- records -------------------------------------------------------------------------------------
 _RECORD_TYPES = {cls.__name__: cls for cls in RECORD_TYPES}
-_SCREEN_ARRAYS = ("scores", "is_poison", "accept", "correct")
+_SCREEN_ARRAYS = ("scores", "is_poison", "accept", "correct", "labels")
 
 
 def records_state(records: list[Record]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ class ScreenRecord:
     arrived) classifies as their true label — the harmless ones, for De-Pois accuracy (da).
     ``scores``, ``is_poison`` and ``accept`` are per sample, for score histograms; ``correct`` is
     per sample too (the model's prediction before learning matched the true label): the drift
-    watch's input, so a resumed run rebuilds it from the records.
+    watch's input, so a resumed run rebuilds it from the records. ``labels`` (the claimed labels,
+    per sample) feed the per-class filter diagnostics. ``screen_seconds`` is the wall time of
+    ``defense.screen`` — a measurement, not a result: it differs between identical runs.
     """
 
     run: str  # "attack" or "baseline"
@@ -35,6 +37,8 @@ class ScreenRecord:
     is_poison: np.ndarray
     accept: np.ndarray
     correct: np.ndarray
+    labels: np.ndarray | None = None
+    screen_seconds: float = 0.0
 
     @property
     def rejected(self) -> int:

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from streamsim.atomic import write_atomic, write_text_atomic
 from streamsim.catalogue import METRICS, REPORT, SWEEP_PLOTS
 from streamsim.errors import ConfigError, DataError
+from streamsim.leaderboard import is_leaderboard, write_leaderboard
 from streamsim.rundir import RUN_FILES
 
 FIGURES = "figures"
@@ -401,6 +402,10 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     for stem, fig in figs.items():
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
+    if is_leaderboard(sweep_dir):  # the grid varies the defense
+        write_leaderboard(sweep_dir, out, save_figure, FIGURES)
+        lines += ["", "## Leaderboard", "", "One row per defense, one column per attack: [leaderboard.md](leaderboard.md) "
+                  f"(every number in leaderboard.csv), ![leaderboard]({FIGURES}/leaderboard.png)"]
     path = out / "report.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from streamsim.config import Scenario
+from streamsim.diagnostics import FilterDiagnostics
 from streamsim.metrics import Detection
 from streamsim.records import AttackerSummary, AttackRecord, DriftAlarm, EvalRecord, ExampleRecord, Record, ScreenRecord
 
@@ -55,6 +56,7 @@ class Collector:
         self.attack_columns: dict[str, float] = {}  # latest attacker numbers, as attack:<source>:<key>
         self.kept: list[ExampleRecord] = []
         self.attackers: dict[str, dict[str, Any]] = {}  # from AttackerSummary records
+        self.diagnostics = FilterDiagnostics()  # of the attacked run; summary only (wall time inside)
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, ScreenRecord):
@@ -82,6 +84,7 @@ class Collector:
             state.clean_seen += r.n
         if r.run != "attack":
             return
+        self.diagnostics.add(r)
         self.events.append({
             "time": r.time, "source": r.source, "kind": r.kind, "n": r.n, "n_poison": r.n_poison,
             "accepted": r.accepted, "rejected": r.rejected, "rejected_poison": r.rejected_poison,
@@ -122,6 +125,7 @@ class Collector:
         out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
         out["drift_alarms"] = len(attack.alarms)
         out["drift_alarm_times"] = list(attack.alarms)
+        out.update(self.diagnostics.summary())
         if baseline.evals:
             out["baseline_final_accuracy"] = baseline.evals[-1].accuracy
             out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]

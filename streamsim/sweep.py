@@ -52,10 +52,33 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
             raise ConfigError(f"--grid {item!r}: expected key.path=v1,v2,...")
         if key in grid:
             raise ConfigError(f"--grid {key}: given twice")
-        grid[key] = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        grid[key] = [parse_value(v.strip()) for v in split_values(values) if v.strip()]
         if not grid[key]:
             raise ConfigError(f"--grid {item!r}: no values after '='")
     return grid
+
+
+def split_values(text: str) -> list[str]:
+    """Split a grid's values on the commas outside brackets, braces and quotes, so a value can be a
+    TOML list or inline table (a whole attack: ``{name = "noise", params = {std = 0.5}}``).
+
+    >>> split_values('1,[2, 3],{a = 1, b = "x,y"}')
+    ['1', '[2, 3]', '{a = 1, b = "x,y"}']
+    """
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def grid_cells(grid: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:

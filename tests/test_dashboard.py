@@ -72,7 +72,7 @@ def tiny_run_output(tiny, monkeypatch) -> tuple[str, str]:  # noqa: ANN001
     if not _DRAWN:
         monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ is not installed: on the path, and allowed to import
         monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
-        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.knn_defense:KNNDefense"},
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"},
                     metrics={"window": WINDOW})
         live_console = Console(record=True, force_terminal=True, width=120)
         plain_file = io.StringIO()
@@ -116,7 +116,7 @@ def test_dashboard_timeline_and_summary_agree_on_windowed_detection(tiny_run_out
 def test_live_dashboard_shows_accuracy_detection_sources_and_boundary(tiny_run_output):
     text, _ = tiny_run_output
     for field in ("attack run (2/2)", "baseline run (1/2)", "accuracy attack", "accuracy baseline", "ca ", "da ",
-                  f"last {WINDOW} attacker batches", "clean", "flipper", "boundary 0.5", "batches/s", "ETA", "t=4.0/4"):
+                  f"last {WINDOW} attacker batches", "clean", "flipper", "boundary -0.035", "batches/s", "ETA", "t=4.0/4"):
         assert field in text, field
 
 

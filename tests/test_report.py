@@ -26,11 +26,11 @@ _RUN: dict[str, Path] = {}  # one tiny run serves every test that needs a run di
 
 @pytest.fixture
 def run_dir(tiny, monkeypatch, tmp_path_factory) -> Path:  # noqa: ANN001
-    """A tiny run: KNN defense (examples/) against a backdoor and permutation label flips."""
+    """A tiny run: the border-ink defense (examples/) against a backdoor and permutation label flips."""
     monkeypatch.syspath_prepend(str(REPO_ROOT))  # examples/ is not installed: on the path, and allowed to import
     monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
     if not _RUN:
-        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.knn_defense:KNNDefense"})
+        tiny.update(duration=4.0, eval_every=2.0, defense={"name": "examples.border_defense:BorderInk"})
         tiny["attackers"].insert(0, {"name": "backdoor", "batch_size": 8, "attack": {
             "name": "examples.backdoor_attack:Backdoor", "params": {"target": 0, "size": 4}}})
         _RUN["dir"] = run(tiny, out=tmp_path_factory.mktemp("report") / "run").run_dir
@@ -69,13 +69,12 @@ def test_report_to_another_directory(run_dir, tmp_path):
     assert all(p.is_file() for p in _linked(path))
 
 
-def test_knn_example_defense_rejects_most_label_flips(run_dir):
+def test_border_example_defense_rejects_the_backdoor_and_few_clean_points(run_dir):
     events = pd.read_csv(run_dir / "events.csv")
-    flips = events[events["source"] == "flipper"]
-    ca = flips["rejected_poison"].sum() / flips["n_poison"].sum()
-    assert ca > 0.5, ca  # guards the example defense end to end (seeded run): most flips rejected
+    backdoor = events[events["source"] == "backdoor"]
+    assert backdoor["rejected_poison"].sum() == backdoor["n_poison"].sum() > 0  # the patch is always in the border
     clean = events[events["source"] == "clean"]
-    assert clean["rejected_clean"].sum() / clean["n"].sum() < 0.5  # and it does not reject everything
+    assert clean["rejected_clean"].sum() / clean["n"].sum() < 0.1
 
 
 def test_backdoor_example_poisons_carry_the_patch_and_the_target_label(run_dir):
@@ -91,7 +90,7 @@ def test_backdoor_example_poisons_carry_the_patch_and_the_target_label(run_dir):
 def test_example_scenarios_name_importable_plugins(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO_ROOT))
     monkeypatch.setenv("STREAMSIM_ALLOW_IMPORT", "examples")
-    for name in ("knn-defense", "backdoor"):
+    for name in ("border-defense", "backdoor"):
         build_components(load_scenario(REPO_ROOT / "examples" / f"{name}.toml"))
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
+from streamsim.diagnostics import WALL_CLOCK_KEYS
 from streamsim.errors import ConfigError
 from streamsim.sweep import parse_grid, run_sweep
 
@@ -26,7 +27,7 @@ def _scenario(tmp_path, tiny):
 
 
 def _rows(out):
-    frame = pd.read_csv(out / "results.csv").drop(columns=["wall_time_s"])
+    frame = pd.read_csv(out / "results.csv").drop(columns=list(WALL_CLOCK_KEYS))
     return frame.sort_values(["cell", "seed"]).reset_index(drop=True)
 
 

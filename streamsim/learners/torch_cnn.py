@@ -125,6 +125,11 @@ class TorchLearner(Learner):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the last linear layer sees (both networks end in Flatten → Linear)."""
+        with torch.no_grad():
+            return self.model[:-1](x)
+
     def checkpoint_state(self) -> dict[str, Any]:
         """Weights and Adam's moments: updates are full-batch steps, so there is no generator to keep."""
         return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},

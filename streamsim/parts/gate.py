@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ class Gate:
         if len(batch) == 0:
             return None
         correct = self.learner.predict(batch.x) == batch.true_labels  # the model as the batch found it
+        started = time.perf_counter()
         verdicts = self.defense.screen(batch)
+        screen_seconds = time.perf_counter() - started  # wall time: summary only, never the tables
         if len(verdicts) != len(batch):
             raise PluginError(f"defense {type(self.defense).__name__}.screen returned {len(verdicts)} verdicts for {len(batch)} samples")
         accept = verdicts.accept
@@ -56,6 +59,7 @@ class Gate:
             prequential_errors=int((~correct).sum()), boundary=self._boundary(),
             scores=verdicts.score.detach().numpy().astype(np.float32), is_poison=poison.numpy().copy(),
             accept=accept.numpy().copy(), correct=correct.numpy().copy(),
+            labels=batch.labels.numpy().copy(), screen_seconds=screen_seconds,
         )
         return Screened(record, batch, accept)
 

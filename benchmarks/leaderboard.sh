@@ -1,0 +1,14 @@
+#!/bin/sh
+# Regenerates the README's leaderboard: 8 defenses x 6 attacks x 3 seeds on scenarios/leaderboard.toml,
+# then `streamsim report`, which writes leaderboard.md, leaderboard.csv and leaderboard.png into the sweep
+# directory. Copy those (and results.csv, sweep.json) into benchmarks/results/leaderboard/ to update the
+# README (tests/test_leaderboard.py checks the README table against them).
+# Usage: benchmarks/leaderboard.sh [OUT_DIR] [extra sweep options, e.g. --resume]
+set -eu
+OUT="${1:-runs/leaderboard}"
+[ $# -gt 0 ] && shift
+STREAMSIM="${STREAMSIM:-streamsim}"
+$STREAMSIM sweep leaderboard --seeds 0,1,2 --jobs "${JOBS:-2}" --out "$OUT" "$@" \
+  --grid 'defense={name = "none"},{name = "oracle"},{name = "depois", params = {preset = "fast", condition = "claimed", k = 1.0}},{name = "knn"},{name = "centroid"},{name = "loss-trim"},{name = "roni"},{name = "spectral"}' \
+  --grid 'attackers.0.attack={name = "label-flip", params = {mode = "permutation"}},{name = "noise", params = {scale = 0.5}},{name = "fgsm", params = {knowledge = "white-box", eps = 0.3, mode = "critic-classifier"}},{name = "fgsm", params = {knowledge = "posteriors", eps = 0.3, mode = "critic-classifier", shadow_classifier = "small-cnn", shadow_points = 1000, shadow_epochs = 3, shadow_critic_epochs = 30}},{name = "adaptive", params = {knowledge = "verdicts", surrogate_epochs = 3}},{name = "adaptive", params = {knowledge = "effects", surrogate_epochs = 3}}'
+$STREAMSIM report "$OUT"

@@ -1,0 +1,183 @@
+"""The defense leaderboard: one row per defense, one column per attack, from a sweep's ``results.csv``.
+
+A sweep whose grid varies the defense (``defense`` as whole tables, or ``defense.name``) and,
+optionally, the attack (``attackers.0.attack`` or ``attackers.0.attack.name``) is a leaderboard;
+``streamsim report SWEEP_DIR`` then also writes ``leaderboard.md`` (tables), ``leaderboard.csv``
+(every number, long format) and ``figures/leaderboard.png``. Each number is the mean ± standard
+deviation over the sweep's seeds of one summary metric:
+
+- ``da`` — (rejected + accepted-but-harmless poisons) / poisons;
+- ``accuracy_drop`` — final accuracy of the no-attack baseline (same seed, same clean stream,
+  same defense) minus that of the attacked run;
+- ``clean_frr`` — share of clean points rejected;
+- ``screen_s_per_1k`` — wall seconds of ``defense.screen`` per 1,000 points (a measurement of
+  this machine at that moment, unlike the others).
+
+Cells are matched to their settings through ``sweep.json`` (the grid) and the cell id, so a
+setting that is a whole table (a defense with its parameters) is labelled by its name.
+
+>>> attack_label({"name": "fgsm", "params": {"knowledge": "posteriors", "eps": 0.3}})
+'black-box FGSM'
+>>> attack_label({"name": "label-flip"})
+'label-flip'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from streamsim.atomic import write_text_atomic
+from streamsim.errors import DataError
+from streamsim.sweep import cell_id, grid_cells
+
+DEFENSE_KEYS = ("defense", "defense.name")
+ATTACK_KEYS = ("attackers.0.attack", "attackers.0.attack.name")
+METRICS = {  # summary key → (heading, what it is)
+    "da": ("da", "(rejected + accepted-but-harmless poisons) / poisons; higher is better"),
+    "accuracy_drop": ("accuracy drop", "baseline final accuracy − attacked final accuracy; lower is better"),
+    "clean_frr": ("clean FRR", "share of clean points rejected; lower is better"),
+    "screen_s_per_1k": ("screening cost (s per 1,000 points)", "wall time of defense.screen; lower is better"),
+}
+KNOWN_ATTACKS = {  # (attack name, knowledge) → the leaderboard's column name
+    ("fgsm", "white-box"): "white-box FGSM",
+    ("fgsm", "posteriors"): "black-box FGSM",
+    ("adaptive", "verdicts"): "adaptive verdicts",
+    ("adaptive", "effects"): "adaptive effects",
+}
+DEFAULT_KNOWLEDGE = {"fgsm": "white-box", "adaptive": "verdicts"}
+
+
+def attack_label(attack: dict[str, Any] | str) -> str:
+    """A column name for an attack table (or a bare attack name)."""
+    if isinstance(attack, str):
+        attack = {"name": attack}
+    name = str(attack.get("name", "?"))
+    knowledge = (attack.get("params") or {}).get("knowledge", DEFAULT_KNOWLEDGE.get(name))
+    if knowledge is None:
+        return name
+    return KNOWN_ATTACKS.get((name, knowledge), f"{name} ({knowledge})")
+
+
+def _name(value: Any) -> str:
+    return str(value["name"]) if isinstance(value, dict) else str(value)
+
+
+def is_leaderboard(sweep_dir: Path) -> bool:
+    """Whether the sweep's grid varies the defense (then ``streamsim report`` writes a leaderboard)."""
+    meta = sweep_dir / "sweep.json"
+    if not meta.is_file():
+        return False
+    grid = json.loads(meta.read_text(encoding="utf-8")).get("grid", {})
+    return any(len(grid.get(k, [])) > 1 for k in DEFENSE_KEYS)
+
+
+def cells(sweep_dir: Path) -> pd.DataFrame:
+    """``results.csv`` with a ``defense`` and an ``attack`` column, one row per finished cell and seed."""
+    meta = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    grid, base = meta["grid"], meta["scenario"]
+    defense_key = next((k for k in DEFENSE_KEYS if k in grid), None)
+    if defense_key is None:
+        raise DataError(f"{sweep_dir / 'sweep.json'}: the grid does not vary the defense ({' or '.join(DEFENSE_KEYS)})")
+    attack_key = next((k for k in ATTACK_KEYS if k in grid), None)
+    fixed_attack = attack_label(base["attackers"][0]["attack"]) if base.get("attackers") else "no attack"
+    labels = {}
+    for params in grid_cells(grid):
+        labels[cell_id(params)] = (_name(params[defense_key]),
+                                   attack_label(params[attack_key]) if attack_key else fixed_attack)
+    results = pd.read_csv(sweep_dir / "results.csv", dtype={"cell": str})
+    if results.empty:
+        raise DataError(f"{sweep_dir / 'results.csv'}: no finished cells yet")
+    unknown = set(results["cell"]) - set(labels)
+    if unknown:
+        raise DataError(f"{sweep_dir / 'results.csv'}: cells {sorted(unknown)[:3]} are not in sweep.json's grid")
+    results["defense"] = [labels[c][0] for c in results["cell"]]
+    results["attack"] = [labels[c][1] for c in results["cell"]]
+    results.attrs["defenses"] = list(dict.fromkeys(_name(v) for v in grid[defense_key]))
+    results.attrs["attacks"] = list(dict.fromkeys(attack_label(v) for v in grid[attack_key])) if attack_key else [fixed_attack]
+    return results
+
+
+def leaderboard(sweep_dir: Path) -> pd.DataFrame:
+    """Long format: defense, attack, metric, mean, std, seeds — in the grid's order."""
+    results = cells(sweep_dir)
+    rows = []
+    for (defense, attack), group in results.groupby(["defense", "attack"], sort=False):
+        for metric in METRICS:
+            values = pd.to_numeric(group[metric], errors="coerce").dropna() if metric in group else pd.Series([])
+            rows.append({"defense": defense, "attack": attack, "metric": metric,
+                         "mean": float(values.mean()) if len(values) else math.nan,
+                         "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan, "seeds": len(values)})
+    frame = pd.DataFrame(rows)
+    order_d = {d: i for i, d in enumerate(results.attrs["defenses"])}
+    order_a = {a: i for i, a in enumerate(results.attrs["attacks"])}
+    order_m = {m: i for i, m in enumerate(METRICS)}
+    frame = frame.sort_values(["defense", "attack", "metric"], key=lambda s: s.map({**order_d, **order_a, **order_m}))
+    frame.attrs.update(results.attrs)
+    return frame.reset_index(drop=True)
+
+
+def _cell(mean: float, std: float, digits: int) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
+
+
+def markdown(board: pd.DataFrame) -> str:
+    """One table per metric: a row per defense, a column per attack, ``mean ± std`` over seeds."""
+    defenses, attacks = board.attrs["defenses"], board.attrs["attacks"]
+    seeds = sorted(set(board["seeds"]))
+    lines = [f"Mean ± std over {', '.join(map(str, seeds))} seeds per cell."]
+    for metric, (heading, what) in METRICS.items():
+        part = board[board["metric"] == metric].set_index(["defense", "attack"])
+        digits = 2 if metric == "screen_s_per_1k" else 3
+        lines += ["", f"**{heading}** — {what}", "", "| defense | " + " | ".join(attacks) + " |",
+                  "|---|" + "---:|" * len(attacks)]
+        for d in defenses:
+            row = [_cell(part.loc[(d, a), "mean"], part.loc[(d, a), "std"], digits) if (d, a) in part.index else "–"
+                   for a in attacks]
+            lines.append(f"| {d} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(board: pd.DataFrame) -> Figure:
+    """Four heatmaps (defense × attack), one per metric, annotated with the means."""
+    defenses, attacks = board.attrs["defenses"], board.attrs["attacks"]
+    fig = Figure(figsize=(4 + 1.6 * len(attacks), 2.2 + 0.9 * len(defenses) * 2), layout="constrained")
+    axes = fig.subplots(2, 2).flatten()
+    for ax, (metric, (heading, _)) in zip(axes, METRICS.items(), strict=True):
+        part = board[board["metric"] == metric].pivot(index="defense", columns="attack", values="mean")
+        values = part.reindex(index=defenses, columns=attacks).to_numpy(dtype=float)
+        cmap = "viridis" if metric == "da" else "viridis_r"
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+        for (i, j), v in np.ndenumerate(values):
+            if not math.isnan(v):
+                light = sum(image.cmap(image.norm(v))[:3]) > 1.5  # dark text on the light end of the map
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="black" if light else "white")
+        ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(defenses)), defenses, fontsize=8)
+        ax.set_title(heading, fontsize=9)
+    fig.suptitle("Defenses against attacks on the same stream (mean over seeds)")
+    return fig
+
+
+def write_leaderboard(sweep_dir: Path, out: Path, save_figure: Callable[[Figure, Path], Path],
+                      figures: str = "figures") -> list[Path]:
+    """``leaderboard.md``, ``leaderboard.csv`` and ``FIGURES/leaderboard.png`` into ``out``
+    (``streamsim report`` hands in its atomic figure writer)."""
+    board = leaderboard(sweep_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "leaderboard.md"
+    write_text_atomic(md, f"# Leaderboard: {sweep_dir.name}\n\n" + markdown(board)
+                      + f"\n![leaderboard]({figures}/leaderboard.png)\n")
+    csv = out / "leaderboard.csv"
+    write_text_atomic(csv, board.to_csv(index=False))
+    png = save_figure(figure(board), out / figures / "leaderboard.png")
+    return [md, csv, png]
