@@ -57,3 +57,17 @@ def test_the_quickstart_numbers_are_the_committed_ones():
                  f"false-rejection rate of {m['clean_frr']:.3f}", f"precision {m['precision']:.2f}", f"F1 {m['f1']:.2f}",
                  f"from {m['baseline_final_accuracy']:.3f} (baseline) to {m['final_accuracy']:.3f}"):
         assert text in paragraph, text
+
+
+def test_table_1_is_printed_from_the_committed_sweep():
+    # guards against README numbers the code no longer produces: the table must be what the
+    # committed results.csv gives, row for row (a stale or hand-edited cell fails)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("table1", REPO / "benchmarks" / "table1.py")
+    table1 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table1)
+    rows = table1.rows()
+    assert len(rows) == 8  # header, rule, four cells, blank, the clean FRR line
+    for row in rows:
+        assert row in README, row
