@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import torch
 
-from streamsim import Batch, ConfigError, Defense, Features, Learner, PluginError, SetupContext, Verdicts, has
+from streamsim import Batch, ConfigError, Defense, Features, Learner, PluginError, SetupContext, Verdicts, require
 
 Space = Literal["input", "features"]
 
@@ -62,9 +62,8 @@ class KNNSanitizer(Defense):
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
             raise PluginError("knn: the trusted split is empty; give data.splits.trusted a share")
-        if self.space == "features" and not has(learner, Features):
-            raise PluginError(f"knn: space='features' needs a learner with features(); "
-                              f"{type(learner).__name__} has none (use space='input')")
+        if self.space == "features":
+            require(learner, Features, "knn with space='features' (use space='input' otherwise): learner")
         self.learner = learner
         self.trusted_x, self.trusted_y = trusted.x, trusted.labels
         self.recent_x = trusted.x[:0]

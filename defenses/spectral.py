@@ -48,7 +48,7 @@ from streamsim import (
     PluginError,
     SetupContext,
     Verdicts,
-    has,
+    require,
 )
 
 Space = Literal["input", "features"]
@@ -78,9 +78,8 @@ class SpectralSignatures(Defense):
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
             raise PluginError("spectral: the trusted split is empty; give data.splits.trusted a share")
-        if self.space == "features" and not has(learner, Features):
-            raise PluginError(f"spectral: space='features' needs a learner with features(); "
-                              f"{type(learner).__name__} has none (use space='input')")
+        if self.space == "features":
+            require(learner, Features, "spectral with space='features' (use space='input' otherwise): learner")
         self.learner = learner
         self.recent_x, self.recent_y = self._slide(trusted.x, trusted.labels)
 
