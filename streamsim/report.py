@@ -102,8 +102,10 @@ def _alarm_times(summary: dict[str, Any], key: str) -> list[float]:
     return [float(t) for t in times]
 
 
-def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms: list[float]) -> Figure:
-    """Target accuracy over simulated time, attacked vs baseline, with drift alarms as vertical lines."""
+def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms: list[float],
+                    concept_changes: list[float] = ()) -> Figure:
+    """Target accuracy over simulated time, attacked vs baseline, with drift alarms as vertical lines
+    (and a synthetic stream's own concept changes, the natural drift, as black dashed ones)."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(timeline["time"], timeline["accuracy"], marker="o", color=ATTACK_COLOR, label="under attack")
@@ -115,6 +117,9 @@ def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms
     for i, t in enumerate(baseline_alarms):
         ax.axvline(t, color=BASELINE_COLOR, alpha=0.4, linewidth=1, linestyle=":",
                    label="drift alarm (baseline)" if i == 0 else None)
+    for i, t in enumerate(concept_changes):
+        ax.axvline(t, color="black", alpha=0.7, linewidth=1.5, linestyle="--",
+                   label="concept change (natural drift)" if i == 0 else None)
     ax.set(title="Target accuracy on the held-out test split", xlabel="simulated time",
            ylabel="accuracy (fraction correct)")
     ax.grid(alpha=0.3)
@@ -362,8 +367,10 @@ def run_report(run_dir: Path, out: Path) -> Path:
     figs: list[tuple[str, str, str, Figure]] = []  # (file stem, heading, caption, figure)
     if not t.timeline.empty:
         figs.append(("accuracy", "Target accuracy", "Accuracy on the held-out test split, under attack and in the "
-                     "no-attack baseline (same seed, same clean stream); vertical lines are ADWIN drift alarms.",
-                     accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"))))
+                     "no-attack baseline (same seed, same clean stream); vertical lines are ADWIN drift alarms"
+                     + ("; black dashed lines are the stream's own concept changes." if s.get("concept_change_times") else "."),
+                     accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"),
+                                     [float(x) for x in s.get("concept_change_times", [])])))
         figs.append(("detection", "Detection over time", "Cumulative and windowed ca and da of the attacked run.",
                      detection_figure(t.timeline, t.window)))
         if (attackers := attackers_figure(t.timeline)) is not None:

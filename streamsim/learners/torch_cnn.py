@@ -64,6 +64,8 @@ class TorchLearner(Learner):
         With a cache in the context, the pretrained weights and optimizer state are stored and
         reused: sweeps over attack settings then pretrain the same learner once.
         """
+        self.space, self.n_classes = context.space, context.space.n_classes
+
         def fit() -> None:
             self._fresh(context.seed)
             self._pretrain_epochs(x, y, context.generator())
