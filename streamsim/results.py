@@ -13,7 +13,16 @@ import pandas as pd
 from streamsim.config import Scenario
 from streamsim.diagnostics import FilterDiagnostics
 from streamsim.metrics import Detection
-from streamsim.records import AttackerSummary, AttackRecord, ConceptChange, DriftAlarm, EvalRecord, ExampleRecord, Record, ScreenRecord
+from streamsim.records import (
+    AttackerSummary,
+    AttackRecord,
+    ConceptChange,
+    DriftAlarm,
+    EvalRecord,
+    ExampleRecord,
+    Record,
+    ScreenRecord,
+)
 
 
 @dataclass

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, N_CLASSES, Authenticator, Discriminator, Generator
-from streamsim import ProgressFactory, silent
+from defenses.depois import vector_networks
+from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, Authenticator, Generator
+from streamsim import IMAGES, DataSpace, ProgressFactory, silent
 from streamsim.seeds import seeded, torch_generator
 
 
@@ -50,10 +51,10 @@ class CGANSettings:
 
 
 def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
-               progress: ProgressFactory = silent) -> Generator:
-    """Train a conditional GAN on ``(x, y)``; return its generator in eval mode."""
+               progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Generator:
+    """Train a conditional GAN on ``(x, y)`` (networks sized to ``space``); return its generator in eval mode."""
     with seeded(seed):
-        gen, disc = Generator(settings.latent_dim), Discriminator()
+        gen, disc = vector_networks.generator(space, settings.latent_dim), vector_networks.discriminator(space)
         opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
         b = settings.batch_size
@@ -70,7 +71,7 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
                 d_loss.backward()
                 opt_d.step()
 
-                labels = torch.randint(N_CLASSES, (b,))
+                labels = torch.randint(space.n_classes, (b,))
                 g_loss = F.binary_cross_entropy_with_logits(disc(gen(torch.randn(b, settings.latent_dim), labels), labels), ones)
                 opt_g.zero_grad()
                 g_loss.backward()
@@ -82,10 +83,10 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
 
 
 def train_authenticator(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
-                        progress: ProgressFactory = silent) -> Authenticator:
-    """Train the LeNet authenticator on the trusted samples only; return it in eval mode."""
+                        progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Authenticator:
+    """Train the authenticator (LeNet on images, an MLP on vectors) on the trusted samples only; return it in eval mode."""
     with seeded(seed):
-        net = Authenticator()
+        net = vector_networks.authenticator(space)
         opt = torch.optim.Adam(net.parameters(), lr=settings.authenticator_lr)
         task = progress("De-Pois authenticator", settings.authenticator_steps)
         try:
@@ -125,7 +126,8 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
             chunk = max(2 * (n - have), 256)
             labels = label_pool[torch.randint(len(label_pool), (chunk,), generator=rng)]
             images = gen(torch.randn(chunk, gen.latent_dim, generator=rng), labels)
-            images = apply_floor(images, settings.floor)
+            if images.dim() == 4:  # the floor removes an image GAN's grey haze; vectors have none
+                images = apply_floor(images, settings.floor)
             ok = authenticator(images).argmax(dim=1) == labels
             take = min(int(ok.sum()), n - have)
             kept_x.append(images[ok][:take])
@@ -138,15 +140,16 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
         warnings.warn(f"De-Pois augmentation: the authenticator accepted only {have} of the {n} synthetic samples "
                       f"wanted after {settings.max_rounds} rounds; training the critic on fewer", stacklevel=2)
     if not kept_x:
-        return torch.empty(0, *IMAGE_SHAPE), torch.empty(0, dtype=torch.long)
+        return torch.empty(0, *getattr(gen, "out_shape", IMAGE_SHAPE)), torch.empty(0, dtype=torch.long)
     return torch.cat(kept_x), torch.cat(kept_y)
 
 
 def authenticated_augmentation(x: torch.Tensor, y: torch.Tensor, n_synthetic: int, settings: CGANSettings, seed: int,
-                               progress: ProgressFactory = silent) -> tuple[torch.Tensor, torch.Tensor]:
+                               progress: ProgressFactory = silent, space: DataSpace = IMAGES,
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train the cGAN and the authenticator on ``(x, y)``; return ``n_synthetic`` vetted samples."""
     if n_synthetic <= 0:
         return x[:0], y[:0]
-    gen = train_cgan(x, y, settings, seed, progress)
-    authenticator = train_authenticator(x, y, settings, seed + 1, progress)
+    gen = train_cgan(x, y, settings, seed, progress, space)
+    authenticator = train_authenticator(x, y, settings, seed + 1, progress, space)
     return generate_authenticated(gen, authenticator, y, n_synthetic, settings, seed + 2, progress)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from defenses.depois.networks import LATENT_DIM, N_CLASSES, Critic, Generator
-from streamsim import ProgressFactory, silent
+from defenses.depois import vector_networks
+from defenses.depois.networks import LATENT_DIM, Critic
+from streamsim import IMAGES, DataSpace, ProgressFactory, silent
 from streamsim.seeds import seeded
 
 RMSPROP_RHO = 0.9  # Keras' RMSprop default (PyTorch's is 0.99)
@@ -45,17 +46,17 @@ class WGANGPSettings:
 
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean of ``(1 − ‖∇ₓ D(x̂, c)‖₂)²`` over random interpolates ``x̂`` of real and fake."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1)
+    alpha = torch.rand(real.shape[0], *[1] * (real.dim() - 1))  # one mixing weight per sample, images or vectors
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed, labels).sum(), mixed, create_graph=True)
     return (1 - grad.flatten(1).norm(dim=1)).pow(2).mean()
 
 
 def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, seed: int,
-                 progress: ProgressFactory = silent) -> Critic:
-    """Train a conditional WGAN-GP on ``(x, y)``; return the critic in eval mode."""
+                 progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Critic:
+    """Train a conditional WGAN-GP on ``(x, y)`` (networks sized to ``space``); return the critic in eval mode."""
     with seeded(seed):
-        gen, critic = Generator(settings.latent_dim), Critic()
+        gen, critic = vector_networks.generator(space, settings.latent_dim), vector_networks.critic(space)
         opt_g = torch.optim.RMSprop(gen.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)
         opt_c = torch.optim.RMSprop(critic.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)
         b = settings.batch_size
@@ -73,7 +74,7 @@ def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, see
                     c_loss.backward()
                     opt_c.step()
 
-                labels = torch.randint(N_CLASSES, (b,))
+                labels = torch.randint(space.n_classes, (b,))
                 g_loss = -critic(gen(torch.randn(b, settings.latent_dim), labels), labels).mean()
                 opt_g.zero_grad()
                 g_loss.backward()

@@ -21,11 +21,11 @@ can state it, and a scenario that gives one reuses it:
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import torch
 
 from streamsim.batch import Batch
 from streamsim.data.datasets import RawData
