@@ -228,7 +228,8 @@ def scores_figure(scores: pd.DataFrame, boundaries: np.ndarray) -> Figure:
 
 
 def _image(x: np.ndarray) -> np.ndarray:
-    return x.reshape(-1, *x.shape[-2:])[0] if x.ndim >= 2 else x
+    """An image sample as its 28×28 pixels; a feature vector as a 1×d strip of its scaled features."""
+    return x.reshape(-1, *x.shape[-2:])[0] if x.ndim >= 2 else x[None, :]
 
 
 def examples_figure(examples: dict[str, np.ndarray]) -> Figure:
@@ -240,11 +241,12 @@ def examples_figure(examples: dict[str, np.ndarray]) -> Figure:
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
+    aspect = "auto" if examples["poison"].ndim == 2 else "equal"  # feature strips fill their cell, digits stay square
     for i in range(n):
         a_orig, a_pois = axes[i // EXAMPLE_PAIRS_PER_ROW, 2 * (i % EXAMPLE_PAIRS_PER_ROW): 2 * (i % EXAMPLE_PAIRS_PER_ROW) + 2]
-        a_orig.imshow(_image(examples["original"][i]), cmap="gray", vmin=-1, vmax=1)
+        a_orig.imshow(_image(examples["original"][i]), cmap="gray", vmin=-1, vmax=1, aspect=aspect)
         a_orig.set_title(f"original · {int(examples['true_label'][i])}", fontsize=8)
-        a_pois.imshow(_image(examples["poison"][i]), cmap="gray", vmin=-1, vmax=1)
+        a_pois.imshow(_image(examples["poison"][i]), cmap="gray", vmin=-1, vmax=1, aspect=aspect)
         verdict = "accepted" if bool(examples["accepted"][i]) else "rejected"
         a_pois.set_title(f"poison → {int(examples['label'][i])} · {verdict}", fontsize=8,
                          color=ATTACK_COLOR if verdict == "accepted" else "black")
