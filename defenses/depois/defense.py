@@ -27,8 +27,9 @@ relative to the trusted set if you turn it on.
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
 10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
 higher WGAN-GP learning rate, ≈1–3 min for 1,000 trusted MNIST digits. ``"tabular"``: for feature
-vectors, where the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 1,000 cGAN
-and WGAN-GP steps of batch 64 — seconds for a few hundred trusted rows of a dozen features. Any setting left ``None``
+vectors, where the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 300 cGAN
+steps, 600 WGAN-GP steps of batch 64 with two critic steps each — tens of seconds for a few hundred
+trusted rows of a dozen features on a busy 2-core machine. Any setting left ``None``
 takes the preset's value. Trained critics are cached (see :func:`streamsim.cached_fit`).
 
 A tiny (useless but quick) run:
@@ -86,7 +87,7 @@ PRESETS["tabular"] = {
     "cgan_steps": 300, "cgan_batch_size": 64, "cgan_lr": 1e-3,
     "authenticator_steps": 200, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
     "synthetic_floor": 0.0,
-    "wgan_steps": 300, "wgan_batch_size": 64, "n_critic": 5, "wgan_lr": 1e-3, "gp_weight": 10.0,
+    "wgan_steps": 600, "wgan_batch_size": 64, "n_critic": 2, "wgan_lr": 1e-3, "gp_weight": 10.0,
 }
 TRAINING_SETTINGS = tuple(PRESETS["paper"])
 
