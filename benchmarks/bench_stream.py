@@ -16,6 +16,7 @@ Run: ``python benchmarks/bench_stream.py [--samples 3000] [--out benchmarks/resu
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -31,11 +32,11 @@ from streamsim.simulator import Simulation
 MODEL = "linear_model.SoftmaxRegression"
 POOL = 4
 REPEATS = 3
-#: (label, dataset, data params, river model, target ratio, learner api)
+#: (label, dataset, data params, river model, target ratio, learner api, batch size)
 STREAMS = [
-    ("mnist-5k", "mnist-5k", {}, MODEL, 1.2, "many"),
-    ("river:Phishing", "river:Phishing", {}, "linear_model.LogisticRegression", 1.1, "one"),
-    ("river.synth:SEA", "river.synth:SEA", {"size": 20000}, "linear_model.LogisticRegression", 1.1, "one"),
+    ("mnist-5k", "mnist-5k", {}, MODEL, 1.2, "many", 32),
+    ("river:Phishing", "river:Phishing", {}, "linear_model.LogisticRegression", 1.1, "one", 128),
+    ("river.synth:SEA", "river.synth:SEA", {"size": 20000}, "linear_model.LogisticRegression", 1.1, "one", 128),
 ]
 
 
@@ -63,8 +64,10 @@ class Recorder(Defense):
         return Verdicts.accept_all(len(batch))
 
 
-def bench_vs_river(samples: int, batch: int, label: str = "mnist-5k", dataset: str = "mnist-5k",
-                   params: dict | None = None, model: str = MODEL, target: float = 1.2, api: str = "many") -> str:
+def bench_vs_river(samples: int, batch: int | None, label: str = "mnist-5k", dataset: str = "mnist-5k",
+                   params: dict | None = None, model: str = MODEL, target: float = 1.2, api: str = "many",
+                   row_batch: int = 32) -> str:
+    batch = batch or row_batch
     from river import evaluate, metrics
 
     sc = load_scenario(scenario(samples, batch, dataset, params, model, api))
@@ -132,7 +135,7 @@ def bench_events(batches: int) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=None, help="batch size of every row (default: each row's own)")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--streams", default=",".join(s[0] for s in STREAMS), help="which (1) rows to run")
     parser.add_argument("--out", type=Path, default=None, help="also write the lines to this file")
@@ -142,5 +145,5 @@ if __name__ == "__main__":
     lines = [bench_vs_river(args.samples, args.batch, *row) for row in STREAMS if row[0] in wanted]
     lines.append(bench_events(args.events))
     if args.out is not None:
-        args.out.write_text("\n".join([f"# python benchmarks/bench_stream.py --samples {args.samples} --batch {args.batch}",
-                                        *lines]) + "\n")
+        command = "python benchmarks/bench_stream.py " + " ".join(sys.argv[1:])
+        args.out.write_text("\n".join([f"# {command}", *lines]) + "\n")

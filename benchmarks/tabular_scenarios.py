@@ -86,6 +86,35 @@ def main() -> None:
         found[name] = {"seeds": seeds, "runs": rows, "mean_std": summarise(rows)}
         args.out.write_text(json.dumps(found, indent=1) + "\n")  # after each scenario: partial results survive
     print(json.dumps({k: v["mean_std"] for k, v in found.items()}, indent=1))
+    if all(name in found for name in SCENARIOS):
+        print("\n".join(readme_rows(args.out)))
+
+
+def _ms(entry: dict[str, Any], key: str, digits: int = 2) -> str:
+    m = entry["mean_std"][key]
+    return f"{m['mean']:.{digits}f} ± {m['std']:.{digits}f}"
+
+
+def readme_rows(path: Path = OUT) -> list[str]:
+    """The README's table and sea-drift sentence, from the committed results (tests/test_readme.py checks them)."""
+    found = json.loads(path.read_text())
+    rows = ["| scenario | ca | da | clean FRR | F1 | accuracy attacked / baseline |", "| --- | --- | --- | --- | --- | --- |"]
+    for name in SCENARIOS:
+        e = found[name]
+        rows.append(f"| `{name}` | {_ms(e, 'ca')} | {_ms(e, 'da')} | {_ms(e, 'clean_frr')} | {_ms(e, 'f1')} | "
+                    f"{_ms(e, 'final_accuracy')} / {_ms(e, 'baseline_final_accuracy')} |")
+    sea = found["sea-drift"]
+    runs = sea["runs"]
+    during = sum(bool(r["alarms_in_attack_window"]) for r in runs)
+    after = sum(bool(r["alarms_after_change"]) for r in runs)
+    base_after = sum(bool(r["baseline_alarms_after_change"]) for r in runs)
+    rows.append(f"clean FRR {_ms(sea, 'clean_frr_before_attack')} before the attack, "
+                f"{_ms(sea, 'clean_frr_after_attack_before_change')} after it and before the change, "
+                f"{_ms(sea, 'clean_frr_after_change')} after the change; clean prequential error "
+                f"{_ms(sea, 'clean_error_after_attack_before_change')} → {_ms(sea, 'clean_error_after_change')}; "
+                f"ADWIN alarms in the attack window in {during} of {len(runs)} seeds, after the change in {after} "
+                f"of {len(runs)} (baseline: {base_after} of {len(runs)})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -164,11 +164,10 @@ class RiverLearner(Learner):
             for c in probs.columns:
                 if 0 <= int(c) < k:
                     out[:, int(c)] = probs[c].to_numpy()
-        else:
-            for i, row in enumerate(self._rows(x)):
-                for c, p in self.estimator.predict_proba_one(row).items():
-                    if 0 <= int(c) < k:
-                        out[i, int(c)] = p
+        elif x.shape[0]:
+            # one list of per-class probabilities per row (a binary model's False/True keys are 0/1)
+            probs = [self.estimator.predict_proba_one(row) for row in self._rows(x)]
+            out = np.array([[p.get(c, 0.0) for c in range(k)] for p in probs], dtype=np.float32)
         total = out.sum(axis=1, keepdims=True)
         # an untrained model returns no classes: fall back to uniform
         out = np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / k)
