@@ -43,6 +43,7 @@ from streamsim.rundir import (
 )
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation
+from streamsim.space import IMAGES
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
 
 
@@ -149,9 +150,11 @@ def run(
 
 
 def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
-           on_record: Callable[[Record], None] | None = None) -> Result:
+           on_record: Callable[[Record], None] | None = None, device: str | None = None) -> Result:
     """Continue a run started with ``checkpoint_every`` from its last checkpoint (or from the start,
-    if it was stopped before the first one). The finished run equals an uninterrupted one."""
+    if it was stopped before the first one). The finished run equals an uninterrupted one — on the
+    same device: ``device`` continues it elsewhere than the scenario's ``device`` (say, a run started
+    on a CPU finished on a GPU), which changes the numbers from there on."""
     run_dir = Path(run_dir)
     settings = read_resumable(run_dir)
     scenario_file = run_dir / "scenario.resolved.toml"
@@ -163,6 +166,8 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         raise ConfigError(f"{scenario_file}: changed since the run started (its sha256 differs from {RESUMABLE}'s); "
                           "resume continues only the scenario it was started with")
     sc = load_scenario(scenario_file)
+    if device is not None:
+        sc = sc.model_copy(update={"device": device})
     cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
                             cache=settings["cache"])
     folder = find_checkpoint(run_dir / CHECKPOINT)
@@ -192,11 +197,13 @@ class _Setup:
     data_key: str
     cache: Any
     progress: ProgressFactory
-    data: CutData
+    device: str = "cpu"
+    data: CutData | None = None
 
     def context(self, name: str, **extra: Any) -> SetupContext:
+        space = self.data.space if self.data is not None else IMAGES
         return SetupContext(seed=child_seed(self.scenario.seed, name), data_key=self.data_key, cache=self.cache,
-                            progress=self.progress, space=self.data.space, **extra)
+                            progress=self.progress, device=self.device, space=space, **extra)
 
 
 class _Recorder:
@@ -255,7 +262,8 @@ def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
     data, data_key = load_cut(sc.data, sc.seed)
     if data.scaling is not None:  # stated in the resolved scenario: rerunning it scales the same way
         resolved.data.scaling = Scaling.model_validate(data.scaling)
-    return _Setup(sc, resolved, learner, defense, attacks, data.splits, data_key, _make_cache(cache), progress, data)
+    return _Setup(sc, resolved, learner, defense, attacks, data.splits, data_key, _make_cache(cache), progress,
+                  preflight.torch_device(sc.device), data)
 
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
