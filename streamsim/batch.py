@@ -71,8 +71,15 @@ class Batch:
                    is_poison=state["is_poison"], ids=state["ids"], source=str(state["source"]))
 
     def subset(self, mask_or_index: torch.Tensor) -> Batch:
-        """The samples selected by a boolean mask or an index tensor."""
+        """The samples selected by a boolean mask or an index tensor (of non-negative positions)."""
         m = mask_or_index
+        if m.dtype == torch.bool and m.shape == (len(self),):
+            m = m.nonzero().flatten()
+        if m.dim() == 1 and m.dtype in (torch.int64, torch.int32):
+            # index_select takes the same rows several times faster than advanced indexing (~6x on images)
+            return replace(self, x=self.x.index_select(0, m), labels=self.labels.index_select(0, m),
+                           true_labels=self.true_labels.index_select(0, m),
+                           is_poison=self.is_poison.index_select(0, m), ids=self.ids.index_select(0, m))
         return replace(self, x=self.x[m], labels=self.labels[m], true_labels=self.true_labels[m],
                        is_poison=self.is_poison[m], ids=self.ids[m])
 

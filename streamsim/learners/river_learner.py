@@ -42,6 +42,8 @@ On feature vectors, with a checkpoint that restores the model exactly:
 from __future__ import annotations
 
 import importlib
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -106,6 +108,9 @@ class RiverLearner(Learner):
         self.columns: list[Any] = []
         self.space: DataSpace = IMAGES
         self.binary = False  # a binary river model used as is: it learns booleans
+        # The last tensor turned into rows, its version counter and the rows: the gate predicts a
+        # batch and then learns it, and both want the same dicts (river's models never modify x).
+        self._converted: tuple[torch.Tensor, int, list[dict[Any, float]]] | None = None
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.space.kind == "vectors":
@@ -119,7 +124,13 @@ class RiverLearner(Learner):
 
     def _rows(self, x: torch.Tensor) -> list[dict[Any, float]]:
         # river's per-sample API wants dicts; building them from lists is ~10× cheaper than pandas.
-        return [dict(zip(self.columns, row, strict=True)) for row in self._features(x).tolist()]
+        # The same tensor, unchanged since (its version counter), gets the same rows back.
+        cached = self._converted
+        if cached is not None and cached[0] is x and cached[1] == x._version:
+            return cached[2]
+        rows = list(map(dict, map(zip, repeat(self.columns), self._features(x).tolist())))
+        self._converted = (x, x._version, rows)
+        return rows
 
     def _targets(self, y: torch.Tensor) -> np.ndarray:
         return y.numpy().astype(bool) if self.binary else y.numpy()
@@ -129,6 +140,7 @@ class RiverLearner(Learner):
 
         self.space = context.space
         self.n_classes = context.space.n_classes
+        self._converted = None  # rows depend on the columns set here
         cls = _river_class(self.model)
         params = dict(self.params)
         if "seed" in cls.__init__.__code__.co_varnames and "seed" not in params:
@@ -166,8 +178,12 @@ class RiverLearner(Learner):
                     out[:, int(c)] = probs[c].to_numpy()
         elif x.shape[0]:
             # one list of per-class probabilities per row (a binary model's False/True keys are 0/1)
-            probs = [self.estimator.predict_proba_one(row) for row in self._rows(x)]
-            out = np.array([[p.get(c, 0.0) for c in range(k)] for p in probs], dtype=np.float32)
+            probs = list(map(self.estimator.predict_proba_one, self._rows(x)))
+            try:  # most models name every class in every answer: pick them all at once
+                picked = chain.from_iterable(map(itemgetter(*range(k)), probs)) if k > 1 else map(itemgetter(0), probs)
+                out = np.fromiter(picked, dtype=np.float32, count=len(probs) * k).reshape(-1, k)
+            except KeyError:
+                out = np.array([[p.get(c, 0.0) for c in range(k)] for p in probs], dtype=np.float32)
         total = out.sum(axis=1, keepdims=True)
         # an untrained model returns no classes: fall back to uniform
         out = np.where(total > 0, out / np.where(total > 0, total, 1), 1.0 / k)

@@ -29,11 +29,12 @@ class DriftWatch:
 
     def watch(self, correct: np.ndarray, now: float | None) -> None:
         """Feed one clean batch's errors; ``now=None`` replays them without raising alarms."""
-        for error in (~correct).tolist():  # ADWIN is sequential by nature: each error in order
-            self.seen += 1
-            self.adwin.update(float(error))
-            if self.adwin.drift_detected and now is not None:
+        adwin = self.adwin
+        for error in (~correct).astype(float).tolist():  # ADWIN is sequential by nature: each error in order
+            adwin.update(error)
+            if adwin.drift_detected and now is not None:
                 self.sink(DriftAlarm(self.run, now))
+        self.seen += len(correct)
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"seen": self.seen}

@@ -46,19 +46,22 @@ class Gate:
         if len(verdicts) != len(batch):
             raise PluginError(f"defense {type(self.defense).__name__}.screen returned {len(verdicts)} verdicts for {len(batch)} samples")
         accept = verdicts.accept
-        accepted = batch.subset(accept)
+        # an all-accepted batch is learned as is: the learner sees the very tensor it just predicted on
+        accepted = batch if bool(accept.all()) else batch.subset(accept)
         self.learner.learn(accepted.x, accepted.labels)
         self.defense.after_learn(accepted)
-        poison = batch.is_poison
+        # the counts in numpy: a handful of tiny tensors per batch, where torch's per-op cost dominates
+        poison, ok, right = batch.is_poison.numpy(), accept.numpy(), correct.numpy()
+        poison_ok = poison & ok
         record = ScreenRecord(
             run=self.run, time=now, source=source, kind=kind, n=len(batch),
-            n_poison=int(poison.sum()), accepted=int(accept.sum()),
-            rejected_poison=int((poison & ~accept).sum()), accepted_poison=int((poison & accept).sum()),
-            accepted_poison_correct=int((poison & accept & correct).sum()),
-            rejected_clean=int((~poison & ~accept).sum()),
-            prequential_errors=int((~correct).sum()), boundary=self._boundary(),
-            scores=verdicts.score.detach().numpy().astype(np.float32), is_poison=poison.numpy().copy(),
-            accept=accept.numpy().copy(), correct=correct.numpy().copy(),
+            n_poison=int(np.count_nonzero(poison)), accepted=int(np.count_nonzero(ok)),
+            rejected_poison=int(np.count_nonzero(poison & ~ok)), accepted_poison=int(np.count_nonzero(poison_ok)),
+            accepted_poison_correct=int(np.count_nonzero(poison_ok & right)),
+            rejected_clean=int(np.count_nonzero(~poison & ~ok)),
+            prequential_errors=int(np.count_nonzero(~right)), boundary=self._boundary(),
+            scores=verdicts.score.detach().numpy().astype(np.float32), is_poison=poison.copy(),
+            accept=ok.copy(), correct=right.copy(),
             labels=batch.labels.numpy().copy(), screen_seconds=screen_seconds,
         )
         return Screened(record, batch, accept)
