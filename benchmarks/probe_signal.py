@@ -32,18 +32,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.adaptive.inference import movement
 from attacks.adaptive.attack import train_surrogate
 from attacks.adaptive.attribution import attribute, influence
 from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
+from attacks.adaptive.inference import movement
+from streamsim import SetupContext
 from streamsim.atomic import write_text_atomic
 from streamsim.cache import ArtifactCache
 from streamsim.config import load_scenario
 from streamsim.experiment import build_components, load_data
 from streamsim.seeds import child_seed
 from streamsim.threat import TargetView
-from streamsim import SetupContext
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "adaptive-effects.toml"
 
@@ -58,15 +58,14 @@ def auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
 
 def design(name: str, pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetView, n: int,
            gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    pick = torch.randperm(len(pool_x), generator=gen)[:n]
+    x, y = pool_x[pick], pool_y[pick]
     if name == "passive":
-        pick = torch.randperm(len(pool_x), generator=gen)[:n]
-        noise = torch.randint(0, 2, pool_x[pick].shape, generator=gen).float() * 2 - 1
-        return (pool_x[pick] + 0.3 * noise).clamp(-1, 1), pool_y[pick]
-    if name == "canary":
-        return label_inconsistent(pool_x, pool_y, view, n, gen, shared=False)
-    if name == "canary-shared":
-        return label_inconsistent(pool_x, pool_y, view, n, gen, shared=True)
-    return boundary_probes(pool_x, pool_y, view, n, gen)
+        noise = torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1
+        return (x + 0.3 * noise).clamp(-1, 1), y
+    if name in ("canary", "canary-shared"):
+        return x, label_inconsistent(x, view, gen, shared=name == "canary-shared")
+    return boundary_probes(x, y, pool_x, pool_y, view, gen)
 
 
 def main() -> None:
@@ -74,6 +73,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", default="1,3")
+    parser.add_argument("--fresh-adam", action="store_true",
+                        help="diagnostic: zero Adam's moments before each step (isolates momentum as the noise)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -95,6 +96,8 @@ def main() -> None:
             weights = {"acc": [], "rej": [], "oracle_acc": [], "oracle_rej": []}
             for _ in range(args.rounds):
                 learner.restore_state(start)
+                if args.fresh_adam:
+                    learner.optimizer = torch.optim.Adam(learner.model.parameters(), lr=learner.lr)
                 view = TargetView("effects", learner, None, None, effects_proba=True)
                 x, y = design(name, pool.x, pool.labels, view, 2 * args.batch, gen)
                 n = args.batch

@@ -51,6 +51,7 @@ from torch import nn
 
 from attacks.adaptive.inference import EffectsInference
 from attacks.adaptive.policy import Arm, Policy
+from attacks.adaptive.probing import DESIGNS, Prober
 from attacks.adaptive.shadow_critic import OnlineShadowCritic
 from attacks.fgsm import FGSM, MODES
 from attacks.gradients import classifier_grad, critic_grad, frozen
@@ -93,6 +94,8 @@ class _Sent:
     labels: torch.Tensor
     forecast: torch.Tensor  # the shadow's acceptance logits when the batch was crafted
     fooled: torch.Tensor  # the target (effects: queried) or else the surrogate misclassifies the poison
+    probes: int = 0  # the last ``probes`` points are probes of design ``probe`` (effects only)
+    probe: str = "none"
 
 
 class Adaptive(Attack):
@@ -118,6 +121,9 @@ class Adaptive(Attack):
         warm_start: int = 128,
         controls: int = 8,
         surrogate_epochs: int = 10,
+        probes: Sequence[str] = ("none",),
+        probe_share: float = 0.25,
+        bisection_steps: int = 5,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
             raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
@@ -128,6 +134,15 @@ class Adaptive(Attack):
             raise ConfigError(f"modes must be a non-empty list of {', '.join(MODES)}; got {list(modes)}")
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
+        bad = [p for p in probes if p not in DESIGNS]
+        if not probes or bad:
+            raise ConfigError(f"probes must be a non-empty list of {', '.join(DESIGNS)}; got {list(probes)}")
+        if knowledge != "effects" and any(p != "none" for p in probes):
+            raise ConfigError(f"probes {list(probes)} need knowledge = 'effects' (a verdicts attacker hears its verdicts)")
+        if not 0 < probe_share < 1:
+            raise ConfigError(f"probe_share must be in (0, 1), got {probe_share}")
+        if bisection_steps < 1:
+            raise ConfigError(f"bisection_steps must be >= 1, got {bisection_steps}")
         if not 0 < min_rate <= 1:
             raise ConfigError(f"min_rate must be in (0, 1], got {min_rate}")
         self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
@@ -146,8 +161,12 @@ class Adaptive(Attack):
         self.warm_start = warm_start
         self.controls = controls
         self.surrogate_epochs = surrogate_epochs
+        self.probes = tuple(probes)
+        self.probe_share = probe_share
+        self.bisection_steps = bisection_steps
         # state, built in prepare()
-        self.arms = [Arm(e, m) for e in self.eps for m in self.modes]
+        self.arms = [Arm(e, m, p) for e in self.eps for m in self.modes for p in self.probes]
+        self.probers_: dict[str, Prober] = {}
         self.view_: TargetView | None = None
         self.pool_: Batch | None = None
         self.surrogate_: nn.Module | None = None
@@ -160,6 +179,7 @@ class Adaptive(Attack):
         self.inferred_: dict[float, torch.Tensor] = {}
         self.observed_ = 0
         self.rewards_: list[float] = []
+        self.probed_: dict[float, int] = {}  # probes at the end of each inferred batch that had any
 
     def __repr__(self) -> str:
         return f"Adaptive(knowledge={self.knowledge!r}, eps={list(self.eps)}, modes={list(self.modes)}, steps={self.steps})"
@@ -189,6 +209,7 @@ class Adaptive(Attack):
                               self.min_rate)
         if self.knowledge == "effects":
             self.inference_ = EffectsInference(self.controls)
+            self.probers_ = {p: Prober(p, self.bisection_steps) for p in self.probes if p != "none"}
 
     def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
         if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
@@ -212,26 +233,41 @@ class Adaptive(Attack):
         choice = policy.choose()
         n = max(1, round(choice.rate * len(base)))
         base = base.subset(torch.arange(n))
-        x, labels = base.x, base.labels
         probing = self.inferring_ and self.inference_ is not None
+        prober, k = self.probers_.get(choice.arm.probe), 0
+        if probing and prober is not None and n > 1:
+            k = prober.count(n, self.probe_share)
+            if view.queries_left < prober.cost(k) + 2 * (n - k + self.controls):
+                k = 0  # the budget cannot cover the probes too: send poisons only
+        m = n - k  # poisons; the last k base samples become probes
+        x, labels = base.x[:m], base.labels[:m]
         if probing:
             pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.controls, len(pool)), replace=False))
             x, labels = torch.cat([x, pool.x[pick]]), torch.cat([labels, pool.labels[pick]])
         crafted = self.perturb(x, labels, choice.arm, context)
-        probed = probing and self.inference_.before(view, context.time, crafted, labels, n)
+        probed = probing and self.inference_.before(view, context.time, crafted, labels, m)
         if probing and not probed:
             self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
             policy.freeze()
-        poison = crafted[:n]
+        poison, claimed = crafted[:m], base.labels[:m]
         if probed:
             fooled = self.inference_.misclassified(context.time)  # the target's own answer, already paid for
         else:
             with torch.no_grad():
-                fooled = surrogate(poison).argmax(1) != base.labels
-        forecast = shadow.logit(poison, base.labels)
+                fooled = surrogate(poison).argmax(1) != claimed
+        if probed and k:
+            twins = torch.from_numpy(context.rng.choice(len(pool), size=min(k, len(pool)), replace=False))
+            px, py = torch.cat([base.x[m:], pool.x[twins]]), torch.cat([base.labels[m:], pool.labels[twins]])
+            probe_x, probe_claimed = prober.make(px, py, pool.x, pool.labels, view, context.generator)
+            prober.inference.before(view, context.time, probe_x, probe_claimed, k)  # covered: checked above
+            poison, claimed = torch.cat([poison, probe_x[:k]]), torch.cat([claimed, probe_claimed[:k]])
+            fooled = torch.cat([fooled, torch.ones(k, dtype=torch.bool)])  # the model does not give them that label
+        else:
+            k = 0
+        forecast = shadow.logit(poison, claimed)
         self.forecasts_[context.time] = forecast > 0
-        self.sent_[context.time] = _Sent(choice.index, poison, base.labels, forecast, fooled)
-        return base.with_(x=poison)
+        self.sent_[context.time] = _Sent(choice.index, poison, claimed, forecast, fooled, k, choice.arm.probe)
+        return base.with_(x=poison, labels=claimed)
 
     # --- feedback ---------------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
@@ -246,12 +282,17 @@ class Adaptive(Attack):
             inferred = self.inference_.after(view, observation.submitted_at)
             if inferred is None:
                 return  # not probed (budget): nothing learned from this batch
+            if sent.probes:
+                probed = self.probers_[sent.probe].inference.after(view, observation.submitted_at)
+                inferred = torch.cat([inferred, torch.full((sent.probes,), 0.5) if probed is None else probed])
             accepted = inferred
         else:
             return
         self.observed_ += 1
         believed = accepted > 0.5
         self.inferred_[observation.submitted_at] = believed
+        if sent.probes:
+            self.probed_[observation.submitted_at] = sent.probes
         shadow.update(sent.x, sent.labels, accepted)
         reward = float((accepted * sent.fooled.float()).mean())
         self.rewards_.append(reward)
@@ -272,10 +313,12 @@ class Adaptive(Attack):
             "surrogate": {k: v.detach().clone() for k, v in surrogate.state_dict().items()},
             "shadow": shadow.checkpoint_state(), "policy": policy.checkpoint_state(),
             "inference": None if self.inference_ is None else self.inference_.checkpoint_state(),
+            "probers": {p: prober.inference.checkpoint_state() for p, prober in self.probers_.items()},
             "inferring": self.inferring_, "observed": self.observed_, "rewards": list(self.rewards_),
-            "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled}
-                     for t, s in self.sent_.items()],
+            "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled,
+                      "probes": s.probes, "probe": s.probe} for t, s in self.sent_.items()],
             "forecasts": timed(self.forecasts_), "inferred": timed(self.inferred_),
+            "probed": [{"time": t, "probes": k} for t, k in self.probed_.items()],
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:
@@ -286,16 +329,32 @@ class Adaptive(Attack):
         policy.restore_state(state["policy"])
         if self.inference_ is not None and state["inference"] is not None:
             self.inference_.restore_state(state["inference"])
+        for p, prober_state in state.get("probers", {}).items():
+            self.probers_[p].inference.restore_state(prober_state)
         self.inferring_, self.observed_ = bool(state["inferring"]), int(state["observed"])
         self.rewards_ = [float(r) for r in state["rewards"]]
-        self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"])
+        self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"],
+                                              int(s.get("probes", 0)), str(s.get("probe", "none")))
                       for s in state["sent"]}
         self.forecasts_ = {float(b["time"]): b["accept"] for b in state["forecasts"]}
         self.inferred_ = {float(b["time"]): b["accept"] for b in state["inferred"]}
+        self.probed_ = {float(b["time"]): int(b["probes"]) for b in state.get("probed", [])}
 
     # --- reporting --------------------------------------------------------------------------
     def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
-        return {"forecast": dict(self.forecasts_), "inferred": dict(self.inferred_)}
+        """``forecast`` and ``inferred`` on every submitted point; with probes, also ``inferred`` split
+        into ``poisons`` and ``probes`` (NaN where a kind does not apply, so each is scored on its own)."""
+        beliefs = {"forecast": dict(self.forecasts_), "inferred": dict(self.inferred_)}
+        if any(p != "none" for p in self.probes):
+            poisons, probes = {}, {}
+            for t, believed in self.inferred_.items():
+                k = self.probed_.get(t, 0)
+                is_probe = torch.arange(len(believed)) >= len(believed) - k
+                as_float = believed.float()
+                poisons[t] = torch.where(is_probe, torch.nan, as_float)
+                probes[t] = torch.where(is_probe, as_float, torch.nan)
+            beliefs.update(inferred_poisons=poisons, inferred_probes=probes)
+        return beliefs
 
     def stats(self) -> dict[str, float]:
         """Queries spent, feedback absorbed, the current arm and rate, recent reward."""
@@ -307,6 +366,8 @@ class Adaptive(Attack):
             if last is not None:
                 out.update(arm=float(last.index), eps=last.arm.eps, mode=float(self.modes.index(last.arm.mode)),
                            rate=last.rate)
+                if len(self.probes) > 1 or self.probes[0] != "none":
+                    out["probe"] = float(self.probes.index(last.arm.probe))
             out["backoffs"] = float(self.policy_.backoff.backoffs)
             out["policy_frozen"] = float(self.policy_.frozen)
         if self.knowledge == "effects":

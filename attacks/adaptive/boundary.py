@@ -18,7 +18,8 @@ defense could learn their look.
 ...     def predict(self, x): return (x.flatten(1).mean(1) > 0).long()
 >>> view = TargetView("effects", Bright(), None, query_budget=1000)
 >>> pool = torch.cat([-torch.ones(4, 1, 28, 28), torch.ones(4, 1, 28, 28)])
->>> x, y = boundary_probes(pool, torch.tensor([0] * 4 + [1] * 4), view, 4, torch.Generator().manual_seed(0), steps=8)
+>>> labels = torch.tensor([0] * 4 + [1] * 4)
+>>> x, y = boundary_probes(pool[:4], labels[:4], pool, labels, view, torch.Generator().manual_seed(0), steps=8)
 >>> bool((x.flatten(1).mean(1).abs() < 0.01).all()), bool((Bright().predict(x) != y).all()), view.queries_used
 (True, True, 40)
 """
@@ -30,19 +31,16 @@ import torch
 from streamsim import TargetView
 
 
-def boundary_probes(pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetView, n: int,
-                    generator: torch.Generator, steps: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` points just past the model's boundary between two pool points, claimed as the near side's
-    label (``(2 + steps) n`` label queries, batched: one query call per bisection step)."""
-    first = torch.randperm(len(pool_x), generator=generator)[:n]
-    # the partner: a pool point of another (true) class, so the model most likely labels it differently
-    shift = torch.randint(1, len(pool_x), (len(first),), generator=generator)
-    second = (first + shift) % len(pool_x)
-    clash = pool_y[second] == pool_y[first]
-    second[clash] = torch.argmax((pool_y[None, :] != pool_y[first[clash], None]).int(), dim=1)
-    a, b = pool_x[first], pool_x[second]
-    near = view.predict(a)
-    far = view.predict(b)
+def boundary_probes(x: torch.Tensor, y: torch.Tensor, pool_x: torch.Tensor, pool_y: torch.Tensor,
+                    view: TargetView, generator: torch.Generator, steps: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """From each point ``x`` towards a pool point of another (true) class, the point just past the
+    model's boundary, claimed as the near side's label (``(2 + steps) len(x)`` label queries, batched:
+    one query call per bisection step)."""
+    partner = torch.randint(len(pool_x), (len(x),), generator=generator)
+    clash = pool_y[partner] == y
+    partner[clash] = torch.argmax((pool_y[None, :] != y[clash, None]).int(), dim=1)  # first other-class point
+    a, b = x, pool_x[partner]
+    near, far = view.predict(a), view.predict(b)
     lo, hi = torch.zeros(len(a)), torch.ones(len(a))  # invariant: answer(lo) == near, answer(hi) != near
 
     def blend(t: torch.Tensor) -> torch.Tensor:
@@ -52,7 +50,7 @@ def boundary_probes(pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetView
         mid = (lo + hi) / 2
         same = view.predict(blend(mid)) == near
         lo, hi = torch.where(same, mid, lo), torch.where(same, hi, mid)
-    # where both ends got the same answer there is no flip on the segment: the probe is then the far
+    # where both ends get the same answer there is no flip on the segment: the probe is then the far
     # end claimed as a label the model does not give it, a plain label-inconsistent point
     claimed = torch.where(far == near, (near + 1) % 10, near)
     return blend(hi).clamp(-1, 1), claimed

@@ -18,9 +18,8 @@ them. Never-submitted twins built the same way are the controls.
 >>> class Zero:  # a model that predicts class 0 everywhere
 ...     def predict(self, x): return torch.zeros(len(x), dtype=torch.long)
 >>> view = TargetView("effects", Zero(), None, query_budget=100)
->>> x, y = label_inconsistent(torch.rand(20, 1, 28, 28), torch.zeros(20, dtype=torch.long), view, 6,
-...                           torch.Generator().manual_seed(0))
->>> x.shape[0], bool((y != 0).all()), view.queries_used
+>>> claimed = label_inconsistent(torch.rand(6, 1, 28, 28), view, torch.Generator().manual_seed(0))
+>>> len(claimed), bool((claimed != 0).all()), view.queries_used
 (6, True, 6)
 """
 
@@ -33,26 +32,19 @@ from streamsim import TargetView
 N_CLASSES = 10
 
 
-def label_inconsistent(pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetView, n: int,
-                       generator: torch.Generator, shared: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` pool points, each claimed as a label the deployed model does not predict (``n`` queries).
+def label_inconsistent(x: torch.Tensor, view: TargetView, generator: torch.Generator,
+                       shared: bool = False) -> torch.Tensor:
+    """A claimed label for each point that the deployed model does not predict for it (``len(x)`` queries).
 
-    ``shared``: every canary of the call claims the same label, drawn at random, and the points
-    are drawn among those of other true classes. Learning any of them then shifts the model
-    towards that one label everywhere, a common movement the controls (claimed the same way)
-    measure and the inference subtracts, leaving each canary's own pull.
+    ``shared``: every point claims the same label, drawn at random (the rare point the model already
+    gives that label claims the next one). Learning any of them then shifts the model towards that
+    one label everywhere, a common movement the controls (claimed the same way) measure and the
+    inference subtracts. Measured: it does not help (``benchmarks/probe_signal.py``), as the
+    canaries' own pulls shrink with the common part.
     """
-    if shared:
-        label = int(torch.randint(N_CLASSES, (1,), generator=generator))
-        others = torch.nonzero(pool_y != label).flatten()
-        pick = others[torch.randperm(len(others), generator=generator)[:n]]
-    else:
-        pick = torch.randperm(len(pool_x), generator=generator)[:n]
-    x = pool_x[pick]
     predicted = view.predict(x)
     if shared:
-        claimed = torch.full((len(x),), label, dtype=torch.long)
-        # the rare point the model already gives that label: claim the next label instead
-        return x, torch.where(predicted == claimed, (claimed + 1) % N_CLASSES, claimed)
+        claimed = torch.full((len(x),), int(torch.randint(N_CLASSES, (1,), generator=generator)))
+        return torch.where(predicted == claimed, (claimed + 1) % N_CLASSES, claimed)
     shift = torch.randint(1, N_CLASSES, (len(x),), generator=generator)
-    return x, (predicted + shift) % N_CLASSES
+    return (predicted + shift) % N_CLASSES

@@ -121,7 +121,7 @@ class EffectsInference:
 
     def before(self, view: TargetView, time: float, x: torch.Tensor, claimed: torch.Tensor, n_submitted: int) -> bool:
         """Query the points (submitted first, then controls) now, if the budget covers both rounds."""
-        if view.queries_left < self.cost(n_submitted):
+        if view.queries_left < 2 * len(x):  # cost(n_submitted) with this call's own controls
             return False
         self.pending[time] = _Probe(x, claimed, self._ask(view, x), n_submitted)
         return True
