@@ -10,7 +10,11 @@ guarding a small CNN on mnist-5k; an attacker source from t = 10, 16 samples per
 - ``fgsm-bb classifier eps=0.5``: the same, classifier stage only — in single runs the strongest
   fixed choice among the adaptive attacker's arms, so the bar an adaptive policy has to reach;
 - ``adaptive verdicts``: verdicts two time units late, 5 % flipped;
-- ``adaptive effects``: no verdicts; predicted labels only (``labels``) or probabilities (``proba``).
+- ``adaptive effects``: no verdicts; predicted labels only (``labels``) or probabilities (``proba``);
+- ``adaptive effects (…)`` with active probing (:mod:`attacks.adaptive.probing`): groups of 1 or 4
+  (the model changed at all?), the bandit choosing between passive batches and groups of 1,
+  label-inconsistent canaries, boundary probes — and the passive attacker against a target that
+  takes 3 Adam steps per batch (how hard the target learns).
 
 The no-attack row is the baseline every attacked run is compared with (same clean stream).
 Reported per row, mean ± std over seeds: final accuracy, accuracy drop against the baseline, da
@@ -18,7 +22,7 @@ over the whole run and over the last window (``metrics.window`` attacker batches
 the adaptive attackers the balanced accuracy of their inferred verdicts (0.5 = guessing) and of
 their shadow critic's forecasts (its agreement with the real critic).
 
-    python benchmarks/bench_adaptive.py [--seeds 0,1,2] [--rows NAME,...] [--json out.json]
+    python benchmarks/bench_adaptive.py [--seeds 0,1,2] [--rows "NAME;..."] [--json out.json]
 
 Cold, each seed fits De-Pois once (minutes); the fits are cached, and each run then takes about
 half a minute on 2 cores.
@@ -55,8 +59,21 @@ ROWS: dict[str, dict[str, Any]] = {
     "adaptive effects (proba)": {f"{ATTACKER}.attack.params.knowledge": "effects", f"{ATTACKER}.effects_proba": True,
                                  f"{ATTACKER}.feedback_delay": 0.0, f"{ATTACKER}.feedback_flip": 0.0},
 }
+EFFECTS = {"labels": ROWS["adaptive effects (labels)"], "proba": ROWS["adaptive effects (proba)"]}
+PARAMS = f"{ATTACKER}.attack.params"
+PROBING: dict[str, tuple[str, dict[str, Any]]] = {  # active probing (attacks/adaptive/probing.py), by variant
+    "labels, groups of 1": ("labels", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 1}),
+    "proba, groups of 1": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 1}),
+    "proba, groups of 4": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 4}),
+    "proba, bandit over none|group of 1": ("proba", {f"{PARAMS}.probes": ["none", "group"], f"{PARAMS}.group_size": 1}),
+    "proba, canaries": ("proba", {f"{PARAMS}.probes": ["canary"]}),
+    "labels, boundary probes": ("labels", {f"{PARAMS}.probes": ["boundary"]}),
+    "proba, target 3 steps per batch": ("proba", {"learner.params.steps_per_batch": 3}),
+}
+ROWS.update({f"adaptive effects ({name})": {**EFFECTS[variant], **extra} for name, (variant, extra) in PROBING.items()})
 COLUMNS = ("final_accuracy", "accuracy_drop", "da", "da_window", "ca", "inferred_balanced_accuracy",
-           "forecast_balanced_accuracy_window", "queries_used")
+           "forecast_balanced_accuracy_window", "queries_used", "inferred_n", "inferred_poisons_balanced_accuracy",
+           "inferred_probes_balanced_accuracy")
 
 
 def one_run(row: str, seed: int) -> dict[str, float]:
@@ -66,7 +83,9 @@ def one_run(row: str, seed: int) -> dict[str, float]:
     out = {k: s.get(k) for k in ("final_accuracy", "accuracy_drop", "da", "da_window", "ca",
                                  "baseline_final_accuracy")}
     out.update({k: attacker.get(k) for k in ("inferred_balanced_accuracy", "forecast_balanced_accuracy_window",
-                                             "queries_used", "inferred_accuracy", "inferred_chance")})
+                                             "queries_used", "inferred_accuracy", "inferred_chance", "inferred_n",
+                                             "inferred_poisons_balanced_accuracy", "inferred_probes_balanced_accuracy",
+                                             "inferred_probes_n")})
     return {k: (math.nan if v is None else float(v)) for k, v in out.items()}
 
 
@@ -80,12 +99,12 @@ def mean_std(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--rows", default=";".join(ROWS), help="row names separated by ';'")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows = [r.strip() for r in args.rows.split(",")]
+    rows = [r.strip() for r in args.rows.split(";")]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {list(ROWS)}")

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attacks.adaptive.group import ChangeDetector, conditional
 from attacks.adaptive.inference import EffectsInference
 from attacks.adaptive.policy import Arm, Policy
 from attacks.adaptive.probing import DESIGNS, Prober
@@ -96,6 +97,7 @@ class _Sent:
     fooled: torch.Tensor  # the target (effects: queried) or else the surrogate misclassifies the poison
     probes: int = 0  # the last ``probes`` points are probes of design ``probe`` (effects only)
     probe: str = "none"
+    slots: int = 0  # base-batch points the policy allowed (the reward's denominator); 0: as many as sent
 
 
 class Adaptive(Attack):
@@ -124,6 +126,9 @@ class Adaptive(Attack):
         probes: Sequence[str] = ("none",),
         probe_share: float = 0.25,
         bisection_steps: int = 5,
+        group_size: int = 1,
+        detectors: int = 4,
+        detector_steps: int = 10,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
             raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
@@ -141,6 +146,9 @@ class Adaptive(Attack):
             raise ConfigError(f"probes {list(probes)} need knowledge = 'effects' (a verdicts attacker hears its verdicts)")
         if not 0 < probe_share < 1:
             raise ConfigError(f"probe_share must be in (0, 1), got {probe_share}")
+        if group_size < 1 or detectors < 1 or detector_steps < 1:
+            raise ConfigError(f"group_size, detectors and detector_steps must be >= 1, got {group_size}, {detectors}, "
+                              f"{detector_steps}")
         if bisection_steps < 1:
             raise ConfigError(f"bisection_steps must be >= 1, got {bisection_steps}")
         if not 0 < min_rate <= 1:
@@ -164,9 +172,13 @@ class Adaptive(Attack):
         self.probes = tuple(probes)
         self.probe_share = probe_share
         self.bisection_steps = bisection_steps
+        self.group_size = group_size
+        self.detectors = detectors
+        self.detector_steps = detector_steps
         # state, built in prepare()
         self.arms = [Arm(e, m, p) for e in self.eps for m in self.modes for p in self.probes]
         self.probers_: dict[str, Prober] = {}
+        self.detector_: ChangeDetector | None = None
         self.view_: TargetView | None = None
         self.pool_: Batch | None = None
         self.surrogate_: nn.Module | None = None
@@ -209,7 +221,9 @@ class Adaptive(Attack):
                               self.min_rate)
         if self.knowledge == "effects":
             self.inference_ = EffectsInference(self.controls)
-            self.probers_ = {p: Prober(p, self.bisection_steps) for p in self.probes if p != "none"}
+            self.probers_ = {p: Prober(p, self.bisection_steps) for p in self.probes if p in ("canary", "boundary")}
+            if "group" in self.probes:
+                self.detector_ = ChangeDetector(self.detectors, self.detector_steps)
 
     def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
         if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
@@ -231,9 +245,14 @@ class Adaptive(Attack):
     def craft(self, base: Batch, context: CraftContext) -> Batch:
         view, pool, surrogate, shadow, policy = self._ready()
         choice = policy.choose()
-        n = max(1, round(choice.rate * len(base)))
-        base = base.subset(torch.arange(n))
+        n = slots = max(1, round(choice.rate * len(base)))
         probing = self.inferring_ and self.inference_ is not None
+        detect = probing and choice.arm.probe == "group" and not view.effects_proba
+        if probing and choice.arm.probe == "group":
+            n = min(n, self.group_size)
+            if detect and view.queries_left < self.detector_.cost() + 2 * (n + self.controls):
+                n, detect = slots, False  # the budget cannot cover the detectors: a plain batch
+        base = base.subset(torch.arange(n))
         prober, k = self.probers_.get(choice.arm.probe), 0
         if probing and prober is not None and n > 1:
             k = prober.count(n, self.probe_share)
@@ -250,6 +269,8 @@ class Adaptive(Attack):
             self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
             policy.freeze()
         poison, claimed = crafted[:m], base.labels[:m]
+        if probed and detect:
+            self.detector_.before(view, context.time, pool.x, pool.labels, context.generator)
         if probed:
             fooled = self.inference_.misclassified(context.time)  # the target's own answer, already paid for
         else:
@@ -266,7 +287,7 @@ class Adaptive(Attack):
             k = 0
         forecast = shadow.logit(poison, claimed)
         self.forecasts_[context.time] = forecast > 0
-        self.sent_[context.time] = _Sent(choice.index, poison, claimed, forecast, fooled, k, choice.arm.probe)
+        self.sent_[context.time] = _Sent(choice.index, poison, claimed, forecast, fooled, k, choice.arm.probe, slots)
         return base.with_(x=poison, labels=claimed)
 
     # --- feedback ---------------------------------------------------------------------------
@@ -285,7 +306,11 @@ class Adaptive(Attack):
             if sent.probes:
                 probed = self.probers_[sent.probe].inference.after(view, observation.submitted_at)
                 inferred = torch.cat([inferred, torch.full((sent.probes,), 0.5) if probed is None else probed])
-            accepted = inferred
+            # The group bit: the model changed iff the learner took any of the batch (probabilities: any
+            # queried output moved; labels: a boundary detector flipped, when the arm placed them).
+            changed = self.inference_.last_changed if view.effects_proba else (
+                self.detector_.changed(view, observation.submitted_at) if self.detector_ is not None else None)
+            accepted = inferred if changed is None else conditional(inferred, changed)
         else:
             return
         self.observed_ += 1
@@ -294,7 +319,7 @@ class Adaptive(Attack):
         if sent.probes:
             self.probed_[observation.submitted_at] = sent.probes
         shadow.update(sent.x, sent.labels, accepted)
-        reward = float((accepted * sent.fooled.float()).mean())
+        reward = float((accepted * sent.fooled.float()).sum()) / (sent.slots or len(accepted))
         self.rewards_.append(reward)
         policy.feedback(sent.arm, reward, rejected=float(1 - accepted.mean()))
 
@@ -314,9 +339,11 @@ class Adaptive(Attack):
             "shadow": shadow.checkpoint_state(), "policy": policy.checkpoint_state(),
             "inference": None if self.inference_ is None else self.inference_.checkpoint_state(),
             "probers": {p: prober.inference.checkpoint_state() for p, prober in self.probers_.items()},
+            "detector": None if self.detector_ is None else [{"time": t, "x": x, "before": b}
+                                                             for t, (x, b) in self.detector_.pending.items()],
             "inferring": self.inferring_, "observed": self.observed_, "rewards": list(self.rewards_),
             "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled,
-                      "probes": s.probes, "probe": s.probe} for t, s in self.sent_.items()],
+                      "probes": s.probes, "probe": s.probe, "slots": s.slots} for t, s in self.sent_.items()],
             "forecasts": timed(self.forecasts_), "inferred": timed(self.inferred_),
             "probed": [{"time": t, "probes": k} for t, k in self.probed_.items()],
         }
@@ -331,10 +358,13 @@ class Adaptive(Attack):
             self.inference_.restore_state(state["inference"])
         for p, prober_state in state.get("probers", {}).items():
             self.probers_[p].inference.restore_state(prober_state)
+        if self.detector_ is not None and state.get("detector") is not None:
+            self.detector_.pending = {float(d["time"]): (d["x"], d["before"]) for d in state["detector"]}
         self.inferring_, self.observed_ = bool(state["inferring"]), int(state["observed"])
         self.rewards_ = [float(r) for r in state["rewards"]]
         self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"],
-                                              int(s.get("probes", 0)), str(s.get("probe", "none")))
+                                              int(s.get("probes", 0)), str(s.get("probe", "none")),
+                                              int(s.get("slots", 0)))
                       for s in state["sent"]}
         self.forecasts_ = {float(b["time"]): b["accept"] for b in state["forecasts"]}
         self.inferred_ = {float(b["time"]): b["accept"] for b in state["inferred"]}

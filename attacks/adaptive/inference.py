@@ -111,6 +111,7 @@ class EffectsInference:
         self.control_moves: deque[float] = deque(maxlen=history)
         self.pending: dict[float, _Probe] = {}
         self.unlearned = math.nan  # the latest π₀ estimate
+        self.last_changed: bool | None = None  # whether the latest after-query saw any output change
 
     def cost(self, n_submitted: int) -> int:
         """Queries one batch of ``n_submitted`` poisons costs (before and after, with the controls)."""
@@ -138,7 +139,9 @@ class EffectsInference:
         probe = self.pending.pop(time, None)
         if probe is None or view.queries_left < len(probe.x):
             return None
-        moves = movement(probe.before, self._ask(view, probe.x), probe.claimed)
+        after = self._ask(view, probe.x)
+        self.last_changed = not torch.equal(probe.before, after)  # with probabilities: did the model move at all
+        moves = movement(probe.before, after, probe.claimed)
         n = probe.n_submitted
         if len(moves) > n:
             moves = moves - moves[n:].median()

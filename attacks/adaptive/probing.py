@@ -34,7 +34,7 @@ from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import EffectsInference
 from streamsim import TargetView
 
-DESIGNS = ("none", "canary", "boundary")
+DESIGNS = ("none", "canary", "boundary", "group")  # group: :mod:`attacks.adaptive.group`
 
 
 class Prober:
