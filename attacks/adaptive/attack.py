@@ -15,7 +15,12 @@ attacker sees less and learns while the stream runs. Per batch it
    (soft targets under ``effects``) and rewards the arm.
 
 Only :meth:`Adaptive.observe` learns, so delayed feedback is used no earlier than it arrives.
-Claimed labels stay the true ones: only the pixels are poisoned, as in the paper.
+Claimed labels stay the true ones: only the pixels are poisoned, as in the paper — except for an
+``effects`` attacker's *probes* (``probes``, :mod:`attacks.adaptive.probing`): label-inconsistent
+canaries or boundary probes in a share of the batch, or *groups* (a batch cut to ``group_size``
+points, whose acceptance reads exactly from whether the model changed: :mod:`attacks.adaptive.group`).
+The probe design is part of the bandit's arms; its reward counts damage per base-batch slot, so a
+design that sends fewer poisons pays for it.
 
 Threat model: ``knowledge = "verdicts"`` (no queries at all) or ``"effects"`` (queries counted
 against ``query_budget``: ``2(n + controls)`` per inferred batch; when the budget cannot cover a
