@@ -115,6 +115,8 @@ def main() -> None:
             runs.setdefault(row, []).append(one_run(row, seed))
             print(f"{row:28s} seed {seed}: {time.perf_counter() - started:5.1f} s "
                   f"da_window {runs[row][-1]['da_window']:.3f}", flush=True)
+            if args.json:  # after every run, so an interrupted benchmark keeps what it measured
+                write_text_atomic(args.json, json.dumps({"seeds": seeds, "runs": runs, "complete": False}, indent=2))
     baseline = [r["baseline_final_accuracy"] for r in next(iter(runs.values()))]  # one per seed, same in every row
     print(f"\n{len(seeds)} seeds ({args.seeds}); no attack (baseline) final accuracy: {mean_std(baseline)}\n")
     print("| attack | " + " | ".join(COLUMNS) + " |")
@@ -122,7 +124,7 @@ def main() -> None:
     for row, rs in runs.items():
         print(f"| {row} | " + " | ".join(mean_std([r[c] for r in rs]) for c in COLUMNS) + " |")
     if args.json:
-        write_text_atomic(args.json, json.dumps({"seeds": seeds, "runs": runs}, indent=2))
+        write_text_atomic(args.json, json.dumps({"seeds": seeds, "runs": runs, "complete": True}, indent=2))
 
 
 if __name__ == "__main__":
