@@ -29,7 +29,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from attacks.adaptive.attack import train_surrogate
@@ -68,6 +67,21 @@ def design(name: str, pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetVi
     return boundary_probes(x, y, pool_x, pool_y, view, gen)
 
 
+def table(normal: Path, fresh: Path) -> list[str]:
+    """The README's probe-signal table from the committed results (normal learner, Adam's moments zeroed)."""
+    res = json.loads(normal.read_text())["results"]
+    zeroed = json.loads(fresh.read_text())["results"]
+    lines = ["| design | steps per batch | AUC, probabilities | balanced acc., labels | shift / control noise "
+             "| AUC, surrogate attribution | AUC, probabilities, Adam's moments zeroed |", "|---" * 7 + "|"]
+    for key, row in res.items():
+        name, steps = key.split(" steps=")
+        z = zeroed.get(key)
+        lines.append(f"| {name} | {steps} | {row['auc_proba']:.2f} | {row['balanced_labels']:.2f} | "
+                     f"{row['shift_over_noise']:.2f} | {row['auc_attribution']:.2f} | "
+                     + (f"{z['auc_proba']:.2f} |" if z else "– |"))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -76,7 +90,12 @@ def main() -> None:
     parser.add_argument("--fresh-adam", action="store_true",
                         help="diagnostic: zero Adam's moments before each step (isolates momentum as the noise)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--table", action="store_true", help="only print the README's table from the committed results")
     args = parser.parse_args()
+    if args.table:
+        results = Path(__file__).resolve().parent / "results"
+        print("\n".join(table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json")))
+        return
     torch.set_num_threads(1)
     sc = load_scenario(SCENARIO)
     splits, key = load_data(sc.data, sc.seed)
@@ -137,7 +156,6 @@ def main() -> None:
     if args.json:
         write_text_atomic(args.json, json.dumps({"rounds": args.rounds, "batch": args.batch, "results": results},
                                                 indent=2))
-    np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":
