@@ -31,7 +31,9 @@ class SetupContext:
 
     ``seed`` is this component's own child seed (derived from the run seed and the component's
     name), ``data_key`` identifies the dataset and split (for cache keys), ``cache`` is the artifact
-    cache or ``None`` when caching is off, ``progress`` opens progress bars.
+    cache or ``None`` when caching is off, ``progress`` opens progress bars. ``device`` (the
+    scenario's resolved ``device``) is where the component keeps its torch networks: data it trains
+    on moves there once; the tensors it is handed and returns stay on the CPU.
     """
 
     seed: int
@@ -41,6 +43,7 @@ class SetupContext:
     # attacks only: the attacker's own data pool and its view of the target
     pool: Batch | None = None
     view: TargetView | None = None
+    device: str = "cpu"
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)
