@@ -127,11 +127,11 @@ def table(path: Path) -> list[str]:
         name = LABELS.get(row, row.replace("adaptive effects (", "adaptive, effects (").replace("proba", "probabilities"))
         lines.append(f"| {name} | " + " | ".join(_cell([r.get(c, math.nan) for r in rs], c) for c in TABLE) + " |")
     held = [i for i, s in enumerate(seeds) if s in HELD_OUT]
-    lines += ["", "| effects − verdicts, paired by seed | da, all seeds | da window, all seeds "
+    lines += ["", "| … − adaptive verdicts, paired by seed | da, all seeds | da window, all seeds "
               "| da, held-out seeds | da window, held-out |", "|---|---|---|---|---|"]
     verdicts = runs.get("adaptive verdicts")
     for row, rs in runs.items():
-        if not row.startswith("adaptive effects") or verdicts is None:
+        if row == "adaptive verdicts" or verdicts is None:
             continue
         cells = []
         for column in ("da", "da_window"):
@@ -140,7 +140,7 @@ def table(path: Path) -> list[str]:
         for column in ("da", "da_window"):
             d = np.array([rs[i][column] - verdicts[i][column] for i in held])
             cells.append(f"{d.mean():+.3f}" if len(d) else "–")
-        lines.append(f"| {row.removeprefix('adaptive effects ')} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return lines
 
 
