@@ -125,14 +125,15 @@ def table(path: Path) -> list[str]:
              "|---" * (len(TABLE) + 1) + "|"]
     for row, rs in runs.items():
         name = LABELS.get(row, row.replace("adaptive effects (", "adaptive, effects (").replace("proba", "probabilities"))
+        name = name.replace("|", " or ")  # a table cell
         lines.append(f"| {name} | " + " | ".join(_cell([r.get(c, math.nan) for r in rs], c) for c in TABLE) + " |")
     held = [i for i, s in enumerate(seeds) if s in HELD_OUT]
     lines += ["", "| … − adaptive verdicts, paired by seed | da, all seeds | da window, all seeds "
               "| da, held-out seeds | da window, held-out |", "|---|---|---|---|---|"]
     verdicts = runs.get("adaptive verdicts")
     for row, rs in runs.items():
-        if row == "adaptive verdicts" or verdicts is None:
-            continue
+        if row == "adaptive verdicts" or verdicts is None or len(rs) != len(verdicts):
+            continue  # (a row still running in a partial file)
         cells = []
         for column in ("da", "da_window"):
             d = np.array([r[column] - v[column] for r, v in zip(rs, verdicts, strict=True)])
@@ -140,7 +141,7 @@ def table(path: Path) -> list[str]:
         for column in ("da", "da_window"):
             d = np.array([rs[i][column] - verdicts[i][column] for i in held])
             cells.append(f"{d.mean():+.3f}" if len(d) else "–")
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row.replace('|', ' or ')} | " + " | ".join(cells) + " |")
     return lines
 
 
