@@ -97,3 +97,21 @@ def test_the_probe_signal_table_is_printed_from_the_committed_results():
     results = REPO / "benchmarks" / "results"
     for row in probe_signal.table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json"):
         assert row in README, row
+
+
+def test_the_tabular_numbers_are_the_committed_ones():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tabular_scenarios", REPO / "benchmarks" / "tabular_scenarios.py")
+    tab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tab)
+    for row in tab.readme_rows():  # the table and the sea-drift sentence, as the committed results give them
+        assert row in README, row
+    found = json.loads((REPO / "benchmarks" / "results" / "tabular-scenarios.json").read_text())
+    section = README[README.index("## Tabular and synthetic streams"):].split("\n## ")[0].replace("\n", " ")
+    phishing = ", ".join(f"{r['ca']:.2f}" for r in found["phishing"]["runs"])
+    assert f"(ca {phishing})" in section
+    sea = found["sea-drift"]["runs"]
+    for r in sea[:2]:
+        assert f"{r['clean_frr_after_attack_before_change']:.2f} → {r['clean_frr_after_change']:.2f}" in section
+    assert f"its flip ca is {sea[2]['ca']:.2f}" in section

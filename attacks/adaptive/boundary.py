@@ -44,7 +44,7 @@ def boundary_probes(x: torch.Tensor, y: torch.Tensor, pool_x: torch.Tensor, pool
     lo, hi = torch.zeros(len(a)), torch.ones(len(a))  # invariant: answer(lo) == near, answer(hi) != near
 
     def blend(t: torch.Tensor) -> torch.Tensor:
-        return a + t.view(-1, 1, 1, 1) * (b - a)
+        return a + t.view(-1, *([1] * (a.dim() - 1))) * (b - a)  # images or feature vectors
 
     for _ in range(steps):
         mid = (lo + hi) / 2
