@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import chisquare
+from scipy.special import chdtrc
 
 from streamsim.base import N_CLASSES
 from streamsim.records import ScreenRecord
@@ -48,8 +48,11 @@ def class_bias_p(seen: np.ndarray, removed: np.ndarray) -> float:
     total = removed[present].sum()
     if total == 0 or present.sum() < 2:
         return math.nan
+    observed = removed[present].astype(np.float64)
     expected = total * seen[present] / seen[present].sum()
-    return float(chisquare(removed[present], expected).pvalue)
+    # scipy.stats.chisquare's statistic and p-value, without importing scipy.stats (seconds at start-up)
+    statistic = ((observed - expected) ** 2 / expected).sum()
+    return float(chdtrc(present.sum() - 1, statistic))
 
 
 def seconds_per_1k(seconds: float, points: int) -> float:

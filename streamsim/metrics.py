@@ -141,22 +141,29 @@ def belief_accuracy(beliefs: Mapping[float, torch.Tensor], truth: Mapping[float,
                     window: int | None = None) -> BeliefScore:
     """Score believed verdicts against the true ones.
 
-    Both map a batch's submission time to one bool per sample. Batches believed but never
-    screened (or of another length) are skipped; ``window`` keeps only the latest believed batches.
+    Both map a batch's submission time to one bool per sample (a float belief may be NaN where the
+    attack holds none; those samples are skipped). Batches believed but never screened (or of
+    another length) are skipped; ``window`` keeps only the latest believed batches.
 
     >>> t = {1.0: torch.tensor([True, False]), 2.0: torch.tensor([True, True])}
     >>> belief_accuracy({1.0: torch.tensor([True, True]), 2.0: torch.tensor([True, True])}, t)
     BeliefScore(accuracy=0.75, balanced=0.5, chance=0.75, n=4)
     >>> belief_accuracy({1.0: torch.tensor([True, False]), 2.0: torch.tensor([True, True])}, t, window=1).accuracy
     1.0
+    >>> belief_accuracy({1.0: torch.tensor([float("nan"), 0.0])}, t)
+    BeliefScore(accuracy=1.0, balanced=1.0, chance=1.0, n=1)
     """
     times = sorted(t for t, b in beliefs.items() if t in truth and len(truth[t]) == len(b))
     if window is not None:
         times = times[-window:]
     if not times:
         return BeliefScore(NAN, NAN, NAN, 0)
-    believed = torch.cat([beliefs[t].bool() for t in times])
+    believed = torch.cat([beliefs[t].float() for t in times])
     true = torch.cat([truth[t].bool() for t in times])
+    held = ~believed.isnan()  # a float belief may be NaN where the attack holds none (scored on the rest)
+    believed, true = believed[held].bool(), true[held]
+    if not len(true):
+        return BeliefScore(NAN, NAN, NAN, 0)
     hits = believed == true
     recalls = [float(hits[true == v].float().mean()) for v in (True, False) if bool((true == v).any())]
     rate = float(true.float().mean())

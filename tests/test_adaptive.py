@@ -239,7 +239,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b or (a != a and b != b)  # NaN equals NaN here
 
 
-@pytest.mark.parametrize("knowledge", ["verdicts", "effects"])
+@pytest.mark.parametrize("knowledge", ["verdicts", "effects", "effects+probes"])
 def test_checkpoint_state_restores_an_attacker_that_continues_identically(tiny, knowledge):
     import copy
 
@@ -247,8 +247,10 @@ def test_checkpoint_state_restores_an_attacker_that_continues_identically(tiny, 
 
     from streamsim.base import CraftContext, Observation, SetupContext
 
+    probes = knowledge.endswith("+probes")
+    knowledge = knowledge.removesuffix("+probes")
     settings = {"knowledge": knowledge, "eps": [0.1, 0.3], "modes": ["critic-classifier", "classifier"],
-                "surrogate_epochs": 1}
+                "surrogate_epochs": 1, **({"probes": ["canary", "boundary", "group"]} if probes else {})}
     defense = Brightness(threshold=median_brightness(tiny))
     a = Adaptive(**settings)
     _, view, _ = simulate(tiny, a, defense, duration=10.0, feedback_delay=3.0 if knowledge == "verdicts" else 0.0,
@@ -271,3 +273,80 @@ def test_checkpoint_state_restores_an_attacker_that_continues_identically(tiny, 
         attack.observe(Observation(time=11.0, submitted_at=11.0, batch=crafted, accepted=accepted))
         outs.append((crafted.x, attack.checkpoint_state()))
     assert torch.equal(outs[0][0], outs[1][0]) and _same(outs[0][1], outs[1][1])
+
+
+# --- active probing (attacks/adaptive/probing.py, canary.py, boundary.py, group.py) ---------------------
+EAGER = {"name": "small-cnn", "params": {"pretrain_epochs": 1, "steps_per_batch": 5, "lr": 0.01}}
+
+
+def probing_run(tiny: dict[str, Any], probe: str, proba: bool, *, learner: dict[str, Any] | None = None,
+                duration: float = 24.0, query_budget: int = 5000, **params: Any) -> tuple[dict[str, float], TargetView, Adaptive]:
+    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0,
+                      probes=[probe], **params)
+    records, view, _ = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=duration,
+                                learner=learner or EAGER, query_budget=query_budget, effects_proba=proba,
+                                arrival="poisson", rate=1.0)  # as in the scenarios: never at a clean batch's instant
+    return [r for r in records if isinstance(r, AttackRecord)][-1].values, view, attack
+
+
+@pytest.mark.parametrize(("probe", "proba", "kind"), [
+    ("canary", True, "inferred_probes"),
+    ("boundary", False, "inferred_probes"),
+    ("group", True, "inferred"),
+    ("group", False, "inferred"),
+])
+def test_each_probe_design_beats_chance_on_its_own(tiny, probe, proba, kind):
+    """A brightness rule the attacker never sees; each probe design's inferred verdicts beat guessing."""
+    values, view, _ = probing_run(tiny, probe, proba)
+    assert view.queries_used <= 5000
+    assert values[f"{kind}_n"] >= 20, values
+    assert values[f"{kind}_chance"] < 0.85  # both verdicts occur among the probed points
+    # canaries and boundary probes: one noisy movement each; groups of one: the model changed or it did not
+    floor = 0.9 if probe == "group" else 0.6
+    assert values[f"{kind}_balanced_accuracy"] > floor, values
+
+
+@pytest.mark.parametrize("probe", ["canary", "boundary", "group"])
+def test_probes_get_no_credit_for_verdicts_the_attacker_cannot_observe(tiny, probe):
+    """A target that learns nothing leaves no effect to read: the verdicts are still screened (and
+    scored), but the beliefs must fall to guessing — nothing of the truth leaks into them."""
+    frozen = {"name": "small-cnn", "params": {"pretrain_epochs": 1, "update": False}}
+    values, _, attack = probing_run(tiny, probe, probe != "boundary", learner=frozen)
+    assert values["inferred_n"] > 20
+    assert abs(values["inferred_balanced_accuracy"] - 0.5) < 0.06, values
+    if probe == "group":  # nothing moved: every point believed rejected, exactly
+        assert not any(bool(b.any()) for b in attack.inferred_.values())
+
+
+@pytest.mark.parametrize("probe", ["canary", "boundary", "group"])
+def test_probe_budgets_hold(tiny, probe):
+    """Probes are paid for from the query budget, which is never exceeded; probes take a share of the
+    batch (the rest stays poison); groups send at most group_size points."""
+    values, view, attack = probing_run(tiny, probe, probe == "canary", duration=16.0, query_budget=400,
+                                       group_size=2, probe_share=0.25)
+    assert view.queries_used <= 400 and values["queries_used"] == view.queries_used
+    assert values["inferring"] == 0.0 and values["policy_frozen"] == 1.0  # the budget ran out, and it noticed
+    if probe == "group":
+        assert all(len(b) <= 2 for b in attack.inferred_.values())
+    else:
+        assert attack.probed_ and all(k == round(0.25 * len(attack.inferred_[t])) for t, k in attack.probed_.items())
+
+
+def test_probe_settings_are_validated():
+    with pytest.raises(streamsim.ConfigError, match="probes"):
+        Adaptive(knowledge="effects", probes=["sonar"])
+    with pytest.raises(streamsim.ConfigError, match="knowledge = 'effects'"):
+        Adaptive(knowledge="verdicts", probes=["canary"])
+    with pytest.raises(streamsim.ConfigError, match="probe_share"):
+        Adaptive(knowledge="effects", probes=["canary"], probe_share=1.0)
+
+
+@pytest.mark.parametrize("name", ["adaptive-effects", "adaptive-effects-proba", "adaptive-probing"])
+def test_effects_scenarios_validate(name):
+    """One scenario per effects variant (labels, probabilities) plus the probing one: each loads and builds."""
+    from pathlib import Path
+
+    sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / f"{name}.toml")
+    _, _, attacks, _ = build_components(sc)
+    attack = attacks["adaptive"]
+    assert attack.knowledge == "effects" and sc.attackers[0].effects_proba == (name == "adaptive-effects-proba")

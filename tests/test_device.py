@@ -28,7 +28,7 @@ def no_gpu(monkeypatch):
 
 
 def test_device_cpu_and_auto_without_a_gpu_give_the_default_numbers(tiny, no_gpu):
-    tiny.update(duration=8.0, defense=DEPOIS_MICRO)
+    tiny.update(duration=4.0, eval_every=2.0, defense=DEPOIS_MICRO)
     default = streamsim.run(tiny, out=None, cache=False)
     for device in ("cpu", "auto"):
         other = streamsim.run({**tiny, "device": device}, out=None, cache=False)

@@ -73,6 +73,32 @@ def test_table_1_is_printed_from_the_committed_sweep():
         assert row in README, row
 
 
+def test_the_adaptive_comparison_is_printed_from_the_committed_results():
+    # every row of the README's adaptive-attacker tables is what the committed per-seed file gives
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_adaptive", REPO / "benchmarks" / "bench_adaptive.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = REPO / "benchmarks" / "results" / "bench_adaptive-seeds0-4.json"
+    assert json.loads(path.read_text())["complete"]
+    rows = [row for row in bench.table(path) if row]
+    assert len(rows) >= 20
+    for row in rows:
+        assert row in README, row
+
+
+def test_the_probe_signal_table_is_printed_from_the_committed_results():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_signal", REPO / "benchmarks" / "probe_signal.py")
+    probe_signal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe_signal)
+    results = REPO / "benchmarks" / "results"
+    for row in probe_signal.table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json"):
+        assert row in README, row
+
+
 def test_the_tabular_numbers_are_the_committed_ones():
     import importlib.util
 

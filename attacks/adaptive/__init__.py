@@ -1,8 +1,13 @@
 """Online attackers that infer the critic's verdicts (from feedback or from effects) and adapt.
 
 One idea per module: :mod:`.shadow_critic` (an acceptance model learned online), :mod:`.inference`
-(verdicts from the model's output movements), :mod:`.policy` (bandit over ε × mode, back-off on
-the rate) and :mod:`.attack` (the ``adaptive`` plugin that ties them together).
+(verdicts from the model's output movements), :mod:`.policy` (bandit over ε × mode × probe design,
+back-off on the rate) and :mod:`.attack` (the ``adaptive`` plugin that ties them together). Active
+probing for ``effects`` attackers: :mod:`.probing` (probes in a batch, their twins and costs),
+:mod:`.canary` (label-inconsistent canaries), :mod:`.boundary` (points bisected onto the decision
+boundary), :mod:`.group` (was anything learned? from whether the model changed) and
+:mod:`.attribution` (a learning step's movements split over the learned points through the
+surrogate's gradients; measured in ``benchmarks/probe_signal.py``, not used by the attack).
 """
 
 from attacks.adaptive.attack import Adaptive

@@ -15,7 +15,12 @@ attacker sees less and learns while the stream runs. Per batch it
    (soft targets under ``effects``) and rewards the arm.
 
 Only :meth:`Adaptive.observe` learns, so delayed feedback is used no earlier than it arrives.
-Claimed labels stay the true ones: only the pixels are poisoned, as in the paper.
+Claimed labels stay the true ones: only the pixels are poisoned, as in the paper — except for an
+``effects`` attacker's *probes* (``probes``, :mod:`attacks.adaptive.probing`): label-inconsistent
+canaries or boundary probes in a share of the batch, or *groups* (a batch cut to ``group_size``
+points, whose acceptance reads exactly from whether the model changed: :mod:`attacks.adaptive.group`).
+The probe design is part of the bandit's arms; its reward counts damage per base-batch slot, so a
+design that sends fewer poisons pays for it.
 
 Threat model: ``knowledge = "verdicts"`` (no queries at all) or ``"effects"`` (queries counted
 against ``query_budget``: ``2(n + controls)`` per inferred batch; when the budget cannot cover a
@@ -49,8 +54,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attacks.adaptive.group import ChangeDetector, conditional
 from attacks.adaptive.inference import EffectsInference
 from attacks.adaptive.policy import Arm, Policy
+from attacks.adaptive.probing import DESIGNS, Prober
 from attacks.adaptive.shadow_critic import OnlineShadowCritic
 from attacks.fgsm import FGSM, MODES
 from attacks.gradients import classifier_grad, critic_grad, frozen
@@ -96,6 +103,9 @@ class _Sent:
     labels: torch.Tensor
     forecast: torch.Tensor  # the shadow's acceptance logits when the batch was crafted
     fooled: torch.Tensor  # the target (effects: queried) or else the surrogate misclassifies the poison
+    probes: int = 0  # the last ``probes`` points are probes of design ``probe`` (effects only)
+    probe: str = "none"
+    slots: int = 0  # base-batch points the policy allowed (the reward's denominator); 0: as many as sent
 
 
 class Adaptive(Attack):
@@ -122,6 +132,12 @@ class Adaptive(Attack):
         warm_start: int = 128,
         controls: int = 8,
         surrogate_epochs: int = 10,
+        probes: Sequence[str] = ("none",),
+        probe_share: float = 0.25,
+        bisection_steps: int = 5,
+        group_size: int = 1,
+        detectors: int = 4,
+        detector_steps: int = 10,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
             raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
@@ -132,6 +148,18 @@ class Adaptive(Attack):
             raise ConfigError(f"modes must be a non-empty list of {', '.join(MODES)}; got {list(modes)}")
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
+        bad = [p for p in probes if p not in DESIGNS]
+        if not probes or bad:
+            raise ConfigError(f"probes must be a non-empty list of {', '.join(DESIGNS)}; got {list(probes)}")
+        if knowledge != "effects" and any(p != "none" for p in probes):
+            raise ConfigError(f"probes {list(probes)} need knowledge = 'effects' (a verdicts attacker hears its verdicts)")
+        if not 0 < probe_share < 1:
+            raise ConfigError(f"probe_share must be in (0, 1), got {probe_share}")
+        if group_size < 1 or detectors < 1 or detector_steps < 1:
+            raise ConfigError(f"group_size, detectors and detector_steps must be >= 1, got {group_size}, {detectors}, "
+                              f"{detector_steps}")
+        if bisection_steps < 1:
+            raise ConfigError(f"bisection_steps must be >= 1, got {bisection_steps}")
         if not 0 < min_rate <= 1:
             raise ConfigError(f"min_rate must be in (0, 1], got {min_rate}")
         self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
@@ -150,8 +178,16 @@ class Adaptive(Attack):
         self.warm_start = warm_start
         self.controls = controls
         self.surrogate_epochs = surrogate_epochs
+        self.probes = tuple(probes)
+        self.probe_share = probe_share
+        self.bisection_steps = bisection_steps
+        self.group_size = group_size
+        self.detectors = detectors
+        self.detector_steps = detector_steps
         # state, built in prepare()
-        self.arms = [Arm(e, m) for e in self.eps for m in self.modes]
+        self.arms = [Arm(e, m, p) for e in self.eps for m in self.modes for p in self.probes]
+        self.probers_: dict[str, Prober] = {}
+        self.detector_: ChangeDetector | None = None
         self.view_: TargetView | None = None
         self.pool_: Batch | None = None
         self.surrogate_: nn.Module | None = None
@@ -164,6 +200,7 @@ class Adaptive(Attack):
         self.inferred_: dict[float, torch.Tensor] = {}
         self.observed_ = 0
         self.rewards_: list[float] = []
+        self.probed_: dict[float, int] = {}  # probes at the end of each inferred batch that had any
 
     def __repr__(self) -> str:
         return f"Adaptive(knowledge={self.knowledge!r}, eps={list(self.eps)}, modes={list(self.modes)}, steps={self.steps})"
@@ -193,6 +230,9 @@ class Adaptive(Attack):
                               self.min_rate)
         if self.knowledge == "effects":
             self.inference_ = EffectsInference(self.controls)
+            self.probers_ = {p: Prober(p, self.bisection_steps) for p in self.probes if p in ("canary", "boundary")}
+            if "group" in self.probes:
+                self.detector_ = ChangeDetector(self.detectors, self.detector_steps)
 
     def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
         if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
@@ -214,28 +254,51 @@ class Adaptive(Attack):
     def craft(self, base: Batch, context: CraftContext) -> Batch:
         view, pool, surrogate, shadow, policy = self._ready()
         choice = policy.choose()
-        n = max(1, round(choice.rate * len(base)))
-        base = base.subset(torch.arange(n))
-        x, labels = base.x, base.labels
+        n = slots = max(1, round(choice.rate * len(base)))
         probing = self.inferring_ and self.inference_ is not None
+        detect = probing and choice.arm.probe == "group" and not view.effects_proba
+        if probing and choice.arm.probe == "group":
+            n = min(n, self.group_size)
+            if detect and view.queries_left < self.detector_.cost() + 2 * (n + self.controls):
+                n, detect = slots, False  # the budget cannot cover the detectors: a plain batch
+        base = base.subset(torch.arange(n))
+        prober, k = self.probers_.get(choice.arm.probe), 0
+        if probing and prober is not None and n > 1:
+            k = prober.count(n, self.probe_share)
+            if view.queries_left < prober.cost(k) + 2 * (n - k + self.controls):
+                k = 0  # the budget cannot cover the probes too: send poisons only
+        m = n - k  # poisons; the last k base samples become probes
+        x, labels = base.x[:m], base.labels[:m]
         if probing:
             pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.controls, len(pool)), replace=False))
             x, labels = torch.cat([x, pool.x[pick]]), torch.cat([labels, pool.labels[pick]])
         crafted = self.perturb(x, labels, choice.arm, context)
-        probed = probing and self.inference_.before(view, context.time, crafted, labels, n)
+        probed = probing and self.inference_.before(view, context.time, crafted, labels, m)
         if probing and not probed:
             self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
             policy.freeze()
-        poison = context.space.project(crafted[:n])  # into each feature's range and grid (images: as it was)
+        poison = context.space.project(crafted[:m])  # into each feature's range and grid (images: as it was)
+        claimed = base.labels[:m]
+        if probed and detect:
+            self.detector_.before(view, context.time, pool.x, pool.labels, context.generator)
         if probed:
             fooled = self.inference_.misclassified(context.time)  # the target's own answer, already paid for
         else:
             with torch.no_grad():
-                fooled = surrogate(poison).argmax(1) != base.labels
-        forecast = shadow.logit(poison, base.labels)
+                fooled = surrogate(poison).argmax(1) != claimed
+        if probed and k:
+            twins = torch.from_numpy(context.rng.choice(len(pool), size=min(k, len(pool)), replace=False))
+            px, py = torch.cat([base.x[m:], pool.x[twins]]), torch.cat([base.labels[m:], pool.labels[twins]])
+            probe_x, probe_claimed = prober.make(px, py, pool.x, pool.labels, view, context.generator)
+            prober.inference.before(view, context.time, probe_x, probe_claimed, k)  # covered: checked above
+            poison, claimed = torch.cat([poison, probe_x[:k]]), torch.cat([claimed, probe_claimed[:k]])
+            fooled = torch.cat([fooled, torch.ones(k, dtype=torch.bool)])  # the model does not give them that label
+        else:
+            k = 0
+        forecast = shadow.logit(poison, claimed)
         self.forecasts_[context.time] = forecast > 0
-        self.sent_[context.time] = _Sent(choice.index, poison, base.labels, forecast, fooled)
-        return base.with_(x=poison)
+        self.sent_[context.time] = _Sent(choice.index, poison, claimed, forecast, fooled, k, choice.arm.probe, slots)
+        return base.with_(x=poison, labels=claimed)
 
     # --- feedback ---------------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
@@ -250,14 +313,23 @@ class Adaptive(Attack):
             inferred = self.inference_.after(view, observation.submitted_at)
             if inferred is None:
                 return  # not probed (budget): nothing learned from this batch
-            accepted = inferred
+            if sent.probes:
+                probed = self.probers_[sent.probe].inference.after(view, observation.submitted_at)
+                inferred = torch.cat([inferred, torch.full((sent.probes,), 0.5) if probed is None else probed])
+            # The group bit: the model changed iff the learner took any of the batch (probabilities: any
+            # queried output moved; labels: a boundary detector flipped, when the arm placed them).
+            changed = self.inference_.last_changed if view.effects_proba else (
+                self.detector_.changed(view, observation.submitted_at) if self.detector_ is not None else None)
+            accepted = inferred if changed is None else conditional(inferred, changed)
         else:
             return
         self.observed_ += 1
         believed = accepted > 0.5
         self.inferred_[observation.submitted_at] = believed
+        if sent.probes:
+            self.probed_[observation.submitted_at] = sent.probes
         shadow.update(sent.x, sent.labels, accepted)
-        reward = float((accepted * sent.fooled.float()).mean())
+        reward = float((accepted * sent.fooled.float()).sum()) / (sent.slots or len(accepted))
         self.rewards_.append(reward)
         policy.feedback(sent.arm, reward, rejected=float(1 - accepted.mean()))
 
@@ -276,10 +348,14 @@ class Adaptive(Attack):
             "surrogate": {k: v.detach().clone() for k, v in surrogate.state_dict().items()},
             "shadow": shadow.checkpoint_state(), "policy": policy.checkpoint_state(),
             "inference": None if self.inference_ is None else self.inference_.checkpoint_state(),
+            "probers": {p: prober.inference.checkpoint_state() for p, prober in self.probers_.items()},
+            "detector": None if self.detector_ is None else [{"time": t, "x": x, "before": b}
+                                                             for t, (x, b) in self.detector_.pending.items()],
             "inferring": self.inferring_, "observed": self.observed_, "rewards": list(self.rewards_),
-            "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled}
-                     for t, s in self.sent_.items()],
+            "sent": [{"time": t, "arm": s.arm, "x": s.x, "labels": s.labels, "forecast": s.forecast, "fooled": s.fooled,
+                      "probes": s.probes, "probe": s.probe, "slots": s.slots} for t, s in self.sent_.items()],
             "forecasts": timed(self.forecasts_), "inferred": timed(self.inferred_),
+            "probed": [{"time": t, "probes": k} for t, k in self.probed_.items()],
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:
@@ -290,16 +366,35 @@ class Adaptive(Attack):
         policy.restore_state(state["policy"])
         if self.inference_ is not None and state["inference"] is not None:
             self.inference_.restore_state(state["inference"])
+        for p, prober_state in state.get("probers", {}).items():
+            self.probers_[p].inference.restore_state(prober_state)
+        if self.detector_ is not None and state.get("detector") is not None:
+            self.detector_.pending = {float(d["time"]): (d["x"], d["before"]) for d in state["detector"]}
         self.inferring_, self.observed_ = bool(state["inferring"]), int(state["observed"])
         self.rewards_ = [float(r) for r in state["rewards"]]
-        self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"])
+        self.sent_ = {float(s["time"]): _Sent(int(s["arm"]), s["x"], s["labels"], s["forecast"], s["fooled"],
+                                              int(s.get("probes", 0)), str(s.get("probe", "none")),
+                                              int(s.get("slots", 0)))
                       for s in state["sent"]}
         self.forecasts_ = {float(b["time"]): b["accept"] for b in state["forecasts"]}
         self.inferred_ = {float(b["time"]): b["accept"] for b in state["inferred"]}
+        self.probed_ = {float(b["time"]): int(b["probes"]) for b in state.get("probed", [])}
 
     # --- reporting --------------------------------------------------------------------------
     def verdict_beliefs(self) -> dict[str, dict[float, torch.Tensor]]:
-        return {"forecast": dict(self.forecasts_), "inferred": dict(self.inferred_)}
+        """``forecast`` and ``inferred`` on every submitted point; with probes, also ``inferred`` split
+        into ``poisons`` and ``probes`` (NaN where a kind does not apply, so each is scored on its own)."""
+        beliefs = {"forecast": dict(self.forecasts_), "inferred": dict(self.inferred_)}
+        if any(p != "none" for p in self.probes):
+            poisons, probes = {}, {}
+            for t, believed in self.inferred_.items():
+                k = self.probed_.get(t, 0)
+                is_probe = torch.arange(len(believed)) >= len(believed) - k
+                as_float = believed.float()
+                poisons[t] = torch.where(is_probe, torch.nan, as_float)
+                probes[t] = torch.where(is_probe, as_float, torch.nan)
+            beliefs.update(inferred_poisons=poisons, inferred_probes=probes)
+        return beliefs
 
     def stats(self) -> dict[str, float]:
         """Queries spent, feedback absorbed, the current arm and rate, recent reward."""
@@ -311,6 +406,8 @@ class Adaptive(Attack):
             if last is not None:
                 out.update(arm=float(last.index), eps=last.arm.eps, mode=float(self.modes.index(last.arm.mode)),
                            rate=last.rate)
+                if len(self.probes) > 1 or self.probes[0] != "none":
+                    out["probe"] = float(self.probes.index(last.arm.probe))
             out["backoffs"] = float(self.policy_.backoff.backoffs)
             out["policy_frozen"] = float(self.policy_.frozen)
         if self.knowledge == "effects":

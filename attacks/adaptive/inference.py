@@ -111,6 +111,7 @@ class EffectsInference:
         self.control_moves: deque[float] = deque(maxlen=history)
         self.pending: dict[float, _Probe] = {}
         self.unlearned = math.nan  # the latest π₀ estimate
+        self.last_changed: bool | None = None  # whether the latest after-query saw any output change
 
     def cost(self, n_submitted: int) -> int:
         """Queries one batch of ``n_submitted`` poisons costs (before and after, with the controls)."""
@@ -121,7 +122,7 @@ class EffectsInference:
 
     def before(self, view: TargetView, time: float, x: torch.Tensor, claimed: torch.Tensor, n_submitted: int) -> bool:
         """Query the points (submitted first, then controls) now, if the budget covers both rounds."""
-        if view.queries_left < self.cost(n_submitted):
+        if view.queries_left < 2 * len(x):  # cost(n_submitted) with this call's own controls
             return False
         self.pending[time] = _Probe(x, claimed, self._ask(view, x), n_submitted)
         return True
@@ -138,7 +139,9 @@ class EffectsInference:
         probe = self.pending.pop(time, None)
         if probe is None or view.queries_left < len(probe.x):
             return None
-        moves = movement(probe.before, self._ask(view, probe.x), probe.claimed)
+        after = self._ask(view, probe.x)
+        self.last_changed = not torch.equal(probe.before, after)  # with probabilities: did the model move at all
+        moves = movement(probe.before, after, probe.claimed)
         n = probe.n_submitted
         if len(moves) > n:
             moves = moves - moves[n:].median()

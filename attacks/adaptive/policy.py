@@ -41,6 +41,7 @@ import torch
 class Arm:
     eps: float
     mode: str
+    probe: str = "none"  # the probe design sent along (:mod:`attacks.adaptive.probing`), or none
 
 
 @dataclass(frozen=True)

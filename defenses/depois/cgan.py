@@ -34,6 +34,8 @@ from defenses.depois.wgan_gp import PROGRESS_EVERY
 from streamsim import IMAGES, DataSpace, ProgressFactory, silent
 from streamsim.seeds import seeded, torch_generator
 
+AUTHENTICATOR_CHUNK = 1000  # samples per authenticator call when vetting samples (bounds peak memory)
+
 
 @dataclass(frozen=True)
 class CGANSettings:
@@ -148,7 +150,9 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
             images = gen(torch.randn(chunk, gen.latent_dim, generator=rng).to(device), labels)
             if images.dim() == 4:  # the floor removes an image GAN's grey haze; vectors have none
                 images = apply_floor(images, settings.floor)
-            ok = authenticator(images).argmax(dim=1) == labels
+            # in chunks: LeNet's activations for a whole round (thousands of images) would take ~1 GB
+            predicted = torch.cat([authenticator(part).argmax(dim=1) for part in images.split(AUTHENTICATOR_CHUNK)])
+            ok = predicted == labels
             take = min(int(ok.sum()), n - have)
             kept_x.append(images[ok][:take])
             kept_y.append(labels[ok][:take])
