@@ -37,7 +37,7 @@ from typing import Any
 from streamsim import registry
 from streamsim.config import DataConfig, Scenario
 from streamsim.data.datasets import RawData, npz
-from streamsim.data.splits import split_sizes
+from streamsim.data.splits import held_out, split_sizes
 from streamsim.errors import ConfigError, DataError
 
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
@@ -73,7 +73,7 @@ def _needed_roles(sc: Scenario) -> dict[str, str]:
 def check_data(sc: Scenario) -> None:
     """The dataset loads and every split role the scenario uses gets samples."""
     raw = load_raw(sc.data)
-    sizes = split_sizes(len(raw.y), sc.data.splits.model_dump())
+    sizes = split_sizes(len(raw.y), sc.data.splits.model_dump(), held_out(raw))
     for role, why in _needed_roles(sc).items():
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)

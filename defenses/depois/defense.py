@@ -24,6 +24,18 @@ through just above the boundary enter the buffer and drag its mean and std down,
 admits slightly worse samples (boundary creep). It is off by default; keep ``refresh_window`` small
 relative to the trusted set if you turn it on.
 
+**Reference-profile options (default off).** The attack paper's code (github:Oschart/Attack-On-DePois)
+ran De-Pois differently in three ways; each can be switched on alone to measure what it changes:
+
+* ``input_layout = "transposed"``: the critic scores every image with rows and columns swapped
+  (``x.transpose(-1, -2)``) after training on upright ones — what the reference's
+  ``K.set_image_data_format('channels_first')`` did to a critic that flattens a 28×28×1 input.
+  Training is untouched, so a cached critic is reused.
+* ``boundary_from = "test"``: the boundary is fitted on the run's held-out test split scored with
+  its true labels (the runner calls :meth:`fit_boundary`), as the reference fitted it on the
+  10,000 clean test images it then attacked. A leak by design: the defense sees the attacked images.
+* ``reject_ties = True``: a score *equal* to the boundary is rejected too (``score <= boundary``).
+
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
 10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
 higher WGAN-GP learning rate, ≈1–3 min for 1,000 trusted MNIST digits. Any setting left ``None``
@@ -60,6 +72,8 @@ CODE_VERSION = "1"  # bump whenever training changes what a given config produce
 
 Preset = Literal["fast", "paper"]
 Condition = Literal["claimed", "predicted"]
+InputLayout = Literal["upright", "transposed"]
+BoundaryFrom = Literal["trusted", "test"]
 
 #: Training settings per preset. ``augment_factor`` is |S_aug| / |S_c| (paper: S_c is 20 % of the data).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -118,6 +132,9 @@ class DePois(Defense):
         gp_weight: float | None = None,
         refresh_every: int | None = None,
         refresh_window: int = 1000,
+        input_layout: InputLayout = "upright",
+        boundary_from: BoundaryFrom = "trusted",
+        reject_ties: bool = False,
     ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
@@ -125,6 +142,10 @@ class DePois(Defense):
             raise ValueError(f"condition must be 'claimed' or 'predicted', not {condition!r}")
         if augment_factor is not None and augment_factor < 1:
             raise ValueError(f"augment_factor must be >= 1 (S_aug includes S_c), not {augment_factor}")
+        if input_layout not in ("upright", "transposed"):
+            raise ValueError(f"input_layout must be 'upright' or 'transposed', not {input_layout!r}")
+        if boundary_from not in ("trusted", "test"):
+            raise ValueError(f"boundary_from must be 'trusted' or 'test', not {boundary_from!r}")
         if refresh_every is not None and refresh_every < 1:
             raise ValueError(f"refresh_every must be a positive number of samples, not {refresh_every}")
         self.preset = preset
@@ -145,6 +166,9 @@ class DePois(Defense):
         self.gp_weight = gp_weight
         self.refresh_every = refresh_every
         self.refresh_window = refresh_window
+        self.input_layout = input_layout
+        self.boundary_from = boundary_from
+        self.reject_ties = reject_ties
         # fitted state
         self._critic: Critic | None = None
         self._learner: Learner | None = None
@@ -156,6 +180,8 @@ class DePois(Defense):
 
     def __repr__(self) -> str:
         set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
+        reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False}
+        set_ |= {name: getattr(self, name) for name, default in reference.items() if getattr(self, name) != default}
         return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items() if v is not None) + ")"
 
     # --- settings ---------------------------------------------------------------------------
@@ -211,8 +237,16 @@ class DePois(Defense):
             return {**critic.state_dict(), "trusted_scores": scores}, {"defense": repr(self), "n_trusted": len(x)}
 
         self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load, save=save)
+        self.fit_boundary(trusted)
+
+    def fit_boundary(self, clean: Batch) -> None:
+        """Set the boundary at ``mean − k·std`` of the critic's scores of ``clean`` with its true labels.
+
+        :meth:`fit` calls it on the trusted set; with ``boundary_from = "test"`` the runner calls
+        it again on the held-out test split. The refresh buffer starts empty either way.
+        """
         with torch.no_grad():
-            self._trusted_scores = self._critic(x, y)
+            self._trusted_scores = self.conditioned_score(clean.x.detach().float(), clean.labels.detach().long())
         self._recent_scores = torch.empty(0)
         self._since_refresh = 0
         self._boundary = self._boundary_of(self._trusted_scores)
@@ -228,12 +262,13 @@ class DePois(Defense):
 
     @property
     def boundary(self) -> float:
-        """Scores strictly under this are rejected: ``mean − k·std`` of the trusted (and refresh) scores; NaN before fit."""
+        """Scores strictly under this are rejected (and equal ones too with ``reject_ties``):
+        ``mean − k·std`` of the trusted (and refresh) scores; NaN before fit."""
         return self._boundary
 
     @property
     def trusted_scores(self) -> torch.Tensor:
-        """The critic's scores of the trusted set (what the boundary was fitted on)."""
+        """The critic's scores of what the boundary was fitted on (the trusted set, or the test split)."""
         return self._trusted_scores
 
     def _condition(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
@@ -252,13 +287,14 @@ class DePois(Defense):
 
     def conditioned_score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The critic's realness score of ``x`` as a sample of class ``labels`` (differentiable in ``x``)."""
-        return self._fitted_critic()(x, labels.long())
+        critic = self._fitted_critic()
+        return critic(x.transpose(-1, -2) if self.input_layout == "transposed" else x, labels.long())
 
     def screen(self, batch: Batch) -> Verdicts:
-        critic = self._fitted_critic()
         with torch.no_grad():
-            scores = critic(batch.x, self._condition(batch.x, batch.labels))
-        return Verdicts(accept=scores >= self._boundary, score=scores)
+            scores = self.conditioned_score(batch.x, self._condition(batch.x, batch.labels))
+        accept = scores > self._boundary if self.reject_ties else scores >= self._boundary
+        return Verdicts(accept=accept, score=scores)
 
     def after_learn(self, accepted: Batch) -> None:
         """With ``refresh_every`` set: buffer accepted scores and refit the boundary periodically."""
