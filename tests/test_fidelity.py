@@ -202,3 +202,53 @@ def test_mnist_reference_trains_on_the_embedded_digits_and_tests_on_t10k():
     assert sum(len(s[r]) for r in ("pretrain", "trusted", "stream", "attacker")) == 5000
     with pytest.raises(DataError, match="no t10k"):
         mnist_reference("/nonexistent-folder")
+
+
+def test_critic_weights_replace_training_and_bad_files_are_config_errors(trusted, tmp_path):
+    from safetensors.torch import save_file
+
+    from defenses.depois.networks import Critic
+    from streamsim import ConfigError
+
+    torch.manual_seed(3)
+    critic = Critic()
+    path = tmp_path / "critic.safetensors"
+    save_file(critic.state_dict(), str(path))
+    d = fitted(trusted, critic_weights=str(path))
+    critic.eval()
+    assert torch.equal(d.conditioned_score(trusted.x, trusted.labels), critic(trusted.x, trusted.labels))
+    bad = tmp_path / "bad.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bad))
+    for p, why in ((bad, "not a De-Pois critic"), (tmp_path / "missing", "cannot read")):
+        with pytest.raises(ConfigError, match=why):
+            fitted(trusted, critic_weights=str(p))
+
+
+def _tool():
+    import importlib.util
+
+    from .conftest import REPO
+    spec = importlib.util.spec_from_file_location("reference_critic", REPO / "tools" / "reference_critic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_critic_mapping_transposes_keras_kernels_and_parses_protobuf():
+    tool = _tool()
+    from defenses.depois.networks import Critic
+
+    ours = Critic().state_dict()
+    keras = {k: (ours[v].T if k.endswith("kernel") else ours[v]).numpy() for k, v in tool.KERAS_TO_CRITIC.items()}
+    state = tool.critic_state(keras)
+    assert all(torch.equal(state[k], ours[k]) for k in ours)
+    with pytest.raises(ValueError, match="lacks"):
+        tool.critic_state({})
+    # BundleEntryProto{dtype: 1, shape {dim {size: 3}}, offset: 300, size: 12}
+    message = bytes([0x08, 1, 0x12, 4, 0x12, 2, 0x08, 3, 0x20, 0xAC, 0x02, 0x28, 12])
+    fields = dict(tool._fields(message))
+    assert fields[1] == 1 and fields[4] == 300 and fields[5] == 12
+    assert tool._masked_crc32c(b"") == 0xA282EAD8  # crc32c("") = 0, masked
+    assert tool._crc32c(b"123456789") == 0xE3069283  # the standard crc32c check value
+    with pytest.raises(ValueError, match="magic"):
+        tool.read_checkpoint(b"\0" * 64, b"")

@@ -35,6 +35,9 @@ ran De-Pois differently in three ways; each can be switched on alone to measure 
   its true labels (the runner calls :meth:`fit_boundary`), as the reference fitted it on the
   10,000 clean test images it then attacked. A leak by design: the defense sees the attacked images.
 * ``reject_ties = True``: a score *equal* to the boundary is rejected too (``score <= boundary``).
+* ``critic_weights = PATH``: no training; the critic's weights come from a safetensors file, e.g.
+  the reference's own trained critic converted by ``tools/reference_critic.py``. The boundary is
+  fitted as usual. (Not a reference *setting*: the cleanest test of everything but training.)
 
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
 10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
@@ -65,7 +68,7 @@ import torch
 from defenses.depois.cgan import CGANSettings, authenticated_augmentation
 from defenses.depois.networks import Critic
 from defenses.depois.wgan_gp import WGANGPSettings, train_critic
-from streamsim import Batch, Defense, Learner, SetupContext, Verdicts, cached_fit
+from streamsim import Batch, ConfigError, Defense, Learner, SetupContext, Verdicts, cached_fit
 
 CACHE_KIND = "depois-critic"
 CODE_VERSION = "1"  # bump whenever training changes what a given config produces
@@ -135,6 +138,7 @@ class DePois(Defense):
         input_layout: InputLayout = "upright",
         boundary_from: BoundaryFrom = "trusted",
         reject_ties: bool = False,
+        critic_weights: str | None = None,
     ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
@@ -169,6 +173,7 @@ class DePois(Defense):
         self.input_layout = input_layout
         self.boundary_from = boundary_from
         self.reject_ties = reject_ties
+        self.critic_weights = critic_weights
         # fitted state
         self._critic: Critic | None = None
         self._learner: Learner | None = None
@@ -180,7 +185,8 @@ class DePois(Defense):
 
     def __repr__(self) -> str:
         set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
-        reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False}
+        reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False,
+                     "critic_weights": None}
         set_ |= {name: getattr(self, name) for name, default in reference.items() if getattr(self, name) != default}
         return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items() if v is not None) + ")"
 
@@ -236,8 +242,29 @@ class DePois(Defense):
                 scores = critic(x, y)  # stored for inspection only
             return {**critic.state_dict(), "trusted_scores": scores}, {"defense": repr(self), "n_trusted": len(x)}
 
-        self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load, save=save)
+        if self.critic_weights is not None:
+            self._critic, self.loaded_from_cache = _frozen(self._load_weights()), True
+        else:
+            self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load,
+                                                              save=save)
         self.fit_boundary(trusted)
+
+    def _load_weights(self) -> Critic:
+        """The critic from ``critic_weights`` (safetensors: loading runs no code), checked against the network."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            tensors = load_file(self.critic_weights)
+        except (OSError, SafetensorError) as e:
+            raise ConfigError(f"defense.params.critic_weights {self.critic_weights!r}: cannot read it as safetensors ({e})") from None
+        critic = Critic()
+        try:
+            critic.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(f"defense.params.critic_weights {self.critic_weights!r}: not a De-Pois critic ({first})") from None
+        return critic
 
     def fit_boundary(self, clean: Batch) -> None:
         """Set the boundary at ``mean − k·std`` of the critic's scores of ``clean`` with its true labels.
