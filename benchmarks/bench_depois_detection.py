@@ -14,7 +14,11 @@ trusted``, streamsim's protocol) and with the boundary refitted on the clean par
 mix (``screened-clean``, as ``count_score`` does), so the table shows how much of the paper's
 ">0.9" is the convention and the boundary rather than the critic.
 
-    python benchmarks/bench_depois_detection.py [--presets fast,paper] [--json out.json] [--cache DIR]
+    python benchmarks/bench_depois_detection.py [--presets fast,paper,reference] [--json out.json] [--cache DIR]
+                                                [--reference-critic CRITIC.safetensors]
+
+``reference`` scores with the reference authors' own trained critic (converted by
+``tools/reference_critic.py``; no training), upright as it was trained.
 
 ``paper`` trains 10,000 WGAN-GP iterations (~20 min or more on 2 cores); ``fast`` ~1–3 min.
 Fits are cold unless ``--cache`` names a cache directory.
@@ -64,7 +68,12 @@ def run(preset: str, args: argparse.Namespace) -> list[dict[str, object]]:
     clean = Batch.clean(x[n_t:n_t + n_c], y[n_t:n_t + n_c], ids=torch.arange(n_t, n_t + n_c))
     base = Batch.clean(x[n_t + n_c:n_t + n_c + n_p], y[n_t + n_c:n_t + n_c + n_p])
 
-    defense = DePois(preset=preset)
+    if preset == "reference":  # the reference authors' trained critic (tools/reference_critic.py), no training
+        if not args.reference_critic:
+            raise SystemExit("--presets reference needs --reference-critic PATH (from tools/reference_critic.py)")
+        defense = DePois(critic_weights=args.reference_critic)
+    else:
+        defense = DePois(preset=preset)
     cache = ArtifactCache(args.cache) if args.cache else None
     started = time.perf_counter()
     cpu = time.process_time()
@@ -90,7 +99,8 @@ def run(preset: str, args: argparse.Namespace) -> list[dict[str, object]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--presets", default="fast", help="comma-separated: fast, paper")
+    p.add_argument("--presets", default="fast", help="comma-separated: fast, paper, reference (needs --reference-critic)")
+    p.add_argument("--reference-critic", default=None, help="safetensors written by tools/reference_critic.py")
     p.add_argument("--n-trusted", type=int, default=1000)
     p.add_argument("--n-clean", type=int, default=1000, help="clean held-out samples in the screened mix")
     p.add_argument("--poison-rate", type=float, default=0.3)
