@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, N_CLASSES, Authenticator, Discriminator, Generator
+from defenses.depois.wgan_gp import PROGRESS_EVERY
 from streamsim import ProgressFactory, silent
 from streamsim.seeds import seeded, torch_generator
 
@@ -51,31 +52,44 @@ class CGANSettings:
 
 def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
                progress: ProgressFactory = silent) -> Generator:
-    """Train a conditional GAN on ``(x, y)``; return its generator in eval mode."""
+    """Train a conditional GAN on ``(x, y)``; return its generator in eval mode.
+
+    The networks live on ``x``'s device. The real and fake halves go through the discriminator as one
+    batch (each sample keeps its own dropout mask); the fake half is generated without a graph, and
+    the discriminator's weights take no gradient during generator steps; losses are read every
+    :data:`~defenses.depois.wgan_gp.PROGRESS_EVERY` steps.
+    """
+    device = x.device
+    y = y.to(device)
     with seeded(seed):
-        gen, disc = Generator(settings.latent_dim), Discriminator()
-        opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999))
+        gen, disc = Generator(settings.latent_dim).to(device), Discriminator().to(device)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
         b = settings.batch_size
-        ones, zeros = torch.ones(b), torch.zeros(b)
-        task = progress("De-Pois cGAN", settings.steps)
+        ones, targets = torch.ones(b, device=device), torch.cat([torch.ones(b), torch.zeros(b)]).to(device)
+        noise = torch.empty(b, settings.latent_dim, device=device)
+        task, reported = progress("De-Pois cGAN", settings.steps), 0
         try:
-            for _ in range(settings.steps):
-                idx = torch.randint(len(x), (b,))
+            for step in range(1, settings.steps + 1):
+                idx = torch.randint(len(x), (b,), device=device)
                 real, labels = x[idx], y[idx]
-                fake = gen(torch.randn(b, settings.latent_dim), labels).detach()
-                d_loss = 0.5 * (F.binary_cross_entropy_with_logits(disc(real, labels), ones)
-                                + F.binary_cross_entropy_with_logits(disc(fake, labels), zeros))
-                opt_d.zero_grad()
+                with torch.no_grad():
+                    fake = gen(noise.normal_(), labels)
+                disc.requires_grad_(True)
+                d_loss = F.binary_cross_entropy_with_logits(disc(torch.cat([real, fake]), labels.repeat(2)), targets)
+                opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
 
-                labels = torch.randint(N_CLASSES, (b,))
-                g_loss = F.binary_cross_entropy_with_logits(disc(gen(torch.randn(b, settings.latent_dim), labels), labels), ones)
-                opt_g.zero_grad()
+                disc.requires_grad_(False)  # the generator step needs gradients through the discriminator, not of it
+                labels = torch.randint(N_CLASSES, (b,), device=device)
+                g_loss = F.binary_cross_entropy_with_logits(disc(gen(noise.normal_(), labels), labels), ones)
+                opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
-                task.advance(d_loss=d_loss.item(), g_loss=g_loss.item())
+                if step % PROGRESS_EVERY == 0 or step == settings.steps:
+                    task.advance(step - reported, d_loss=d_loss.item(), g_loss=g_loss.item())
+                    reported = step
         finally:
             task.close()
     return gen.eval()
@@ -84,18 +98,22 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
 def train_authenticator(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
                         progress: ProgressFactory = silent) -> Authenticator:
     """Train the LeNet authenticator on the trusted samples only; return it in eval mode."""
+    device = x.device
+    y = y.to(device)
     with seeded(seed):
-        net = Authenticator()
-        opt = torch.optim.Adam(net.parameters(), lr=settings.authenticator_lr)
-        task = progress("De-Pois authenticator", settings.authenticator_steps)
+        net = Authenticator().to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=settings.authenticator_lr, foreach=True)
+        task, reported = progress("De-Pois authenticator", settings.authenticator_steps), 0
         try:
-            for _ in range(settings.authenticator_steps):
-                idx = torch.randint(len(x), (settings.authenticator_batch_size,))
+            for step in range(1, settings.authenticator_steps + 1):
+                idx = torch.randint(len(x), (settings.authenticator_batch_size,), device=device)
                 loss = F.cross_entropy(net(x[idx]), y[idx])
-                opt.zero_grad()
+                opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                task.advance(loss=loss.item())
+                if step % PROGRESS_EVERY == 0 or step == settings.authenticator_steps:
+                    task.advance(step - reported, loss=loss.item())
+                    reported = step
         finally:
             task.close()
     return net.eval()

@@ -71,7 +71,7 @@ from defenses.depois.wgan_gp import WGANGPSettings, train_critic
 from streamsim import Batch, ConfigError, Defense, Learner, SetupContext, Verdicts, cached_fit
 
 CACHE_KIND = "depois-critic"
-CODE_VERSION = "1"  # bump whenever training changes what a given config produces
+CODE_VERSION = "2"  # bump whenever training changes what a given config produces (2: batched passes)
 
 Preset = Literal["fast", "paper"]
 Condition = Literal["claimed", "predicted"]

@@ -47,6 +47,47 @@ def _keras_init(module: nn.Module) -> None:
             nn.init.uniform_(m.weight, -EMBEDDING_INIT, EMBEDDING_INIT)
 
 
+class _LeakyReLUFunction(torch.autograd.Function):
+    """``leaky_relu`` whose backward multiplies by a saved slope mask (1 or ``slope``).
+
+    Same values as :func:`torch.nn.functional.leaky_relu` forward and backward. The difference is in
+    the second derivative: PyTorch's backward depends on the input, so a double backward (the
+    WGAN-GP gradient penalty) sends a tensor of zeros back through the whole forward pass — a
+    weight-gradient and an input-gradient product per layer, all zero. Here the mask is a constant,
+    and the double backward stops at it.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, slope: float) -> torch.Tensor:
+        slopes = torch.where(x > 0, 1.0, slope).to(x.dtype)
+        ctx.save_for_backward(slopes)
+        return x * slopes
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (slopes,) = ctx.saved_tensors
+        return grad * slopes, None
+
+
+class LeakyReLU(nn.Module):
+    """:class:`torch.nn.LeakyReLU` (same outputs and gradients) with a cheap double backward.
+
+    >>> x = torch.linspace(-1, 1, 5, requires_grad=True)
+    >>> torch.equal(LeakyReLU(0.2)(x), nn.LeakyReLU(0.2)(x))
+    True
+    """
+
+    def __init__(self, negative_slope: float = LEAK) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _LeakyReLUFunction.apply(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
 class Generator(nn.Module):
     """Maps noise and a class label to an image in ``[-1, 1]``."""
 
@@ -75,7 +116,7 @@ class _ConditionedMLP(nn.Module):
         layers: list[nn.Module] = []
         w_in = IMAGE_PIXELS
         for i, w_out in enumerate(widths):
-            layers += [nn.Linear(w_in, w_out), nn.LeakyReLU(LEAK)]
+            layers += [nn.Linear(w_in, w_out), LeakyReLU(LEAK)]
             if i in dropout_after:
                 layers.append(nn.Dropout(DROPOUT))
             w_in = w_out

@@ -29,6 +29,7 @@ from streamsim import ProgressFactory, silent
 from streamsim.seeds import seeded
 
 RMSPROP_RHO = 0.9  # Keras' RMSprop default (PyTorch's is 0.99)
+PROGRESS_EVERY = 25  # generator steps between progress updates (reading a loss is a device sync)
 
 
 @dataclass(frozen=True)
@@ -43,42 +44,65 @@ class WGANGPSettings:
     latent_dim: int = LATENT_DIM
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean of ``(1 − ‖∇ₓ D(x̂, c)‖₂)²`` over random interpolates ``x̂`` of real and fake."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor,
+                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``(1 − ‖∇ₓ D(x̂, c)‖₂)²`` over random interpolates ``x̂ = α·real + (1 − α)·fake``.
+
+    ``alpha`` (shape ``(batch, 1, 1, 1)``, uniform in [0, 1)) is drawn here unless the caller passes a
+    buffer it has filled.
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = torch.lerp(fake, real, alpha).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed, labels).sum(), mixed, create_graph=True)
     return (1 - grad.flatten(1).norm(dim=1)).pow(2).mean()
 
 
 def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, seed: int,
                  progress: ProgressFactory = silent) -> Critic:
-    """Train a conditional WGAN-GP on ``(x, y)``; return the critic in eval mode."""
+    """Train a conditional WGAN-GP on ``(x, y)``; return the critic in eval mode.
+
+    The networks live on ``x``'s device. Per critic step the real and fake halves go through the
+    critic as one batch (one weight-gradient product instead of two; each sample still gets its own
+    dropout mask); the critic's weights take no gradient during generator steps; losses are read
+    (``.item()``, a device sync) only every :data:`PROGRESS_EVERY` steps.
+    """
+    device = x.device
+    y = y.to(device)
     with seeded(seed):
-        gen, critic = Generator(settings.latent_dim), Critic()
-        opt_g = torch.optim.RMSprop(gen.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)
-        opt_c = torch.optim.RMSprop(critic.parameters(), lr=settings.lr, alpha=RMSPROP_RHO)
+        gen, critic = Generator(settings.latent_dim).to(device), Critic().to(device)
+        opt_g = torch.optim.RMSprop(gen.parameters(), lr=settings.lr, alpha=RMSPROP_RHO, foreach=True)
+        opt_c = torch.optim.RMSprop(critic.parameters(), lr=settings.lr, alpha=RMSPROP_RHO, foreach=True)
         b = settings.batch_size
-        task = progress("De-Pois WGAN-GP", settings.steps)
+        noise = torch.empty(b, settings.latent_dim, device=device)
+        alpha = torch.empty(b, 1, 1, 1, device=device)
+        task, reported = progress("De-Pois WGAN-GP", settings.steps), 0
         try:
-            for _ in range(settings.steps):
+            for step in range(1, settings.steps + 1):
+                critic.requires_grad_(True)
                 for _ in range(settings.n_critic):
-                    idx = torch.randint(len(x), (b,))
+                    idx = torch.randint(len(x), (b,), device=device)
                     real, labels = x[idx], y[idx]
                     with torch.no_grad():
-                        fake = gen(torch.randn(b, settings.latent_dim), labels)
-                    wasserstein = critic(fake, labels).mean() - critic(real, labels).mean()
-                    c_loss = wasserstein + settings.gp_weight * gradient_penalty(critic, real, fake, labels)
-                    opt_c.zero_grad()
+                        fake = gen(noise.normal_(), labels)
+                    scores = critic(torch.cat([real, fake]), labels.repeat(2))
+                    wasserstein = scores[b:].mean() - scores[:b].mean()
+                    c_loss = wasserstein + settings.gp_weight * gradient_penalty(critic, real, fake, labels,
+                                                                                 alpha.uniform_())
+                    opt_c.zero_grad(set_to_none=True)
                     c_loss.backward()
                     opt_c.step()
 
-                labels = torch.randint(N_CLASSES, (b,))
-                g_loss = -critic(gen(torch.randn(b, settings.latent_dim), labels), labels).mean()
-                opt_g.zero_grad()
+                critic.requires_grad_(False)  # the generator step needs gradients through the critic, not of it
+                labels = torch.randint(N_CLASSES, (b,), device=device)
+                g_loss = -critic(gen(noise.normal_(), labels), labels).mean()
+                opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
-                task.advance(critic_loss=c_loss.item(), wasserstein=-wasserstein.item(), g_loss=g_loss.item())
+                if step % PROGRESS_EVERY == 0 or step == settings.steps:
+                    task.advance(step - reported, critic_loss=c_loss.item(), wasserstein=-wasserstein.item(),
+                                 g_loss=g_loss.item())
+                    reported = step
         finally:
             task.close()
-    return critic.eval()
+    return critic.requires_grad_(True).eval()
