@@ -31,7 +31,9 @@ class SetupContext:
 
     ``seed`` is this component's own child seed (derived from the run seed and the component's
     name), ``data_key`` identifies the dataset and split (for cache keys), ``cache`` is the artifact
-    cache or ``None`` when caching is off, ``progress`` opens progress bars.
+    cache or ``None`` when caching is off, ``progress`` opens progress bars. ``device`` (the
+    scenario's resolved ``device``) is where the component keeps its torch networks: data it trains
+    on moves there once; the tensors it is handed and returns stay on the CPU.
     """
 
     seed: int
@@ -43,6 +45,7 @@ class SetupContext:
     view: TargetView | None = None
     # attacks only: the split its base samples come from when that is not ``pool`` (``pool = "test"``)
     base: Batch | None = None
+    device: str = "cpu"
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)

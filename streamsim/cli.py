@@ -126,6 +126,9 @@ def guarded(action: Callable[[], Any]) -> Any:
 
 
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a scenario key: key.path=value (repeatable).")]
+DeviceOpt = Annotated[str | None, typer.Option(
+    "--device", help="Where torch networks run: cpu (the reproducible default), cuda, or auto (cuda if present); "
+    "overrides the scenario's device.")]
 AllowOpt = Annotated[list[str], typer.Option(
     "--allow-import", "-p", help="Let module:attr plugin references import MODULE (repeatable). A scenario alone "
     "never imports code; also STREAMSIM_ALLOW_IMPORT=mod1,mod2.")]
@@ -144,6 +147,7 @@ def run(
         "--checkpoint-every", help="Save the whole run state every T simulated time units (resume with --resume).")] = None,
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Continue a run started with --checkpoint-every from its last checkpoint.")] = None,
+    device: DeviceOpt = None,
     allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Run a scenario (and its no-attack baseline) and write a run directory."""
@@ -163,10 +167,11 @@ def run(
     try:
         with _allowing(allow_import):
             if resume is not None:
-                result = guarded(lambda: resume_run(resume, progress=RichProgress(console), on_record=live))
+                result = guarded(lambda: resume_run(resume, progress=RichProgress(console), on_record=live,
+                                                    device=device))
             else:
                 result = guarded(lambda: run_scenario(
-                    scenario, set=set_, seed=seed, out=out if out is not None else "auto",
+                    scenario, set=[*set_, *([f"device={device}"] if device else [])], seed=seed, out=out if out is not None else "auto",
                     baseline=False if no_baseline else None, cache=not no_cache, progress=RichProgress(console),
                     on_record=live, checkpoint_every=checkpoint_every,
                 ))
@@ -237,6 +242,7 @@ def sweep(
     set_: SetOpt = [],  # noqa: B006
     executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address to join (with --executor ray).")] = None,
+    device: DeviceOpt = None,
     allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Run a scenario over a grid of settings and seeds, one row per cell and seed in results.csv."""
@@ -278,7 +284,7 @@ def sweep(
 
     with bar, _allowing(allow_import):
         progress = guarded(lambda: run_sweep(scenario, parsed, chosen_seeds, out, jobs=jobs, resume=resume,
-                                             overrides=tuple(set_), executor=executor, address=address,
+                                             overrides=(*set_, *([f"device={device}"] if device else [])), executor=executor, address=address,
                                              on_progress=show))
     console.print(f"{progress.done} cells run, {progress.skipped} already done, {progress.failed} failed; "
                   f"results in [bold]{out / 'results.csv'}[/bold]")

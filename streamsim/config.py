@@ -122,6 +122,9 @@ class Scenario(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     threads: int = Field(1, ge=1, le=MAX_THREADS, description="torch intra-op threads for training and crafting; "
                          "part of the scenario because the numbers depend on it")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "cpu", description="where torch networks train and run: cpu (the reproducible reference), cuda (refused "
+        "without a GPU) or auto (cuda when there is one)")
 
     @model_validator(mode="after")
     def _name_sources(self) -> Scenario:

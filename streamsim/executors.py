@@ -48,8 +48,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _warm_up() -> None:
+    """Import what every cell needs (torch, the simulator): a worker pays its start-up once, at pool start."""
+    import streamsim.experiment  # noqa: F401
+
+
 class LocalExecutor:
-    """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork)."""
+    """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork).
+
+    Entering it starts the workers and has them import torch at once, so that their start-up runs
+    while the parent still checks the sweep's cells, and each worker pays it once per sweep.
+    """
 
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
@@ -61,6 +70,8 @@ class LocalExecutor:
     def __enter__(self) -> LocalExecutor:
         self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
                                         initargs=(os.getpid(),))
+        for _ in range(self.jobs):
+            self.pool.submit(_warm_up)
         return self
 
     def __exit__(self, *exc: object) -> None:

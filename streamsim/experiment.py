@@ -141,9 +141,11 @@ def run(
 
 
 def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
-           on_record: Callable[[Record], None] | None = None) -> Result:
+           on_record: Callable[[Record], None] | None = None, device: str | None = None) -> Result:
     """Continue a run started with ``checkpoint_every`` from its last checkpoint (or from the start,
-    if it was stopped before the first one). The finished run equals an uninterrupted one."""
+    if it was stopped before the first one). The finished run equals an uninterrupted one — on the
+    same device: ``device`` continues it elsewhere than the scenario's ``device`` (say, a run started
+    on a CPU finished on a GPU), which changes the numbers from there on."""
     run_dir = Path(run_dir)
     settings = read_resumable(run_dir)
     scenario_file = run_dir / "scenario.resolved.toml"
@@ -155,6 +157,8 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
         raise ConfigError(f"{scenario_file}: changed since the run started (its sha256 differs from {RESUMABLE}'s); "
                           "resume continues only the scenario it was started with")
     sc = load_scenario(scenario_file)
+    if device is not None:
+        sc = sc.model_copy(update={"device": device})
     cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
                             cache=settings["cache"])
     folder = find_checkpoint(run_dir / CHECKPOINT)
@@ -184,10 +188,11 @@ class _Setup:
     data_key: str
     cache: Any
     progress: ProgressFactory
+    device: str = "cpu"
 
     def context(self, name: str, **extra: Any) -> SetupContext:
         return SetupContext(seed=child_seed(self.scenario.seed, name), data_key=self.data_key, cache=self.cache,
-                            progress=self.progress, **extra)
+                            progress=self.progress, device=self.device, **extra)
 
 
 class _Recorder:
@@ -244,7 +249,8 @@ def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
     """Build the components (validating their settings) and load the data; trains nothing."""
     learner, defense, attacks, resolved = build_components(sc)
     splits, data_key = load_data(sc.data, sc.seed)
-    return _Setup(sc, resolved, learner, defense, attacks, splits, data_key, _make_cache(cache), progress)
+    return _Setup(sc, resolved, learner, defense, attacks, splits, data_key, _make_cache(cache), progress,
+                  preflight.torch_device(sc.device))
 
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,

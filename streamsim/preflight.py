@@ -192,9 +192,38 @@ def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, ch
     if checkpoint_every is not None and out is None:
         raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
     check_data(resolved)
+    torch_device(resolved.device)
     if out is not None:
         check_output(out, fresh)
     return usable_cache(cache)
+
+
+def torch_device(name: str) -> str:
+    """The torch device a scenario's ``device`` names: ``"auto"`` is ``"cuda"`` when torch sees a GPU.
+
+    ``"cuda"`` without one is bad input. On a GPU this also turns on torch's deterministic settings
+    (cuDNN deterministic, no autotuning, deterministic algorithms where torch has them, warning
+    where it has none), which make a GPU run repeat itself on the same machine — not match the CPU.
+
+    >>> torch_device("cpu"), torch_device("auto") in ("cpu", "cuda")
+    ('cpu', True)
+    """
+    if name == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if name == "cuda" and not available:
+        raise ConfigError("device = 'cuda': torch sees no CUDA GPU on this machine (use 'cpu' or 'auto')")
+    if name not in ("auto", "cuda"):
+        raise ConfigError(f"device = {name!r}: expected 'auto', 'cpu' or 'cuda'")
+    if not available:
+        return "cpu"
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS reductions
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return "cuda"
 
 
 @contextlib.contextmanager

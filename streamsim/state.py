@@ -24,7 +24,7 @@ import torch
 
 def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
     """A torch optimizer's ``state_dict`` with string keys and lists only, so it fits a state tree."""
-    return {"state": {str(k): {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
+    return {"state": {str(k): {n: (v.cpu().clone() if isinstance(v, torch.Tensor) else v) for n, v in s.items()}
                       for k, s in state["state"].items()},
             "param_groups": [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
                              for g in state["param_groups"]]}

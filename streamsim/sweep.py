@@ -19,6 +19,7 @@ Layout of a sweep directory::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -36,7 +37,7 @@ from streamsim.atomic import write_text_atomic
 from streamsim.catalogue import SWEEP
 from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
-from streamsim.executors import make_executor
+from streamsim.executors import LocalExecutor, make_executor
 from streamsim.jobs import Job, cell_id
 
 METRICS = SWEEP  # results.csv's metric columns, from the metric catalogue
@@ -207,12 +208,15 @@ def run_sweep(
 ) -> SweepProgress:
     """Run (or continue) a sweep; returns the final counts. Failures are logged, not fatal."""
     executor_ = make_executor(executor, jobs, address)  # a bad executor fails before anything is written
-    todo, results, total = plan(scenario, grid, seeds, Path(out), tuple(overrides), resume)
-    progress = SweepProgress(total=total, skipped=total - len(todo), started=time.perf_counter())
-    if on_progress:
-        on_progress(progress)
-    failures = Path(out) / "failures.jsonl"
-    with executor_ as pool:
+    with contextlib.ExitStack() as stack:
+        # local workers start (spawn, import torch) while the cells are checked; Ray only once they pass
+        pool = stack.enter_context(executor_) if isinstance(executor_, LocalExecutor) else None
+        todo, results, total = plan(scenario, grid, seeds, Path(out), tuple(overrides), resume)
+        progress = SweepProgress(total=total, skipped=total - len(todo), started=time.perf_counter())
+        if on_progress:
+            on_progress(progress)
+        failures = Path(out) / "failures.jsonl"
+        pool = pool or stack.enter_context(executor_)
         for job, summary, error in pool.map_unordered(todo):
             if error is None:
                 results.append(job, summary)

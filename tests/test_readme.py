@@ -71,3 +71,28 @@ def test_table_1_is_printed_from_the_committed_sweep():
     assert len(rows) == 8  # header, rule, four cells, blank, the clean FRR line
     for row in rows:
         assert row in README, row
+
+
+def _benchmark(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_table_1_and_ablation_are_printed_from_the_committed_results():
+    rows = _benchmark("table1_reference").rows()
+    assert len(rows) >= 10  # Table 1 (header, rule, four cells), the seeds line, the ablation's header and rule
+    for row in rows:
+        assert row in README, row
+
+
+def test_robustness_table_is_printed_from_the_committed_results():
+    bench = _benchmark("bench_depois_robustness")
+    import json
+
+    rows = json.loads((REPO / "benchmarks" / "results" / "depois_robustness.json").read_text())["rows"]
+    for line in bench.table(rows):
+        assert line in README, line

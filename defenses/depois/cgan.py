@@ -141,8 +141,9 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
             if have >= n:
                 break
             chunk = max(2 * (n - have), 256)
-            labels = label_pool[torch.randint(len(label_pool), (chunk,), generator=rng)]
-            images = gen(torch.randn(chunk, gen.latent_dim, generator=rng), labels)
+            device = label_pool.device  # draws stay on the CPU generator, so every device sees the same ones
+            labels = label_pool[torch.randint(len(label_pool), (chunk,), generator=rng).to(device)]
+            images = gen(torch.randn(chunk, gen.latent_dim, generator=rng).to(device), labels)
             images = apply_floor(images, settings.floor)
             ok = authenticator(images).argmax(dim=1) == labels
             take = min(int(ok.sum()), n - have)
@@ -156,7 +157,7 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
         warnings.warn(f"De-Pois augmentation: the authenticator accepted only {have} of the {n} synthetic samples "
                       f"wanted after {settings.max_rounds} rounds; training the critic on fewer", stacklevel=2)
     if not kept_x:
-        return torch.empty(0, *IMAGE_SHAPE), torch.empty(0, dtype=torch.long)
+        return label_pool.new_empty(0, *IMAGE_SHAPE, dtype=torch.float), label_pool.new_empty(0)
     return torch.cat(kept_x), torch.cat(kept_y)
 
 

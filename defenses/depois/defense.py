@@ -182,6 +182,7 @@ class DePois(Defense):
         self.critic_weights = critic_weights
         # fitted state
         self._critic: Critic | None = None
+        self._device = torch.device("cpu")
         self._learner: Learner | None = None
         self._trusted_scores = torch.empty(0)
         self._recent_scores = torch.empty(0)
@@ -230,26 +231,30 @@ class DePois(Defense):
             "code_version": CODE_VERSION,
         }
 
+        self._device = torch.device(context.device)
+        xd, yd = x.to(self._device), y.to(self._device)  # moved once: training samples its batches there
+
         def fit() -> Critic:
             augment_seed, critic_seed = np.random.SeedSequence(context.seed).generate_state(2).tolist()
             n_synthetic = round((key["config"]["augment_factor"] - 1) * len(x))
-            xs, ys = authenticated_augmentation(x, y, n_synthetic, cgan_settings, augment_seed, context.progress)
-            return _frozen(train_critic(torch.cat([x, xs]), torch.cat([y, ys]), wgan_settings, critic_seed,
+            xs, ys = authenticated_augmentation(xd, yd, n_synthetic, cgan_settings, augment_seed, context.progress)
+            return _frozen(train_critic(torch.cat([xd, xs]), torch.cat([yd, ys]), wgan_settings, critic_seed,
                                         context.progress))
 
         def load(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Critic:
             tensors.pop("trusted_scores", None)  # recomputed from the weights, so it always matches them
             critic = Critic()
             critic.load_state_dict(tensors, strict=True)
-            return _frozen(critic)
+            return _frozen(critic.to(self._device))
 
         def save(critic: Critic) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             with torch.no_grad():
-                scores = critic(x, y)  # stored for inspection only
-            return {**critic.state_dict(), "trusted_scores": scores}, {"defense": repr(self), "n_trusted": len(x)}
+                scores = critic(xd, yd)  # stored for inspection only
+            tensors = {**critic.state_dict(), "trusted_scores": scores}
+            return {k: v.cpu() for k, v in tensors.items()}, {"defense": repr(self), "n_trusted": len(x)}
 
         if self.critic_weights is not None:
-            self._critic, self.loaded_from_cache = _frozen(self._load_weights()), True
+            self._critic, self.loaded_from_cache = _frozen(self._load_weights().to(self._device)), True
         else:
             self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load,
                                                               save=save)
@@ -279,7 +284,7 @@ class DePois(Defense):
         it again on the held-out test split. The refresh buffer starts empty either way.
         """
         with torch.no_grad():
-            self._trusted_scores = self.conditioned_score(clean.x.detach().float(), clean.labels.detach().long())
+            self._trusted_scores = self.conditioned_score(clean.x.detach().float(), clean.labels.detach().long()).cpu()
         self._recent_scores = torch.empty(0)
         self._since_refresh = 0
         self._boundary = self._boundary_of(self._trusted_scores)
@@ -321,7 +326,8 @@ class DePois(Defense):
     def conditioned_score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The critic's realness score of ``x`` as a sample of class ``labels`` (differentiable in ``x``)."""
         critic = self._fitted_critic()
-        return critic(x.transpose(-1, -2) if self.input_layout == "transposed" else x, labels.long())
+        seen = x.transpose(-1, -2) if self.input_layout == "transposed" else x
+        return critic(seen.to(self._device), labels.long().to(self._device)).to(x.device)
 
     def screen(self, batch: Batch) -> Verdicts:
         with torch.no_grad():

@@ -49,6 +49,7 @@ class TorchLearner(Learner):
         self.update = update
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self._device = torch.device("cpu")  # the context's device, set by pretrain
 
     def build(self) -> nn.Module:
         raise NotImplementedError
@@ -64,9 +65,11 @@ class TorchLearner(Learner):
         With a cache in the context, the pretrained weights and optimizer state are stored and
         reused: sweeps over attack settings then pretrain the same learner once.
         """
+        self._device = torch.device(context.device)
+
         def fit() -> None:
             self._fresh(context.seed)
-            self._pretrain_epochs(x, y, context.generator())
+            self._pretrain_epochs(x.to(self._device), y.to(self._device), context.generator())  # moved once
 
         def load(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
             self._fresh(context.seed)
@@ -77,7 +80,7 @@ class TorchLearner(Learner):
 
     def _fresh(self, seed: int) -> None:
         with seeded(seed):
-            self.model = self.build()
+            self.model = self.build().to(self._device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
     def _cache_key(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> dict[str, object]:
@@ -87,10 +90,10 @@ class TorchLearner(Learner):
                 "code_version": CODE_VERSION}
 
     def _state(self) -> dict[str, torch.Tensor]:
-        tensors = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
+        tensors = {f"model.{k}": v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         for i, state in self.optimizer.state_dict()["state"].items():
             for name, value in state.items():
-                tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).clone()
+                tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).cpu().clone()
         return tensors
 
     def _load(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -114,25 +117,26 @@ class TorchLearner(Learner):
         if not self.update or x.shape[0] == 0:
             return
         self.model.train()
+        x, y = x.to(self._device), y.to(self._device)
         for _ in range(self.steps_per_batch):
             self._step(x, y)
         self.model.eval()
 
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return torch.softmax(self.model(x), dim=1)
+            return torch.softmax(self.model(x.to(self._device)), dim=1).to(x.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.model(x.to(self._device)).to(x.device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """What the last linear layer sees (both networks end in Flatten → Linear)."""
         with torch.no_grad():
-            return self.model[:-1](x)
+            return self.model[:-1](x.to(self._device)).to(x.device)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Weights and Adam's moments: updates are full-batch steps, so there is no generator to keep."""
-        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+        return {"model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
                 "optimizer": plain_optimizer_state(self.optimizer.state_dict())}
 
     def restore_state(self, state: dict[str, Any]) -> None:
