@@ -122,7 +122,9 @@ def rows(results: Path = RESULTS) -> list[str]:
                  for v in ("reference profile", "reference critic")]
         out.append(f"| {access} | {mode.replace('-', '→')} | {pca} / {pda} | {cells[0]} | {cells[1]} | "
                    f"{' / '.join(_defaults(access, mode))} |")
-    out += ["", f"Seeds {', '.join(map(str, seeds))}; mean ± std.", "",
+    said = f"Seeds {', '.join(map(str, seeds))}; mean ± std." if len(seeds) > 1 else \
+        f"Seed {seeds[0]} only (one seed: no std); the defaults column is seeds 0, 1, 2."
+    out += ["", said, "",
             "| variant (one change from the reference profile) | " + " | ".join(
                 f"{a} {m.replace('-', '→')}" for a, m in PAPER) + " |",
             "| --- | " + " | ".join("---" for _ in PAPER) + " |"]
