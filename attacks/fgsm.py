@@ -74,11 +74,13 @@ import torch
 from attacks.gradients import classifier_grad, critic_grad, frozen
 from attacks.shadow import Shadows, ShadowSettings, distill_shadows
 from streamsim import (
+    IMAGES,
     N_CLASSES,
     Attack,
     Batch,
     ConfigError,
     CraftContext,
+    DataSpace,
     Defense,
     Differentiable,
     LabelConditioned,
@@ -105,7 +107,7 @@ def fgsm(x: torch.Tensor, direction: Direction, eps: float) -> torch.Tensor:
     return (x + eps * direction(x).sign()).clamp_(-1.0, 1.0)
 
 
-def has_score(defense: Defense | None) -> bool:
+def has_score(defense: Defense | None, space: DataSpace = IMAGES) -> bool:
     """Whether the defense has a differentiable score (:class:`~streamsim.abilities.Scoring`) that answers.
 
     Having the method is not enough: a defense may score only with some learners (``loss-trim``
@@ -115,7 +117,7 @@ def has_score(defense: Defense | None) -> bool:
         return False
     try:
         with torch.no_grad(), frozen(defense):  # eval mode: a probe must not draw dropout randomness
-            defense.score(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))
+            defense.score(torch.zeros(1, *space.shape), torch.zeros(1, dtype=torch.long))
     except NotImplementedError:
         return False
     return True
@@ -125,6 +127,7 @@ class FGSM(Attack):
     """Gradient-sign poison against De-Pois's critic and/or the classifier (Oschart et al.)."""
 
     knowledge = "white-box"
+    accepts = ("images", "vectors")
 
     def __init__(
         self,
@@ -209,9 +212,11 @@ class FGSM(Attack):
         view = context.view
         if view is None:
             raise ThreatModelError(f"{type(self).__name__} needs a view of the target ({self.knowledge!r})")
+        if self.target is not None and self.target >= context.space.n_classes:
+            raise ConfigError(f"target must be a class 0..{context.space.n_classes - 1}, got {self.target}")
         if self.knowledge == "white-box":
             _, defense = self._white_box(view)
-            self.critic_skipped_ = "critic" in self.stages and not has_score(defense)
+            self.critic_skipped_ = "critic" in self.stages and not has_score(defense, context.space)
             return
         if context.pool is None or len(context.pool) == 0:
             raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
@@ -220,7 +225,7 @@ class FGSM(Attack):
             pool = Batch.concat([pool, context.base])  # the images it poisons are its data too
         self.shadows_ = distill_shadows(view, pool, self.shadow_settings(), context.seed,
                                         classifier="classifier" in self.stages, critic="critic" in self.stages,
-                                        cache=context.cache)
+                                        cache=context.cache, space=context.space)
         self.shadow_stats_ = dict(self.shadows_.stats)
         self.critic_skipped_ = "critic" in self.stages and self.shadows_.critic is None
 
@@ -269,11 +274,16 @@ class FGSM(Attack):
         return x
 
     def craft(self, base: Batch, context: CraftContext) -> Batch:
-        """Perturb the pixels of the whole batch; the claimed labels stay the true ones."""
+        """Perturb the pixels (or features) of the whole batch; the claimed labels stay the true ones.
+
+        The result is projected into the data's space: on images that is the ``[-1, 1]`` clip every
+        step already made; on vectors each feature goes back into its observed range and integer
+        and binary features back onto their grid.
+        """
         directions, holders = self.directions(context.view, base.labels)
         with frozen(*holders):
             x = self.perturb(base.x.detach().clone(), directions, context)
-        return base.with_(x=x.detach())
+        return base.with_(x=context.space.project(x.detach()))
 
     def stats(self) -> dict[str, float]:
         """For the run summary: the distillation's numbers (``shadow_*``); fidelity comes from :meth:`assess`."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from streamsim import N_CLASSES, Attack, Batch, CraftContext, SetupContext
+from streamsim import N_CLASSES, Attack, Batch, ConfigError, CraftContext, SetupContext
 
 
 def derangement(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -38,6 +38,7 @@ class LabelFlip(Attack):
     """Flip labels: random other class, a fixed class permutation, or everything to ``target``."""
 
     knowledge = "none"
+    accepts = ("images", "vectors")
 
     def __init__(self, mode: Literal["random", "permutation", "target"] = "random", target: int | None = None) -> None:
         if target is not None and not 0 <= target < N_CLASSES:
@@ -49,20 +50,24 @@ class LabelFlip(Attack):
         self.mapping: torch.Tensor | None = None
 
     def prepare(self, context: SetupContext) -> None:
-        self.mapping = torch.from_numpy(derangement(context.rng(), N_CLASSES))
+        k = context.space.n_classes
+        if self.target is not None and self.target >= k:
+            raise ConfigError(f"target must be a class 0..{k - 1}, got {self.target}")
+        self.mapping = torch.from_numpy(derangement(context.rng(), k))
 
     def craft(self, base: Batch, context: CraftContext) -> Batch:
+        k = context.space.n_classes
         if self.mode == "permutation":
             if self.mapping is None:
-                self.mapping = torch.from_numpy(derangement(context.rng, N_CLASSES))
+                self.mapping = torch.from_numpy(derangement(context.rng, k))
             return base.with_(labels=self.mapping[base.true_labels])
         if self.mode == "target":
             # A sample already of the target class would not be a flip at all.
             base = base.subset(base.true_labels != self.target)
             return base.with_(labels=torch.full_like(base.labels, self.target))
-        # A uniform offset in 1..9 gives a uniformly random *other* class.
-        offset = torch.from_numpy(context.rng.integers(1, N_CLASSES, size=len(base)))
-        return base.with_(labels=(base.true_labels + offset) % N_CLASSES)
+        # A uniform offset in 1..k-1 gives a uniformly random *other* class.
+        offset = torch.from_numpy(context.rng.integers(1, k, size=len(base)))
+        return base.with_(labels=(base.true_labels + offset) % k)
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"mapping": self.mapping}

@@ -1,4 +1,7 @@
-"""``noise``: add Gaussian or uniform noise to the image, keep the true label, clip to [-1, 1].
+"""``noise``: add Gaussian or uniform noise to the sample, keep the true label, project back into the data.
+
+On images the projection clips to [-1, 1]; on feature vectors each feature is clipped to its
+observed range and integer and binary features are rounded back onto their grid.
 
 Blind (knowledge ``none``). A crude availability attack, and a sanity check for detectors.
 
@@ -24,6 +27,7 @@ class Noise(Attack):
     """Perturb images with Gaussian (std ``scale``) or uniform (±``scale``) noise."""
 
     knowledge = "none"
+    accepts = ("images", "vectors")
 
     def __init__(self, kind: Literal["gaussian", "uniform"] = "gaussian", scale: float = 0.5) -> None:
         if scale < 0:
@@ -37,7 +41,7 @@ class Noise(Attack):
             noise = torch.randn(base.x.shape, generator=g) * self.scale
         else:
             noise = (torch.rand(base.x.shape, generator=g) * 2 - 1) * self.scale
-        return base.with_(x=(base.x + noise).clamp(-1, 1))
+        return base.with_(x=context.space.project(base.x + noise))
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {}  # nothing changes once set up: crafting only reads the context's generators

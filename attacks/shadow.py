@@ -57,8 +57,8 @@ import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from streamsim import N_CLASSES, ArtifactCache, Batch, Defense, Learner, TargetView, cached_fit
-from streamsim.nn import CLASSIFIERS
+from streamsim import IMAGES, N_CLASSES, ArtifactCache, Batch, DataSpace, Defense, Learner, TargetView, cached_fit
+from streamsim.nn import classifier as classifier_for
 from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
 IMAGE_PIXELS = 28 * 28
@@ -74,11 +74,12 @@ class ConditionalCritic(nn.Module):
     ``N(0, 1)`` embeddings the gated inputs start ~20× too large for the same learning rate.
     """
 
-    def __init__(self, hidden: Sequence[int] = (1024, 128, 16), n_classes: int = N_CLASSES) -> None:
+    def __init__(self, hidden: Sequence[int] = (1024, 128, 16), n_classes: int = N_CLASSES,
+                 in_features: int = IMAGE_PIXELS) -> None:
         super().__init__()
-        self.embed = nn.Embedding(n_classes, IMAGE_PIXELS)
+        self.embed = nn.Embedding(n_classes, in_features)
         layers: list[nn.Module] = []
-        width = IMAGE_PIXELS
+        width = in_features
         for i, out in enumerate(hidden):
             layers += [nn.Linear(width, out), nn.LeakyReLU(LEAK)]
             if i > 0:
@@ -275,8 +276,12 @@ def _answers_digest(bought: TeacherAnswers) -> str:
 
 
 def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, seed: int, *,
-                    classifier: bool = True, critic: bool = True, cache: ArtifactCache | None = None) -> Shadows:
+                    classifier: bool = True, critic: bool = True, cache: ArtifactCache | None = None,
+                    space: DataSpace = IMAGES) -> Shadows:
     """Buy the target's answers on the pool (within budget) and distil the shadows asked for.
+
+    The shadows are sized to ``space``: the named CNN on images, an MLP (:func:`streamsim.nn.mlp`)
+    on feature vectors — whatever the target is, a river model included: only its answers matter.
 
     With a ``cache``, trained shadows are stored under a key made of the settings, the seed and a
     hash of the answers bought, so they are reused only for the very same target answers; the
@@ -291,8 +296,9 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
 
     def fresh() -> tuple[nn.Module | None, ConditionalCritic | None]:
         with seeded(seed):  # seeded initialisation, caller's global RNG untouched
-            student = CLASSIFIERS[settings.classifier]() if bought.proba is not None else None
-            shadow_critic = ConditionalCritic(settings.critic_hidden) if bought.scores is not None else None
+            student = classifier_for(settings.classifier, space) if bought.proba is not None else None
+            shadow_critic = ConditionalCritic(settings.critic_hidden, space.n_classes, space.n_features) \
+                if bought.scores is not None else None
         return student, shadow_critic
 
     def load(tensors: dict[str, torch.Tensor], meta: dict) -> Shadows:
@@ -316,6 +322,8 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
     # Options added later enter the key only when set, so shadows cached before them stay valid.
     fields = {k: v for k, v in asdict(settings).items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
     key = {"answers": _answers_digest(bought), "settings": fields, "seed": seed}
+    if space.kind == "vectors":  # the networks are sized to the data (images keep their old keys)
+        key["space"] = {"features": space.n_features, "classes": space.n_classes}
     shadows, _ = cached_fit(cache, CACHE_KIND, key, fit=lambda: _fit_shadows(bought, settings, *fresh(), stats, generator),
                             load=load, save=save)
     return shadows

@@ -43,6 +43,8 @@ Shape = Literal["sphere", "slab"]
 class CentroidFilter(Defense):
     """Reject samples farther from their claimed class's centroid than the trusted ``quantile``."""
 
+    accepts = ("images", "vectors")
+
     def __init__(self, shape: Shape = "sphere", quantile: float = 0.95, follow: float = 0.0) -> None:
         if shape not in ("sphere", "slab"):
             raise ConfigError(f"shape must be 'sphere' or 'slab', got {shape!r}")
@@ -55,15 +57,17 @@ class CentroidFilter(Defense):
         self.follow = follow
         self.centroids: torch.Tensor | None = None  # N_CLASSES × D
         self.radii: torch.Tensor | None = None  # N_CLASSES; inf for a class the trusted split lacks
+        self.n_classes = N_CLASSES  # the data's, from fit
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
             raise PluginError("centroid: the trusted split is empty; give data.splits.trusted a share")
+        self.n_classes = k = context.space.n_classes
         x, y = trusted.x.flatten(1), trusted.labels
-        counts = torch.bincount(y, minlength=N_CLASSES).float()
-        sums = torch.zeros(N_CLASSES, x.shape[1]).index_add_(0, y, x)
+        counts = torch.bincount(y, minlength=k).float()
+        sums = torch.zeros(k, x.shape[1]).index_add_(0, y, x)
         self.centroids = sums / counts.clamp(min=1)[:, None]
-        self.radii = torch.full((N_CLASSES,), float("inf"))
+        self.radii = torch.full((k,), float("inf"))
         distances = self._distance(x, y)
         for c in torch.unique(y).tolist():  # one quantile per class present (≤ 10 iterations)
             self.radii[c] = torch.quantile(distances[y == c], self.quantile).clamp(min=1e-6)
@@ -72,7 +76,7 @@ class CentroidFilter(Defense):
         offset = x - self.centroids[y]
         if self.shape == "sphere":
             return offset.norm(dim=1)
-        others = (self.centroids.sum(0, keepdim=True) - self.centroids) / (N_CLASSES - 1)
+        others = (self.centroids.sum(0, keepdim=True) - self.centroids) / (self.n_classes - 1)
         direction = torch.nn.functional.normalize(self.centroids - others, dim=1)
         return (offset * direction[y]).sum(1).abs()
 
@@ -96,7 +100,7 @@ class CentroidFilter(Defense):
         if not self.follow or len(accepted) == 0:
             return
         y = accepted.labels
-        counts = torch.bincount(y, minlength=N_CLASSES).float()
+        counts = torch.bincount(y, minlength=self.n_classes).float()
         means = torch.zeros_like(self.centroids).index_add_(0, y, accepted.x.flatten(1)) / counts.clamp(min=1)[:, None]
         pull = 1.0 - (1.0 - self.follow) ** counts  # n samples of weight `follow`, as one step
         self.centroids = self.centroids + pull[:, None] * (means - self.centroids)

@@ -40,6 +40,8 @@ Space = Literal["input", "features"]
 class KNNSanitizer(Defense):
     """Reject samples whose claimed label disagrees with most of their k nearest reference points."""
 
+    accepts = ("images", "vectors")
+
     def __init__(self, k: int = 10, threshold: float = 0.5, space: Space = "input", memory: int = 0) -> None:
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k}")

@@ -47,6 +47,8 @@ from streamsim import Batch, ConfigError, Defense, Differentiable, Learner, Plug
 class LossTrimming(Defense):
     """Reject samples whose loss under the live learner exceeds a trusted-set quantile."""
 
+    accepts = ("images", "vectors")
+
     def __init__(self, quantile: float = 0.95, reference_size: int = 500) -> None:
         if not 0.0 < quantile <= 1.0:
             raise ConfigError(f"quantile must be in (0, 1], got {quantile}")

@@ -8,6 +8,8 @@ from streamsim import Batch, Defense, Verdicts
 class NoDefense(Defense):
     """Accept every sample (no defense)."""
 
+    accepts = ("images", "vectors")
+
     def screen(self, batch: Batch) -> Verdicts:
         return Verdicts.accept_all(len(batch))
 

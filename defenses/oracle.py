@@ -12,6 +12,8 @@ from streamsim import Batch, Defense, Verdicts
 class OracleDefense(Defense):
     """Reject exactly the poisoned samples (upper bound; cheats by reading provenance)."""
 
+    accepts = ("images", "vectors")
+
     def screen(self, batch: Batch) -> Verdicts:
         return Verdicts(accept=~batch.is_poison, score=(~batch.is_poison).float())
 

@@ -64,6 +64,8 @@ Metric = Literal["accuracy", "loss"]
 class RONI(Defense):
     """Reject a batch (or a part of it) when learning it on a copy of the learner hurts held-out data."""
 
+    accepts = ("images", "vectors")
+
     def __init__(self, delta: float = 0.005, holdout_size: int = 200, groups: int = 1,
                  metric: Metric = "loss", calibrate: bool = True) -> None:
         if delta < 0:

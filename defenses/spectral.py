@@ -57,6 +57,8 @@ Space = Literal["input", "features"]
 class SpectralSignatures(Defense):
     """Reject batch samples that stand out along their class's top singular direction."""
 
+    accepts = ("images", "vectors")
+
     def __init__(self, window: int = 64, quantile: float = 0.95, factor: float = 1.5,
                  space: Space = "features") -> None:
         if window < 2:
@@ -74,6 +76,7 @@ class SpectralSignatures(Defense):
         self.learner: Learner | None = None
         self.recent_x: torch.Tensor | None = None  # the window, all classes together
         self.recent_y: torch.Tensor | None = None
+        self.n_classes = N_CLASSES  # the data's, from fit
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         if len(trusted) == 0:
@@ -81,13 +84,14 @@ class SpectralSignatures(Defense):
         if self.space == "features":
             require(learner, Features, "spectral with space='features' (use space='input' otherwise): learner")
         self.learner = learner
+        self.n_classes = context.space.n_classes
         self.recent_x, self.recent_y = self._slide(trusted.x, trusted.labels)
 
     def _slide(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The last ``window`` samples of each class, in arrival order."""
         newest_first = torch.arange(len(y) - 1, -1, -1)
         ys = y[newest_first]
-        onehot = torch.nn.functional.one_hot(ys, N_CLASSES)
+        onehot = torch.nn.functional.one_hot(ys, self.n_classes)
         rank = (onehot.cumsum(0) * onehot).sum(1)  # 1 for a class's newest sample, 2 for the next...
         keep = newest_first[rank <= self.window].flip(0)
         return x[keep], y[keep]

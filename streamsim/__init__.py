@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from streamsim.cache import ArtifactCache, cached_fit
     from streamsim.experiment import run
     from streamsim.progress import ProgressFactory, silent
+    from streamsim.space import IMAGES, DataSpace
     from streamsim.threat import TargetView
 
 __version__ = "0.1.0"
@@ -44,7 +45,7 @@ _LAZY = {
     "Batch": "streamsim.batch", "Verdicts": "streamsim.batch", "TargetView": "streamsim.threat",
     "ArtifactCache": "streamsim.cache", "cached_fit": "streamsim.cache",
     "ProgressFactory": "streamsim.progress", "silent": "streamsim.progress",
-    "run": "streamsim.experiment",
+    "run": "streamsim.experiment", "DataSpace": "streamsim.space", "IMAGES": "streamsim.space",
 }
 
 
@@ -61,7 +62,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "N_CLASSES", "ArtifactCache", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
+    "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
     "CraftContext", "DataError", "Defense", "Differentiable", "Features", "LabelConditioned", "Learner", "Observation",
     "PluginError", "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
     "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "run", "silent",

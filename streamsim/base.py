@@ -17,6 +17,7 @@ import torch
 from streamsim.batch import Batch, Verdicts
 from streamsim.progress import ProgressFactory, silent
 from streamsim.seeds import torch_generator
+from streamsim.space import IMAGES, DataSpace
 
 if TYPE_CHECKING:
     from streamsim.cache import ArtifactCache
@@ -31,7 +32,8 @@ class SetupContext:
 
     ``seed`` is this component's own child seed (derived from the run seed and the component's
     name), ``data_key`` identifies the dataset and split (for cache keys), ``cache`` is the artifact
-    cache or ``None`` when caching is off, ``progress`` opens progress bars. ``device`` (the
+    cache or ``None`` when caching is off, ``progress`` opens progress bars, ``space`` is the data's
+    sample shape, class count and feature ranges (:mod:`streamsim.space`). ``device`` (the
     scenario's resolved ``device``) is where the component keeps its torch networks: data it trains
     on moves there once; the tensors it is handed and returns stay on the CPU.
     """
@@ -40,6 +42,7 @@ class SetupContext:
     data_key: str = ""
     cache: ArtifactCache | None = None
     progress: ProgressFactory = silent
+    space: DataSpace = IMAGES
     # attacks only: the attacker's own data pool and its view of the target
     pool: Batch | None = None
     view: TargetView | None = None
@@ -63,6 +66,7 @@ class CraftContext:
     generator: torch.Generator
     view: TargetView
     extras: dict[str, Any] = field(default_factory=dict)
+    space: DataSpace = IMAGES
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Learner:
     """
 
     n_classes: int = N_CLASSES
+    #: the data kinds it handles (:mod:`streamsim.space`); a run on other data is refused before it starts
+    accepts: ClassVar[tuple[str, ...]] = ("images",)
 
     def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
         """Train from scratch on the pretrain split. Default: learn it as one batch."""
@@ -110,6 +116,8 @@ class Defense:
     Required: :meth:`screen`. :meth:`fit` runs once on the trusted split (default: nothing).
     """
 
+    accepts: ClassVar[tuple[str, ...]] = ("images",)
+
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
         pass
 
@@ -128,6 +136,7 @@ class Attack:
     """
 
     knowledge: ClassVar[str] = "none"
+    accepts: ClassVar[tuple[str, ...]] = ("images",)
 
     def prepare(self, context: SetupContext) -> None:
         """Called once before the stream starts (e.g. to distill shadow models)."""
@@ -154,4 +163,4 @@ class Attack:
         return {}
 
 
-__all__ = ["Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]
+__all__ = ["Attack", "CraftContext", "DataSpace", "Defense", "Learner", "Observation", "SetupContext", "Verdicts", "Batch"]

@@ -226,6 +226,12 @@ def list_plugins() -> None:
                           p.description)
     table.add_row("dataset", "npz:PATH", "streamsim",
                   "a user's .npz: x N×28×28 (uint8 0..255 or float [0, 1]), y integer labels 0..9")
+    from streamsim.data import tabular  # numpy only: `list` stays torch-free
+
+    for prefix, names, what in (("river:", tabular.RIVER_BUNDLED, "river's bundled tables"),
+                                ("sklearn:", tabular.SKLEARN_BUNDLED, "scikit-learn's bundled tables"),
+                                ("river.synth:", tabular.SYNTH, "river's generators; settings and size in data.params")):
+        table.add_row("dataset", f"{prefix}NAME", "streamsim", f"{what}: {', '.join(names)}")
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         table.add_row("scenario", path.stem, "scenarios/", _first_comment(path))
     console.print(table)

@@ -52,16 +52,38 @@ class Splits(_Strict):
         return self
 
 
+class Scaling(_Strict):
+    """Feature scaling of a vector dataset: each feature's ``lo..hi`` (raw units) maps to ``[-1, 1]``.
+
+    Fitted on the pretrain split when a scenario does not give it, and written into the resolved
+    scenario; ``kinds`` says which features are ``real``, ``integer`` or ``binary``.
+    """
+
+    lo: list[float]
+    hi: list[float]
+    kinds: list[Literal["real", "integer", "binary"]]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Scaling:
+        if not len(self.lo) == len(self.hi) == len(self.kinds) or not self.lo:
+            raise ValueError("lo, hi and kinds must be non-empty and of the same length")
+        if any(h < lo for lo, h in zip(self.lo, self.hi, strict=True)):
+            raise ValueError("every hi must be >= its lo")
+        return self
+
+
 class DataConfig(_Strict):
     dataset: str = "mnist-5k"
     root: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="settings of river/sklearn/synthetic datasets")
+    scaling: Scaling | None = Field(None, description="feature vectors only: fitted on pretrain when unset")
     splits: Splits = Field(default_factory=Splits)
     eval_size: int | None = Field(None, gt=0, description="evaluate on this many test samples (all when unset)")
 
 
 class PriorShift(_Strict):
     at: float = Field(ge=0)
-    priors: list[float] = Field(min_length=10, max_length=10)
+    priors: list[float] = Field(min_length=2, max_length=1000, description="one weight per class")
 
     @model_validator(mode="after")
     def _positive(self) -> PriorShift:

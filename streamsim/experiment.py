@@ -26,8 +26,8 @@ from streamsim.abilities import Checkpointable, HoldoutBoundary, has, require
 from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
-from streamsim.config import DataConfig, Scenario, load_scenario
-from streamsim.data.splits import make_splits
+from streamsim.config import DataConfig, Scaling, Scenario, load_scenario
+from streamsim.data.splits import CutData, cut
 from streamsim.errors import ConfigError, DataError, PluginError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
@@ -43,20 +43,29 @@ from streamsim.rundir import (
 )
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation
+from streamsim.space import IMAGES
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
 
 
 def load_data(cfg: DataConfig, seed: int) -> tuple[dict[str, Batch], str]:
     """The run's splits and a key that identifies them (for artifact caches)."""
-    raw = preflight.load_raw(cfg)
+    data, key = load_cut(cfg, seed)
+    return data.splits, key
+
+
+def load_cut(cfg: DataConfig, seed: int) -> tuple[CutData, str]:
+    """The run's splits with their data space and feature scaling, and a key that identifies them."""
+    raw = preflight.load_raw(cfg, seed)
     split_seed = child_seed(seed, "splits")
     fractions = cfg.splits.model_dump()
-    splits = make_splits(raw, fractions, split_seed)
+    data = cut(raw, fractions, split_seed, cfg.scaling.model_dump() if cfg.scaling is not None else None)
     for role in ("pretrain", "test"):
-        if len(splits[role]) == 0:
+        if len(data.splits[role]) == 0:
             raise DataError(f"data.splits.{role}: no samples in this split of {raw.description}")
     key = f"{raw.description}|n={len(raw.y)}|{sorted(fractions.items())}|split_seed={split_seed}"
-    return splits, key
+    if data.scaling is not None:
+        key += f"|scaling={hashlib.sha256(repr(sorted(data.scaling.items())).encode()).hexdigest()[:16]}"
+    return data, key
 
 
 def _make_cache(enabled: bool) -> Any:
@@ -189,10 +198,12 @@ class _Setup:
     cache: Any
     progress: ProgressFactory
     device: str = "cpu"
+    data: CutData | None = None
 
     def context(self, name: str, **extra: Any) -> SetupContext:
+        space = self.data.space if self.data is not None else IMAGES
         return SetupContext(seed=child_seed(self.scenario.seed, name), data_key=self.data_key, cache=self.cache,
-                            progress=self.progress, device=self.device, **extra)
+                            progress=self.progress, device=self.device, space=space, **extra)
 
 
 class _Recorder:
@@ -248,9 +259,11 @@ def _execute(sc: Scenario, out_path: Path | None, *, cache: bool, progress: Prog
 def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
     """Build the components (validating their settings) and load the data; trains nothing."""
     learner, defense, attacks, resolved = build_components(sc)
-    splits, data_key = load_data(sc.data, sc.seed)
-    return _Setup(sc, resolved, learner, defense, attacks, splits, data_key, _make_cache(cache), progress,
-                  preflight.torch_device(sc.device))
+    data, data_key = load_cut(sc.data, sc.seed)
+    if data.scaling is not None:  # stated in the resolved scenario: rerunning it scales the same way
+        resolved.data.scaling = Scaling.model_validate(data.scaling)
+    return _Setup(sc, resolved, learner, defense, attacks, data.splits, data_key, _make_cache(cache), progress,
+                  preflight.torch_device(sc.device), data)
 
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
@@ -293,7 +306,7 @@ def _baseline_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | 
     """The same stream without attackers, over copies of the fitted learner and defense."""
     # Copy learner and defense together so a defense that holds the learner keeps holding *its* copy.
     learner, defense = copy.deepcopy((setup.learner, setup.defense))
-    simulation = Simulation(setup.scenario, setup.splits, learner, defense, {}, recorder, run="baseline")
+    simulation = Simulation(setup.scenario, setup.splits, learner, defense, {}, recorder, run="baseline", data=setup.data)
     _simulate(simulation, recorder, checkpoint_every, resumed, records)
     recorder(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
 
@@ -308,7 +321,8 @@ def _attack_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | No
         base = setup.splits["test"] if a.pool == "test" else None  # the images it poisons, when not its own pool
         attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view, base=base))
         armed[a.name] = (attack, view)
-    simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack")
+    simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack",
+                            data=setup.data)
     _simulate(simulation, recorder, checkpoint_every, resumed, records)
     simulation.finish()
 

@@ -7,18 +7,24 @@ of ``1 × 28 × 28`` images in ``[−1, 1]`` to ``N_CLASSES`` logits; seed it wi
 
 ``paper_cnn`` is the classifier of Oschart et al. (arXiv 2204.01090): Conv2d 256 3×3 stride 2 →
 LeakyReLU 0.2 → MaxPool 2 stride 1 → Conv2d 512 3×3 stride 2 → Flatten → Linear 10.
-``small_cnn`` is a tenth of its cost.
+``small_cnn`` is a tenth of its cost. ``mlp`` is the network of feature vectors (the ``mlp``
+learner, and shadows of any learner on vectors); :func:`classifier` picks by the data's space.
 
 >>> import torch
 >>> small_cnn()(torch.zeros(2, 1, 28, 28)).shape, paper_cnn()(torch.zeros(2, 1, 28, 28)).shape
 (torch.Size([2, 10]), torch.Size([2, 10]))
+>>> mlp(9, 2)(torch.zeros(5, 9)).shape
+torch.Size([5, 2])
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from streamsim.base import N_CLASSES
+from streamsim.space import DataSpace
 
 
 def small_cnn() -> nn.Module:
@@ -60,6 +66,23 @@ def paper_cnn(padding: str = "valid") -> nn.Module:
     )
 
 
+
+
+def mlp(in_features: int, n_classes: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
+    """Flatten → (Linear → ReLU) per ``hidden`` width → Linear to ``n_classes`` logits."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, n_classes))
+
+
+def classifier(name: str, space: DataSpace) -> nn.Module:
+    """A fresh classifier for ``space``: the named image network on images, an :func:`mlp` on vectors."""
+    if space.kind == "vectors":
+        return mlp(space.n_features, space.n_classes)
+    return CLASSIFIERS[name]()
 
 
 #: The classifiers by the name scenarios use for them (``shadow_classifier = "paper-cnn"``).

@@ -36,19 +36,27 @@ from typing import Any
 
 from streamsim import registry
 from streamsim.config import DataConfig, Scenario
+from streamsim.data import tabular
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import held_out, split_sizes
 from streamsim.errors import ConfigError, DataError
+from streamsim.seeds import child_seed
+from streamsim.space import accepted
 
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
 
 
-def load_raw(cfg: DataConfig) -> RawData:
-    """The dataset a scenario names: ``npz:PATH`` or a registered (or allowed) loader, checked."""
+def load_raw(cfg: DataConfig, seed: int = 0) -> RawData:
+    """The dataset a scenario names: ``npz:PATH``, ``river:``/``sklearn:``/``river.synth:NAME`` (with
+    ``data.params``; generators seeded from the run's ``seed``), or a registered (or allowed) loader, checked."""
     if cfg.dataset.startswith("npz:"):
         return npz(cfg.dataset[4:])
+    if tabular.is_tabular(cfg.dataset):
+        return tabular.load(cfg.dataset, cfg.params, child_seed(seed, "dataset"))
+    if cfg.params:
+        raise ConfigError(f"data.params: dataset {cfg.dataset!r} takes no params (river:, sklearn: and river.synth: datasets do)")
     loader = registry.resolve("dataset", cfg.dataset)
     try:
         raw = loader(cfg.root)
@@ -70,14 +78,32 @@ def _needed_roles(sc: Scenario) -> dict[str, str]:
     return roles
 
 
-def check_data(sc: Scenario) -> None:
-    """The dataset loads and every split role the scenario uses gets samples."""
-    raw = load_raw(sc.data)
+def check_data(sc: Scenario, components: dict[str, object] | None = None) -> None:
+    """The dataset loads, every split role the scenario uses gets samples, and every component
+    (``components``: role → learner, defense or attack) accepts this kind of data."""
+    raw = load_raw(sc.data, sc.seed)
     sizes = split_sizes(len(raw.y), sc.data.splits.model_dump(), held_out(raw))
     for role, why in _needed_roles(sc).items():
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)
             raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
+    kind = "vectors" if raw.is_vectors else "images"
+    what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else "28×28 images"
+    for role, component in (components or {}).items():
+        if kind not in accepted(component):
+            raise ConfigError(f"{role}: {type(component).__name__} handles {' and '.join(accepted(component))} only, "
+                              f"but dataset {sc.data.dataset!r} is {what}")
+    if sc.data.scaling is not None and not raw.is_vectors:
+        raise ConfigError(f"data.scaling: dataset {sc.data.dataset!r} is images; scaling is for feature vectors")
+    if sc.data.scaling is not None and len(sc.data.scaling.lo) != raw.x.shape[1]:
+        raise ConfigError(f"data.scaling: {len(sc.data.scaling.lo)} features, but {sc.data.dataset!r} has {raw.x.shape[1]}")
+    for i, c in enumerate(sc.clean):
+        shift = c.drift.prior_shift
+        if shift is not None and len(shift.priors) != raw.n_classes:
+            raise ConfigError(f"clean.{i}.drift.prior_shift.priors: {len(shift.priors)} weights, but the data has "
+                              f"{raw.n_classes} classes")
+        if raw.is_vectors and c.drift.rotation_per_time:
+            raise ConfigError(f"clean.{i}.drift.rotation_per_time: rotation is for images; {sc.data.dataset!r} is {what}")
 
 
 def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
@@ -176,13 +202,23 @@ def usable_cache(enabled: bool) -> bool:
     return True
 
 
+def _components(sc: Scenario) -> dict[str, object]:
+    """The scenario's learner, defense and attacks, constructed (constructors only store settings)."""
+    out = {"learner": registry.build("learner", sc.learner.name, sc.learner.params, "learner")[0],
+           "defense": registry.build("defense", sc.defense.name, sc.defense.params, "defense")[0]}
+    for i, a in enumerate(sc.attackers):
+        out[f"attackers.{i}.attack"] = registry.build("attack", a.attack.name, a.attack.params, f"attackers.{i}.attack")[0]
+    return out
+
+
 def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, checkpoint_every: float | None = None,
-          cache: bool = True) -> bool:
+          cache: bool = True, components: dict[str, object] | None = None) -> bool:
     """Everything about a run that can be known before it starts; returns whether to use the cache.
 
     ``resolved`` is the scenario with every plugin setting filled in (from ``build_components``).
     ``out`` is the run folder (``fresh``: it must not hold anything yet) or, with ``fresh=False``,
-    the folder a new run folder will be made in.
+    the folder a new run folder will be made in. ``components`` (role → built learner, defense,
+    attack) are checked to accept the dataset's kind of data.
     """
     check_numbers(resolved, checkpoint_every)
     check_plugin_numbers(resolved.learner.params, "learner")
@@ -191,7 +227,7 @@ def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, ch
         check_plugin_numbers(a.attack.params, f"attackers.{i}.attack")
     if checkpoint_every is not None and out is None:
         raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
-    check_data(resolved)
+    check_data(resolved, _components(resolved) if components is None else components)
     torch_device(resolved.device)
     if out is not None:
         check_output(out, fresh)

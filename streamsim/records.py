@@ -65,6 +65,17 @@ class DriftAlarm:
 
 
 @dataclass(frozen=True)
+class ConceptChange:
+    """A clean source reached a change of concept of its ordered stream (a synthetic generator's own
+    drift, at ``position`` samples into the stream split): natural drift, known to be there, not detected."""
+
+    run: str
+    time: float
+    source: str
+    position: int
+
+
+@dataclass(frozen=True)
 class PhaseRecord:
     """A stage of the run started (setup, baseline, attack) — lets a dashboard show where it is."""
 
@@ -123,6 +134,6 @@ class AttackerSummary:
     values: dict[str, float]
 
 
-Record = ScreenRecord | EvalRecord | DriftAlarm | PhaseRecord | AttackRecord | ExampleRecord | AttackerSummary
-RECORD_TYPES: tuple[type, ...] = (ScreenRecord, EvalRecord, DriftAlarm, PhaseRecord, AttackRecord, ExampleRecord,
-                                  AttackerSummary)
+Record = ScreenRecord | EvalRecord | DriftAlarm | ConceptChange | PhaseRecord | AttackRecord | ExampleRecord | AttackerSummary
+RECORD_TYPES: tuple[type, ...] = (ScreenRecord, EvalRecord, DriftAlarm, ConceptChange, PhaseRecord, AttackRecord,
+                                  ExampleRecord, AttackerSummary)

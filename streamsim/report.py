@@ -102,8 +102,10 @@ def _alarm_times(summary: dict[str, Any], key: str) -> list[float]:
     return [float(t) for t in times]
 
 
-def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms: list[float]) -> Figure:
-    """Target accuracy over simulated time, attacked vs baseline, with drift alarms as vertical lines."""
+def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms: list[float],
+                    concept_changes: list[float] = ()) -> Figure:
+    """Target accuracy over simulated time, attacked vs baseline, with drift alarms as vertical lines
+    (and a synthetic stream's own concept changes, the natural drift, as black dashed ones)."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(timeline["time"], timeline["accuracy"], marker="o", color=ATTACK_COLOR, label="under attack")
@@ -115,6 +117,9 @@ def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms
     for i, t in enumerate(baseline_alarms):
         ax.axvline(t, color=BASELINE_COLOR, alpha=0.4, linewidth=1, linestyle=":",
                    label="drift alarm (baseline)" if i == 0 else None)
+    for i, t in enumerate(concept_changes):
+        ax.axvline(t, color="black", alpha=0.7, linewidth=1.5, linestyle="--",
+                   label="concept change (natural drift)" if i == 0 else None)
     ax.set(title="Target accuracy on the held-out test split", xlabel="simulated time",
            ylabel="accuracy (fraction correct)")
     ax.grid(alpha=0.3)
@@ -223,7 +228,8 @@ def scores_figure(scores: pd.DataFrame, boundaries: np.ndarray) -> Figure:
 
 
 def _image(x: np.ndarray) -> np.ndarray:
-    return x.reshape(-1, *x.shape[-2:])[0] if x.ndim >= 2 else x
+    """An image sample as its 28×28 pixels; a feature vector as a 1×d strip of its scaled features."""
+    return x.reshape(-1, *x.shape[-2:])[0] if x.ndim >= 2 else x[None, :]
 
 
 def examples_figure(examples: dict[str, np.ndarray]) -> Figure:
@@ -235,11 +241,12 @@ def examples_figure(examples: dict[str, np.ndarray]) -> Figure:
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
+    aspect = "auto" if examples["poison"].ndim == 2 else "equal"  # feature strips fill their cell, digits stay square
     for i in range(n):
         a_orig, a_pois = axes[i // EXAMPLE_PAIRS_PER_ROW, 2 * (i % EXAMPLE_PAIRS_PER_ROW): 2 * (i % EXAMPLE_PAIRS_PER_ROW) + 2]
-        a_orig.imshow(_image(examples["original"][i]), cmap="gray", vmin=-1, vmax=1)
+        a_orig.imshow(_image(examples["original"][i]), cmap="gray", vmin=-1, vmax=1, aspect=aspect)
         a_orig.set_title(f"original · {int(examples['true_label'][i])}", fontsize=8)
-        a_pois.imshow(_image(examples["poison"][i]), cmap="gray", vmin=-1, vmax=1)
+        a_pois.imshow(_image(examples["poison"][i]), cmap="gray", vmin=-1, vmax=1, aspect=aspect)
         verdict = "accepted" if bool(examples["accepted"][i]) else "rejected"
         a_pois.set_title(f"poison → {int(examples['label'][i])} · {verdict}", fontsize=8,
                          color=ATTACK_COLOR if verdict == "accepted" else "black")
@@ -362,8 +369,10 @@ def run_report(run_dir: Path, out: Path) -> Path:
     figs: list[tuple[str, str, str, Figure]] = []  # (file stem, heading, caption, figure)
     if not t.timeline.empty:
         figs.append(("accuracy", "Target accuracy", "Accuracy on the held-out test split, under attack and in the "
-                     "no-attack baseline (same seed, same clean stream); vertical lines are ADWIN drift alarms.",
-                     accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"))))
+                     "no-attack baseline (same seed, same clean stream); vertical lines are ADWIN drift alarms"
+                     + ("; black dashed lines are the stream's own concept changes." if s.get("concept_change_times") else "."),
+                     accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"),
+                                     [float(x) for x in s.get("concept_change_times", [])])))
         figs.append(("detection", "Detection over time", "Cumulative and windowed ca and da of the attacked run.",
                      detection_figure(t.timeline, t.window)))
         if (attackers := attackers_figure(t.timeline)) is not None:

@@ -13,7 +13,16 @@ import pandas as pd
 from streamsim.config import Scenario
 from streamsim.diagnostics import FilterDiagnostics
 from streamsim.metrics import Detection
-from streamsim.records import AttackerSummary, AttackRecord, DriftAlarm, EvalRecord, ExampleRecord, Record, ScreenRecord
+from streamsim.records import (
+    AttackerSummary,
+    AttackRecord,
+    ConceptChange,
+    DriftAlarm,
+    EvalRecord,
+    ExampleRecord,
+    Record,
+    ScreenRecord,
+)
 
 
 @dataclass
@@ -35,6 +44,7 @@ class _RunState:
     clean_seen: int = 0
     evals: list[EvalRecord] = field(default_factory=list)
     alarms: list[float] = field(default_factory=list)
+    concept_changes: list[float] = field(default_factory=list)
 
 
 TIMELINE_DETECTION = ("ca", "da", "clean_frr", "precision", "recall", "f1", "clean_precision", "clean_recall",
@@ -67,6 +77,8 @@ class Collector:
                 self._snapshot(record)
         elif isinstance(record, DriftAlarm):
             self.runs[record.run].alarms.append(record.time)
+        elif isinstance(record, ConceptChange):
+            self.runs[record.run].concept_changes.append(record.time)
         elif record.run != "attack":
             return
         elif isinstance(record, AttackRecord):
@@ -125,6 +137,8 @@ class Collector:
         out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
         out["drift_alarms"] = len(attack.alarms)
         out["drift_alarm_times"] = list(attack.alarms)
+        if attack.concept_changes:  # only ordered synthetic streams have them
+            out["concept_change_times"] = list(attack.concept_changes)
         out.update(self.diagnostics.summary())
         if baseline.evals:
             out["baseline_final_accuracy"] = baseline.evals[-1].accuracy

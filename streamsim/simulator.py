@@ -20,6 +20,7 @@ from streamsim.base import Attack, Defense, Learner
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError
 from streamsim.config import Scenario
+from streamsim.data.splits import CutData
 from streamsim.parts import Part
 from streamsim.parts.beliefs import BeliefScorer
 from streamsim.parts.drift import DriftWatch
@@ -44,11 +45,15 @@ class Simulation:
     """
 
     def __init__(self, scenario: Scenario, splits: dict[str, Batch], learner: Learner, defense: Defense,
-                 attacks: dict[str, tuple[Attack, TargetView]], sink: Sink, run: str = "attack") -> None:
+                 attacks: dict[str, tuple[Attack, TargetView]], sink: Sink, run: str = "attack",
+                 data: CutData | None = None) -> None:
         self.scenario, self.sink, self.run, seed = scenario, sink, run, scenario.seed
+        data = data or CutData(splits)
         self.sources: list[SourceRuntime] = [
-            CleanRuntime(c, splits["stream"], child_seed(seed, f"source:{c.name}"), scenario.duration) for c in scenario.clean]
-        self.sources += [AttackerRuntime(a, splits[a.pool], child_seed(seed, f"attack:{a.name}"), scenario.duration, *attacks[a.name])
+            CleanRuntime(c, splits["stream"], child_seed(seed, f"source:{c.name}"), scenario.duration, data.ordered,
+                         data.stream_changes, sink, run) for c in scenario.clean]
+        self.sources += [AttackerRuntime(a, splits[a.pool], child_seed(seed, f"attack:{a.name}"), scenario.duration,
+                                         *attacks[a.name], data.space)
                          for a in scenario.attackers if a.name in attacks]
         self.attackers = [s for s in self.sources if isinstance(s, AttackerRuntime)]
         self.gate = Gate(learner, defense, run)

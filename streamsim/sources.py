@@ -18,7 +18,9 @@ from streamsim.batch import Batch
 from streamsim.config import AttackerSource, CleanSource
 from streamsim.data import drift
 from streamsim.errors import PluginError
+from streamsim.records import ConceptChange
 from streamsim.seeds import torch_generator
+from streamsim.space import IMAGES, DataSpace
 from streamsim.threat import TargetView
 from streamsim.wakeups import Wakeups
 
@@ -77,9 +79,33 @@ class SourceRuntime:
 
 
 class CleanRuntime(SourceRuntime):
+    """Draws clean samples from the stream split — at random, or in order when the split is an ordered
+    stream (a synthetic generator's output), cycling at its end and announcing its concept changes."""
+
     config: CleanSource
 
+    def __init__(self, config: CleanSource, pool: Batch, seed: int, duration: float, ordered: bool = False,
+                 changes: tuple[int, ...] = (), on_change: Callable[[ConceptChange], None] | None = None,
+                 run: str = "attack") -> None:
+        super().__init__(config, pool, seed, duration)
+        self.ordered, self.changes, self.on_change, self.run = ordered, changes, on_change, run
+
+    def _in_order(self, env: simpy.Environment, n: int) -> Batch:
+        size = len(self.pool)
+        start = self.sent
+        idx = torch.arange(start, start + n) % size
+        # Each lap passes every change again, and its wrap back to the start is a change of concept too.
+        marks = sorted({*self.changes, *([0] if self.changes else [])})
+        for p in marks:
+            lap = -(-max(start - p, 0) // size)  # first position ≥ start that is p mod size
+            at = p + lap * size
+            if at < start + n and at > 0 and self.on_change is not None:
+                self.on_change(ConceptChange(self.run, env.now, self.name, int(at)))
+        return self.pool.subset(idx).with_(source=self.name)
+
     def make_batch(self, env: simpy.Environment, n: int) -> Batch:
+        if self.ordered:
+            return self._in_order(env, n)
         d = self.config.drift
         priors = d.prior_shift.priors if d.prior_shift is not None and env.now >= d.prior_shift.at else None
         batch = self._draw(n, drift.sample_weights(self.pool.labels, priors))
@@ -94,26 +120,30 @@ class AttackerRuntime(SourceRuntime):
     config: AttackerSource
 
     def __init__(self, config: AttackerSource, pool: Batch, seed: int, duration: float,
-                 attack: Attack, view: TargetView) -> None:
+                 attack: Attack, view: TargetView, space: DataSpace = IMAGES) -> None:
         super().__init__(config, pool, seed, duration)
         self.attack = attack
         self.view = view
+        self.space = space
 
     def make_batch(self, env: simpy.Environment, n: int) -> Batch:
         base = self._draw(n, None)
-        context = CraftContext(time=env.now, rng=self.rng, generator=self.generator, view=self.view)
+        context = CraftContext(time=env.now, rng=self.rng, generator=self.generator, view=self.view, space=self.space)
         poisoned = self.attack.craft(base, context)
-        _check_crafted(poisoned, base, type(self.attack).__name__)
+        _check_crafted(poisoned, base, type(self.attack).__name__, self.space)
         # Provenance, not the attack's word, decides what counts as poison.
         return poisoned.with_(is_poison=torch.ones(len(poisoned), dtype=torch.bool), source=self.name)
 
 
-def _check_crafted(poisoned: object, base: Batch, who: str) -> None:
+def _check_crafted(poisoned: object, base: Batch, who: str, space: DataSpace = IMAGES) -> None:
     if not isinstance(poisoned, Batch):
         raise PluginError(f"attack {who}.craft returned {type(poisoned).__name__}, expected a Batch")
     if poisoned.x.shape[1:] != base.x.shape[1:] or poisoned.x.dtype != base.x.dtype:
         raise PluginError(f"attack {who}.craft changed the sample shape or dtype to {tuple(poisoned.x.shape)} {poisoned.x.dtype}")
-    if len(poisoned) and (poisoned.x.min() < -1.0001 or poisoned.x.max() > 1.0001):
+    if space.kind == "images" and len(poisoned) and (poisoned.x.min() < -1.0001 or poisoned.x.max() > 1.0001):
         raise PluginError(f"attack {who}.craft produced pixels outside [-1, 1]")
-    if len(poisoned) and (poisoned.labels.min() < 0 or poisoned.labels.max() > 9):
-        raise PluginError(f"attack {who}.craft produced labels outside 0..9")
+    if space.kind == "vectors" and not space.contains(poisoned.x):
+        raise PluginError(f"attack {who}.craft produced features outside their observed ranges or off an integer grid "
+                          "(end crafting with context.space.project(x))")
+    if len(poisoned) and (poisoned.labels.min() < 0 or poisoned.labels.max() >= space.n_classes):
+        raise PluginError(f"attack {who}.craft produced labels outside 0..{space.n_classes - 1}")

@@ -206,3 +206,109 @@ def test_attack_state_round_trips_through_a_checkpoint(name, data, tmp_path):
     b.restore_state(_through_disk(a.checkpoint_state(), tmp_path))
     x, y = craft(a), craft(b)
     assert torch.equal(x.x, y.x) and torch.equal(x.labels, y.labels)
+
+
+# --- the same suite on feature vectors, for every plugin that declares it handles them -----------------
+VECTOR_CHEAP = {("defense", "depois"): {"preset": "tabular", "cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3}}
+
+
+def vector_names(kind: str) -> list[str]:
+    return [n for n in names(kind) if "vectors" in getattr(resolve(kind, n), "accepts", ("images",))]
+
+
+def make_vec(kind: str, name: str):
+    params = VECTOR_CHEAP.get((kind, name), {k: v for k, v in CHEAP.get((kind, name), {}).items() if k != "pool"})
+    return build(kind, name, params, kind)[0]
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    """60 samples of 5 features (real, integer, binary, real, integer) in 3 classes, cut as a run cuts them."""
+    from streamsim.data.splits import cut
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = np.stack([rng.normal(y, 1.0), rng.integers(0, 6, 60), rng.integers(0, 2, 60), rng.normal(-y, 0.5),
+                  rng.integers(-3, 4, 60)], axis=1).astype(np.float64)
+    data = cut(RawData(x, y, "toy vectors", n_classes=3), {"pretrain": .5, "trusted": 0, "stream": 0, "attacker": 0,
+                                                           "test": .5}, seed=0)
+    return data.space, Batch.clean(data.splits["pretrain"].x, data.splits["pretrain"].labels), \
+        Batch.clean(data.splits["test"].x, data.splits["test"].labels)
+
+
+def test_every_built_in_plugin_says_what_data_it_handles():
+    # learners: the CNNs are image-only; everything else handles both
+    assert vector_names("learner") == ["mlp", "river"]
+    assert set(vector_names("defense")) == set(names("defense"))
+    assert set(vector_names("attack")) == set(names("attack"))
+
+
+@pytest.mark.parametrize("name", vector_names("learner"))
+def test_learners_on_vectors_are_seeded_and_return_the_datas_classes(name, vectors):
+    space, train, other = vectors
+
+    def trained() -> Learner:
+        learner = make_vec("learner", name)
+        learner.pretrain(train.x, train.labels, SetupContext(seed=3, space=space))
+        learner.learn(other.x[:8], other.labels[:8])
+        return learner
+
+    a, b = trained(), trained()
+    p = a.predict_proba(other.x)
+    assert p.shape == (len(other), 3) and torch.allclose(p.sum(1), torch.ones(len(other)), atol=1e-4)
+    assert torch.equal(p, b.predict_proba(other.x))
+
+
+@pytest.mark.parametrize("name", vector_names("defense"))
+def test_defenses_on_vectors_screen_after_fit_and_repeat(name, vectors):
+    space, train, other = vectors
+    learner = make_vec("learner", "mlp")
+    learner.pretrain(train.x, train.labels, SetupContext(seed=0, space=space))
+
+    def fitted() -> Defense:
+        d = make_vec("defense", name)
+        d.fit(train, learner, SetupContext(seed=5, space=space))
+        return d
+
+    a, b = fitted(), fitted()
+    batch = other.with_(is_poison=torch.arange(len(other)) % 2 == 0)
+    v = a.screen(batch)
+    assert len(v) == len(other) and v.accept.dtype == torch.bool
+    assert torch.equal(v.score, a.screen(batch).score) and torch.equal(v.score, b.screen(batch).score)
+
+
+# every attack as it comes, and the black-box FGSM/PGD, whose shadows are distilled from a river target's answers
+VECTOR_ATTACKS = [(n, "default", "mlp") for n in vector_names("attack")] + \
+    [("fgsm", "posteriors", "river"), ("pgd", "posteriors", "river")]
+
+
+@pytest.mark.parametrize(("name", "knowledge", "target"), VECTOR_ATTACKS)
+def test_attacks_on_vectors_stay_in_every_features_range_and_grid(name, knowledge, target, vectors):
+    space, train, other = vectors
+    learner = make_vec("learner", target)
+    learner.pretrain(train.x, train.labels, SetupContext(seed=0, space=space))
+    defense = make_vec("defense", "depois")
+    defense.fit(train, learner, SetupContext(seed=0, space=space))
+
+    def crafted() -> Batch:
+        params = {"eps": 0.7} if name in ("fgsm", "pgd") else {"eps": [0.7]} if name == "adaptive" else {}
+        if knowledge == "posteriors":
+            params.update(knowledge="posteriors", shadow_epochs=2, shadow_critic_epochs=2)
+        attack = build("attack", name, params, "attack")[0]
+        view = TargetView(attack.knowledge, learner, defense, query_budget=500)
+        attack.prepare(SetupContext(seed=1, pool=train, view=view, space=space))
+        ctx = CraftContext(time=0.0, rng=np.random.default_rng(2), generator=torch.Generator().manual_seed(2), view=view,
+                           space=space)
+        return attack.craft(other, ctx)
+
+    a, b = crafted(), crafted()
+    assert a.x.shape[1:] == (5,) and torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels)
+    assert space.contains(a.x), "a feature left its observed range or its integer grid"
+    assert a.labels.min() >= 0 and a.labels.max() < 3
+    # integer and binary features sit on their grid (whole numbers in raw units); binary ones at the two ends
+    steps = space.step.numpy()
+    whole = (a.x.numpy() + 1) / np.where(steps > 0, steps, 1)
+    assert np.allclose(whole[:, steps > 0], np.round(whole[:, steps > 0]), atol=1e-4)
+    assert set(np.unique(a.x[:, 2].numpy()).tolist()) <= {-1.0, 1.0}
+    if name != "label-flip":
+        assert not torch.equal(a.x, other.x), "the attack perturbed nothing"

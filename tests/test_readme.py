@@ -96,3 +96,21 @@ def test_robustness_table_is_printed_from_the_committed_results():
     rows = json.loads((REPO / "benchmarks" / "results" / "depois_robustness.json").read_text())["rows"]
     for line in bench.table(rows):
         assert line in README, line
+
+
+def test_the_tabular_numbers_are_the_committed_ones():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tabular_scenarios", REPO / "benchmarks" / "tabular_scenarios.py")
+    tab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tab)
+    for row in tab.readme_rows():  # the table and the sea-drift sentence, as the committed results give them
+        assert row in README, row
+    found = json.loads((REPO / "benchmarks" / "results" / "tabular-scenarios.json").read_text())
+    section = README[README.index("## Tabular and synthetic streams"):].split("\n## ")[0].replace("\n", " ")
+    phishing = ", ".join(f"{r['ca']:.2f}" for r in found["phishing"]["runs"])
+    assert f"(ca {phishing})" in section
+    sea = found["sea-drift"]["runs"]
+    for r in sea[:2]:
+        assert f"{r['clean_frr_after_attack_before_change']:.2f} → {r['clean_frr_after_change']:.2f}" in section
+    assert f"its flip ca is {sea[2]['ca']:.2f}" in section

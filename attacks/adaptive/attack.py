@@ -56,27 +56,30 @@ from attacks.fgsm import FGSM, MODES
 from attacks.gradients import classifier_grad, critic_grad, frozen
 from attacks.pgd import PGD
 from streamsim import (
+    IMAGES,
     Attack,
     Batch,
     ConfigError,
     CraftContext,
+    DataSpace,
     Observation,
     PluginError,
     SetupContext,
     TargetView,
     ThreatModelError,
 )
-from streamsim.nn import small_cnn
+from streamsim.nn import classifier as classifier_for
 from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
 Knowledge = Literal["verdicts", "effects"]
 
 
-def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64) -> nn.Module:
-    """A small CNN trained on the attacker's own pool: the classifier stage's transfer surrogate."""
+def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64,
+                    space: DataSpace = IMAGES) -> nn.Module:
+    """A small CNN (an MLP on feature vectors) trained on the attacker's own pool: the classifier stage's transfer surrogate."""
     generator = torch_generator(seed)
     with seeded(seed):  # seeded weights (and any dropout); the global RNG untouched
-        net = small_cnn()
+        net = classifier_for("small-cnn", space)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         for idx in shuffled_batches(len(pool), batch_size, epochs, generator):
             loss = F.cross_entropy(net(pool.x[idx]), pool.labels[idx])
@@ -99,6 +102,7 @@ class Adaptive(Attack):
     """Online FGSM/PGD poison steered by a shadow critic learned from (inferred) verdicts and a bandit."""
 
     knowledge = "verdicts"
+    accepts = ("images", "vectors")
 
     def __init__(
         self,
@@ -172,16 +176,16 @@ class Adaptive(Attack):
         if context.pool is None or len(context.pool) == 0:
             raise PluginError(f"{type(self).__name__} needs an attacker pool (surrogate, controls)")
         self.view_, self.pool_ = context.view, context.pool
-        self.surrogate_ = train_surrogate(context.pool, self.surrogate_epochs, context.seed)
+        self.surrogate_ = train_surrogate(context.pool, self.surrogate_epochs, context.seed, space=context.space)
         self.shadow_ = OnlineShadowCritic(self.shadow_hidden, lr=self.shadow_lr, steps=self.shadow_steps,
-                                          buffer=self.shadow_buffer, seed=context.seed)
+                                          buffer=self.shadow_buffer, seed=context.seed, space=context.space)
         if self.warm_start:
             # Prior: the defense accepts clean samples and rejects noise-like perturbations of them.
             # Real feedback pushes these out of the replay buffer as it arrives.
             g = context.generator()
             pool = context.pool.subset(torch.randperm(len(context.pool), generator=g)[: self.warm_start])
             noise = torch.randint(0, 2, pool.x.shape, generator=g).float() * 2 - 1
-            noisy = (pool.x + max(self.eps) * noise).clamp(-1, 1)
+            noisy = context.space.project(pool.x + max(self.eps) * noise)
             self.shadow_.update(torch.cat([pool.x, noisy]), torch.cat([pool.labels, pool.labels]),
                                 torch.cat([torch.ones(len(pool)), torch.zeros(len(pool))]))
             self.shadow_.updates = 0
@@ -222,7 +226,7 @@ class Adaptive(Attack):
         if probing and not probed:
             self.inferring_ = False  # the budget cannot cover another batch: stop inferring, keep the policy
             policy.freeze()
-        poison = crafted[:n]
+        poison = context.space.project(crafted[:n])  # into each feature's range and grid (images: as it was)
         if probed:
             fooled = self.inference_.misclassified(context.time)  # the target's own answer, already paid for
         else:

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.shadow import IMAGE_PIXELS, ConditionalCritic
+from streamsim import IMAGES, N_CLASSES, DataSpace
 from streamsim.seeds import seeded, torch_generator
 from streamsim.state import plain_optimizer_state, torch_optimizer_state
 
@@ -44,10 +45,10 @@ from streamsim.state import plain_optimizer_state, torch_optimizer_state
 class AcceptanceNet(nn.Module):
     """Acceptance logit: a De-Pois-shaped conditional critic plus a label-free linear term."""
 
-    def __init__(self, hidden: Sequence[int]) -> None:
+    def __init__(self, hidden: Sequence[int], n_classes: int = N_CLASSES, in_features: int = IMAGE_PIXELS) -> None:
         super().__init__()
-        self.conditional = ConditionalCritic(hidden)
-        self.linear = nn.Linear(IMAGE_PIXELS, 1)
+        self.conditional = ConditionalCritic(hidden, n_classes, in_features)
+        self.linear = nn.Linear(in_features, 1)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
 
@@ -59,7 +60,7 @@ class OnlineShadowCritic:
     """Acceptance logit of ``(x, y)``, learned from (possibly noisy) verdicts as they come in."""
 
     def __init__(self, hidden: Sequence[int] = (256, 32), lr: float = 1e-3, steps: int = 20,
-                 batch_size: int = 128, buffer: int = 2048, seed: int = 0) -> None:
+                 batch_size: int = 128, buffer: int = 2048, seed: int = 0, space: DataSpace = IMAGES) -> None:
         self.hidden = tuple(hidden)
         self.lr = lr
         self.steps = steps
@@ -67,9 +68,9 @@ class OnlineShadowCritic:
         self.buffer = buffer
         self.generator = torch_generator(seed)
         with seeded(seed):  # seeded initialisation, caller's global RNG untouched
-            self.net = AcceptanceNet(self.hidden).eval()
+            self.net = AcceptanceNet(self.hidden, space.n_classes, space.n_features).eval()
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
-        self.x = torch.empty(0, 1, 28, 28)
+        self.x = torch.empty(0, *space.shape)
         self.y = torch.empty(0, dtype=torch.long)
         self.target = torch.empty(0)
         self.updates = 0

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, N_CLASSES, Authenticator, Discriminator, Generator
+from defenses.depois import vector_networks
+from defenses.depois.networks import IMAGE_SHAPE, LATENT_DIM, Authenticator, Generator
 from defenses.depois.wgan_gp import PROGRESS_EVERY
-from streamsim import ProgressFactory, silent
+from streamsim import IMAGES, DataSpace, ProgressFactory, silent
 from streamsim.seeds import seeded, torch_generator
 
 
@@ -51,8 +52,8 @@ class CGANSettings:
 
 
 def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
-               progress: ProgressFactory = silent) -> Generator:
-    """Train a conditional GAN on ``(x, y)``; return its generator in eval mode.
+               progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Generator:
+    """Train a conditional GAN on ``(x, y)`` (networks sized to ``space``); return its generator in eval mode.
 
     The networks live on ``x``'s device. The real and fake halves go through the discriminator as one
     batch (each sample keeps its own dropout mask); the fake half is generated without a graph, and
@@ -62,7 +63,8 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
     device = x.device
     y = y.to(device)
     with seeded(seed):
-        gen, disc = Generator(settings.latent_dim).to(device), Discriminator().to(device)
+        gen = vector_networks.generator(space, settings.latent_dim).to(device)
+        disc = vector_networks.discriminator(space).to(device)
         opt_g = torch.optim.Adam(gen.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
         opt_d = torch.optim.Adam(disc.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
         b = settings.batch_size
@@ -82,7 +84,7 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
                 opt_d.step()
 
                 disc.requires_grad_(False)  # the generator step needs gradients through the discriminator, not of it
-                labels = torch.randint(N_CLASSES, (b,), device=device)
+                labels = torch.randint(space.n_classes, (b,), device=device)
                 g_loss = F.binary_cross_entropy_with_logits(disc(gen(noise.normal_(), labels), labels), ones)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
@@ -96,12 +98,12 @@ def train_cgan(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: i
 
 
 def train_authenticator(x: torch.Tensor, y: torch.Tensor, settings: CGANSettings, seed: int,
-                        progress: ProgressFactory = silent) -> Authenticator:
-    """Train the LeNet authenticator on the trusted samples only; return it in eval mode."""
+                        progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Authenticator:
+    """Train the authenticator (LeNet on images, an MLP on vectors) on the trusted samples only; return it in eval mode."""
     device = x.device
     y = y.to(device)
     with seeded(seed):
-        net = Authenticator().to(device)
+        net = vector_networks.authenticator(space).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=settings.authenticator_lr, foreach=True)
         task, reported = progress("De-Pois authenticator", settings.authenticator_steps), 0
         try:
@@ -144,7 +146,8 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
             device = label_pool.device  # draws stay on the CPU generator, so every device sees the same ones
             labels = label_pool[torch.randint(len(label_pool), (chunk,), generator=rng).to(device)]
             images = gen(torch.randn(chunk, gen.latent_dim, generator=rng).to(device), labels)
-            images = apply_floor(images, settings.floor)
+            if images.dim() == 4:  # the floor removes an image GAN's grey haze; vectors have none
+                images = apply_floor(images, settings.floor)
             ok = authenticator(images).argmax(dim=1) == labels
             take = min(int(ok.sum()), n - have)
             kept_x.append(images[ok][:take])
@@ -157,15 +160,17 @@ def generate_authenticated(gen: Generator, authenticator: Authenticator, label_p
         warnings.warn(f"De-Pois augmentation: the authenticator accepted only {have} of the {n} synthetic samples "
                       f"wanted after {settings.max_rounds} rounds; training the critic on fewer", stacklevel=2)
     if not kept_x:
-        return label_pool.new_empty(0, *IMAGE_SHAPE, dtype=torch.float), label_pool.new_empty(0)
+        return (label_pool.new_empty(0, *getattr(gen, "out_shape", IMAGE_SHAPE), dtype=torch.float),
+                label_pool.new_empty(0))
     return torch.cat(kept_x), torch.cat(kept_y)
 
 
 def authenticated_augmentation(x: torch.Tensor, y: torch.Tensor, n_synthetic: int, settings: CGANSettings, seed: int,
-                               progress: ProgressFactory = silent) -> tuple[torch.Tensor, torch.Tensor]:
+                               progress: ProgressFactory = silent, space: DataSpace = IMAGES,
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train the cGAN and the authenticator on ``(x, y)``; return ``n_synthetic`` vetted samples."""
     if n_synthetic <= 0:
         return x[:0], y[:0]
-    gen = train_cgan(x, y, settings, seed, progress)
-    authenticator = train_authenticator(x, y, settings, seed + 1, progress)
+    gen = train_cgan(x, y, settings, seed, progress, space)
+    authenticator = train_authenticator(x, y, settings, seed + 1, progress, space)
     return generate_authenticated(gen, authenticator, y, n_synthetic, settings, seed + 2, progress)

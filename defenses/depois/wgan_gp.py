@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from defenses.depois.networks import LATENT_DIM, N_CLASSES, Critic, Generator
-from streamsim import ProgressFactory, silent
+from defenses.depois import vector_networks
+from defenses.depois.networks import LATENT_DIM, Critic
+from streamsim import IMAGES, DataSpace, ProgressFactory, silent
 from streamsim.seeds import seeded
 
 RMSPROP_RHO = 0.9  # Keras' RMSprop default (PyTorch's is 0.99)
@@ -48,19 +49,19 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, lab
                      alpha: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of ``(1 − ‖∇ₓ D(x̂, c)‖₂)²`` over random interpolates ``x̂ = α·real + (1 − α)·fake``.
 
-    ``alpha`` (shape ``(batch, 1, 1, 1)``, uniform in [0, 1)) is drawn here unless the caller passes a
-    buffer it has filled.
+    ``alpha`` (one per sample: shape ``(batch, 1, 1, 1)`` for images, ``(batch, 1)`` for vectors; uniform
+    in [0, 1)) is drawn here unless the caller passes a buffer it has filled.
     """
     if alpha is None:
-        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        alpha = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
     mixed = torch.lerp(fake, real, alpha).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed, labels).sum(), mixed, create_graph=True)
     return (1 - grad.flatten(1).norm(dim=1)).pow(2).mean()
 
 
 def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, seed: int,
-                 progress: ProgressFactory = silent) -> Critic:
-    """Train a conditional WGAN-GP on ``(x, y)``; return the critic in eval mode.
+                 progress: ProgressFactory = silent, space: DataSpace = IMAGES) -> Critic:
+    """Train a conditional WGAN-GP on ``(x, y)`` (networks sized to ``space``); return the critic in eval mode.
 
     The networks live on ``x``'s device. Per critic step the real and fake halves go through the
     critic as one batch (one weight-gradient product instead of two; each sample still gets its own
@@ -70,12 +71,13 @@ def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, see
     device = x.device
     y = y.to(device)
     with seeded(seed):
-        gen, critic = Generator(settings.latent_dim).to(device), Critic().to(device)
+        gen = vector_networks.generator(space, settings.latent_dim).to(device)
+        critic = vector_networks.critic(space).to(device)
         opt_g = torch.optim.RMSprop(gen.parameters(), lr=settings.lr, alpha=RMSPROP_RHO, foreach=True)
         opt_c = torch.optim.RMSprop(critic.parameters(), lr=settings.lr, alpha=RMSPROP_RHO, foreach=True)
         b = settings.batch_size
         noise = torch.empty(b, settings.latent_dim, device=device)
-        alpha = torch.empty(b, 1, 1, 1, device=device)
+        alpha = torch.empty(b, *[1] * (x.dim() - 1), device=device)  # one mixing weight per sample
         task, reported = progress("De-Pois WGAN-GP", settings.steps), 0
         try:
             for step in range(1, settings.steps + 1):
@@ -94,7 +96,7 @@ def train_critic(x: torch.Tensor, y: torch.Tensor, settings: WGANGPSettings, see
                     opt_c.step()
 
                 critic.requires_grad_(False)  # the generator step needs gradients through the critic, not of it
-                labels = torch.randint(N_CLASSES, (b,), device=device)
+                labels = torch.randint(space.n_classes, (b,), device=device)
                 g_loss = -critic(gen(noise.normal_(), labels), labels).mean()
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()

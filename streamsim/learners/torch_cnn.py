@@ -65,6 +65,7 @@ class TorchLearner(Learner):
         With a cache in the context, the pretrained weights and optimizer state are stored and
         reused: sweeps over attack settings then pretrain the same learner once.
         """
+        self.space, self.n_classes = context.space, context.space.n_classes
         self._device = torch.device(context.device)
 
         def fit() -> None:
