@@ -20,6 +20,15 @@ Threat model (``knowledge``):
   :mod:`attacks.shadow`); crafting then uses only the shadows. :meth:`FGSM.fidelity` measures
   how well they stand in and keeps the numbers in ``fidelity_``.
 
+**Shadow budget and the reference recipe** (``posteriors``): the shadows are distilled on the
+attacker's pool, one query per point and model, so a budget larger than twice the pool is not
+spent. ``shadow_pool = "attacker+base"`` adds the images the source poisons (its base split,
+e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow_alpha = 0.1,
+shadow_kl_weight = 0.9, shadow_epochs = 1, shadow_batch_size = 32, shadow_critic_batch_size =
+2084, shadow_critic_temperature = 1.0, shadow_teacher_labels = "claimed"`` is the reference
+code's recipe (see :mod:`attacks.shadow`). The summary reports ``shadow_queries`` and
+``shadow_points`` (what was bought) and the ``fidelity_*`` numbers.
+
 ``critic_labels`` (white-box): the critic stage raises the score the defense will compute
 (``"defense"``: ``defense.score``, which under De-Pois's ``condition="predicted"`` conditions on
 the model's current prediction), or the score conditioned on the claimed label (``"claimed"``, as
@@ -126,7 +135,7 @@ class FGSM(Attack):
         mode: Mode = "critic-classifier",
         knowledge: Knowledge = "white-box",
         target: int | None = None,
-        shadow_classifier: Literal["paper-cnn", "small-cnn"] = "paper-cnn",
+        shadow_classifier: Literal["paper-cnn", "paper-cnn-same", "small-cnn"] = "paper-cnn",
         shadow_points: int | None = None,
         shadow_epochs: int = 5,
         shadow_alpha: float = 0.5,
@@ -136,6 +145,11 @@ class FGSM(Attack):
         shadow_critic_temperature: float | None = None,
         shadow_boundary_k: float = 1.0,
         critic_labels: Literal["defense", "claimed"] = "defense",
+        shadow_kl_weight: float = 1.0,
+        shadow_batch_size: int = 64,
+        shadow_critic_batch_size: int = 2048,
+        shadow_teacher_labels: Literal["defense", "claimed"] = "defense",
+        shadow_pool: Literal["attacker", "attacker+base"] = "attacker",
     ) -> None:
         if eps < 0:
             raise ConfigError(f"eps must be >= 0, got {eps}")
@@ -143,6 +157,13 @@ class FGSM(Attack):
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if knowledge not in KNOWLEDGE:
             raise ConfigError(f"knowledge must be one of {', '.join(KNOWLEDGE)}, got {knowledge!r}")
+        if shadow_teacher_labels not in ("defense", "claimed"):
+            raise ConfigError(f"shadow_teacher_labels must be 'defense' or 'claimed', got {shadow_teacher_labels!r}")
+        if shadow_pool not in ("attacker", "attacker+base"):
+            raise ConfigError(f"shadow_pool must be 'attacker' or 'attacker+base', got {shadow_pool!r}")
+        if shadow_batch_size < 1 or shadow_critic_batch_size < 2:
+            raise ConfigError("shadow_batch_size must be >= 1 and shadow_critic_batch_size >= 2, "
+                              f"got {shadow_batch_size} and {shadow_critic_batch_size}")
         if target is not None and not 0 <= target < N_CLASSES:
             raise ConfigError(f"target must be a class 0..{N_CLASSES - 1}, got {target}")
         self.eps = eps
@@ -159,6 +180,11 @@ class FGSM(Attack):
         self.shadow_critic_temperature = shadow_critic_temperature
         self.shadow_boundary_k = shadow_boundary_k
         self.critic_labels = critic_labels
+        self.shadow_kl_weight = shadow_kl_weight
+        self.shadow_batch_size = shadow_batch_size
+        self.shadow_critic_batch_size = shadow_critic_batch_size
+        self.shadow_teacher_labels = shadow_teacher_labels
+        self.shadow_pool = shadow_pool
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}
@@ -177,7 +203,8 @@ class FGSM(Attack):
             classifier=self.shadow_classifier, points=self.shadow_points, epochs=self.shadow_epochs,
             alpha=self.shadow_alpha, temperature=self.shadow_temperature, critic_hidden=self.shadow_critic_hidden,
             critic_epochs=self.shadow_critic_epochs, critic_temperature=self.shadow_critic_temperature,
-            boundary_k=self.shadow_boundary_k,
+            boundary_k=self.shadow_boundary_k, kl_weight=self.shadow_kl_weight, batch_size=self.shadow_batch_size,
+            critic_batch_size=self.shadow_critic_batch_size, teacher_labels=self.shadow_teacher_labels,
         )
 
     def prepare(self, context: SetupContext) -> None:
@@ -193,7 +220,10 @@ class FGSM(Attack):
             return
         if context.pool is None or len(context.pool) == 0:
             raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
-        self.shadows_ = distill_shadows(view, context.pool, self.shadow_settings(), context.seed,
+        pool = context.pool
+        if self.shadow_pool == "attacker+base" and context.base is not None:
+            pool = Batch.concat([pool, context.base])  # the images it poisons are its data too
+        self.shadows_ = distill_shadows(view, pool, self.shadow_settings(), context.seed,
                                         classifier="classifier" in self.stages, critic="critic" in self.stages,
                                         cache=context.cache, space=context.space)
         self.shadow_stats_ = dict(self.shadows_.stats)

@@ -12,6 +12,12 @@ not an error.
 the reference code does: ``L = α·CE(y, p_s) + KL(p_t^T ‖ p_s^T)``, ``p^T = softmax(logits / T)``;
 the teacher's logits are recovered up to a constant as ``log p_t``, which softmax ignores.
 
+**The reference recipe.** The attack paper's code distilled the classifier with
+``0.1·CE + 0.9·KL`` at ``T = 10`` for one epoch of batch 32 (``alpha = 0.1, kl_weight = 0.9``;
+the paper's text says α = 0.5), and the critic with the batch-softmax KL at ``T = 1`` over
+batches of 2,084, querying the critic under the *true* labels (``teacher_labels = "claimed"``)
+although the deployed De-Pois conditions on predicted ones. Each is a setting here.
+
 **Critic.** The De-Pois critic architecture (flattened image ⊙ label embedding → 1024 → 128 →
 16 → 1) trained, as in the reference, on ``KL(softmax_batch(t / T) ‖ softmax_batch(s / T))``:
 a softmax over the *batch* of scores, so the shadow learns which points the critic trusts more,
@@ -103,18 +109,20 @@ class TeacherAnswers:
 
 
 def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool, max_points: int | None,
-                   generator: torch.Generator, chunk: int = 1024) -> TeacherAnswers:
+                   generator: torch.Generator, chunk: int = 1024, on_claimed: bool = False) -> TeacherAnswers:
     """Query the deployed models on (a random subset of) the pool, within the view's budget.
 
     Each point costs one query per model asked. If the defense has no score (a critic query
-    answers ``None``), ``scores`` is ``None`` and the budget goes to the classifier.
+    answers ``None``), ``scores`` is ``None`` and the budget goes to the classifier. With
+    ``on_claimed`` the critic is asked for its score under the pool's (true) labels, whatever the
+    defense conditions on (:meth:`~streamsim.threat.TargetView.critic_score`).
     """
     start_used = view.queries_used
     order = torch.randperm(len(pool), generator=generator)
     x, labels = pool.x[order], pool.labels[order]
     first_scores: list[torch.Tensor] = []
     if critic and view.queries_left >= 1 and len(pool) > 0:
-        probe = view.critic_score(x[:1], labels[:1])  # one point: a defense without a score wastes one query
+        probe = view.critic_score(x[:1], labels[:1], on_claimed)  # one point: a defense without a score wastes one query
         if probe is None:
             critic = False
         else:
@@ -129,15 +137,15 @@ def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool
     proba = torch.cat([view.predict_proba(x[i:i + chunk]) for i in range(0, n, chunk)]) if classifier else None
     scores = None
     if critic:
-        rest = [view.critic_score(x[i:i + chunk], labels[i:i + chunk]) for i in range(done, n, chunk)]
+        rest = [view.critic_score(x[i:i + chunk], labels[i:i + chunk], on_claimed) for i in range(done, n, chunk)]
         scores = torch.cat(first_scores + rest).float()
     return TeacherAnswers(x, labels, proba, scores, int(view.queries_used - start_used))
 
 
 def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, teacher_proba: torch.Tensor, *,
                        alpha: float, temperature: float, epochs: int, batch_size: int, lr: float,
-                       generator: torch.Generator) -> None:
-    """Train ``student`` on ``α·CE(y, p_s) + KL(p_t^T ‖ p_s^T)`` (Hinton distillation)."""
+                       generator: torch.Generator, kl_weight: float = 1.0) -> None:
+    """Train ``student`` on ``α·CE(y, p_s) + β·KL(p_t^T ‖ p_s^T)`` (Hinton distillation, ``β = kl_weight``)."""
     teacher_soft = F.log_softmax(teacher_proba.clamp_min(1e-12).log() / temperature, dim=1)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     student.train()
@@ -145,7 +153,7 @@ def distill_classifier(student: nn.Module, x: torch.Tensor, y: torch.Tensor, tea
         logits = student(x[idx])
         kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher_soft[idx], log_target=True,
                       reduction="batchmean")
-        loss = alpha * F.cross_entropy(logits, y[idx]) + kl
+        loss = alpha * F.cross_entropy(logits, y[idx]) + kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -251,9 +259,12 @@ class ShadowSettings:
     critic_lr: float = 1e-3
     critic_temperature: float | None = None
     boundary_k: float = 1.0
+    kl_weight: float = 1.0
+    teacher_labels: str = "defense"
 
 
 CACHE_KIND = "attack-shadows"
+LATER_DEFAULTS = {"kl_weight": 1.0, "teacher_labels": "defense"}
 
 
 def _answers_digest(bought: TeacherAnswers) -> str:
@@ -277,7 +288,8 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
     queries are spent either way, so a cached run counts its budget exactly like a fresh one.
     """
     generator = torch_generator(seed)
-    bought = query_teachers(view, pool, classifier, critic, settings.points, generator)
+    bought = query_teachers(view, pool, classifier, critic, settings.points, generator,
+                            on_claimed=settings.teacher_labels == "claimed")
     stats: dict[str, float] = {"points": float(len(bought.x)), "queries": float(bought.queries)}
     if len(bought.x) == 0:
         return Shadows(classifier=None, critic=None, stats=stats)
@@ -307,7 +319,9 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         return tensors, {"boundary": boundary, "stats": {
             k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}}
 
-    key = {"answers": _answers_digest(bought), "settings": asdict(settings), "seed": seed}
+    # Options added later enter the key only when set, so shadows cached before them stay valid.
+    fields = {k: v for k, v in asdict(settings).items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
+    key = {"answers": _answers_digest(bought), "settings": fields, "seed": seed}
     if space.kind == "vectors":  # the networks are sized to the data (images keep their old keys)
         key["space"] = {"features": space.n_features, "classes": space.n_classes}
     shadows, _ = cached_fit(cache, CACHE_KIND, key, fit=lambda: _fit_shadows(bought, settings, *fresh(), stats, generator),
@@ -322,7 +336,7 @@ def _fit_shadows(bought: TeacherAnswers, settings: ShadowSettings, student: nn.M
     if student is not None:
         distill_classifier(student, bought.x, bought.labels, bought.proba, alpha=settings.alpha,
                            temperature=settings.temperature, epochs=settings.epochs, batch_size=settings.batch_size,
-                           lr=settings.lr, generator=generator)
+                           lr=settings.lr, generator=generator, kl_weight=settings.kl_weight)
         with torch.no_grad():
             agree = student(bought.x).argmax(1) == bought.proba.argmax(1)
         stats["fit_classifier_agreement"] = float(agree.float().mean())

@@ -17,6 +17,9 @@ ability             who          what for
                                  white-box attacks, score queries (``posteriors``)
 ``LabelConditioned`` defense     ``conditioned_score(x, labels)``: the score as if conditioned
                                  on ``labels``, whatever the defense itself conditions on
+``HoldoutBoundary`` defense     ``boundary_from`` and ``fit_boundary(batch)``: with
+                                 ``boundary_from == "test"`` the runner refits the boundary
+                                 on the held-out test split (the reference code's protocol)
 ``Checkpointable``  any          ``checkpoint_state()`` / ``restore_state(state)``: ``run
                                  --checkpoint-every`` and resume
 ``VerdictBeliefs``  attack       ``verdict_beliefs()``: what it believes the defense decided,
@@ -99,6 +102,22 @@ class LabelConditioned(Protocol):
 
 
 @runtime_checkable
+class HoldoutBoundary(Protocol):
+    """A defense that can fit its boundary on clean data other than its trusted set.
+
+    The reference code of Oschart et al. fitted De-Pois's boundary on the very clean test images it
+    then attacked; a defense that offers this declares ``boundary_from`` and, when it says
+    ``"test"``, the runner hands it the held-out test split (true labels) once after ``fit``.
+    """
+
+    boundary_from: str
+
+    def fit_boundary(self, clean: Any) -> None:
+        """Refit the boundary on ``clean`` (a :class:`~streamsim.batch.Batch` of clean samples)."""
+        ...
+
+
+@runtime_checkable
 class Checkpointable(Protocol):
     """A component whose state can be saved and restored (``run --checkpoint-every``, resume)."""
 
@@ -128,6 +147,7 @@ _MISSING = {
     Differentiable: "is not differentiable: it has no logits(x)",
     Scoring: "has no differentiable score: it has no score(x, claimed) and boundary",
     LabelConditioned: "has no label-conditioned score: it has no conditioned_score(x, labels)",
+    HoldoutBoundary: "cannot fit its boundary on other data: it has no boundary_from / fit_boundary",
     Checkpointable: "cannot be checkpointed: it has no checkpoint_state / restore_state",
     VerdictBeliefs: "exposes no verdict beliefs: it has no verdict_beliefs()",
 }

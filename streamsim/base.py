@@ -46,6 +46,8 @@ class SetupContext:
     # attacks only: the attacker's own data pool and its view of the target
     pool: Batch | None = None
     view: TargetView | None = None
+    # attacks only: the split its base samples come from when that is not ``pool`` (``pool = "test"``)
+    base: Batch | None = None
     device: str = "cpu"
 
     def rng(self) -> np.random.Generator:

@@ -63,9 +63,13 @@ METRICS: dict[str, Metric] = dict([
     _m("da_window", "da, last window", "rate", "da over the last metrics.window attacker batches"),
     _m("clean_frr", "clean false-rejection rate", "rate", "share of clean samples the defense rejected"),
     _m("baseline_clean_frr", "clean false-rejection rate (baseline)", "rate", "the same in the no-attack baseline"),
-    _m("precision", "detector precision", "rate", "rejected poisons / rejected samples"),
-    _m("recall", "detector recall", "rate", "rejected poisons / poisons (= ca)"),
-    _m("f1", "detector F1", "rate", "harmonic mean of precision and recall"),
+    _m("precision", "detector precision (poison = positive)", "rate", "rejected poisons / rejected samples"),
+    _m("recall", "detector recall (poison = positive)", "rate", "rejected poisons / poisons (= ca)"),
+    _m("f1", "detector F1 (poison = positive)", "rate", "harmonic mean of precision and recall"),
+    _m("clean_precision", "detector precision (clean = positive)", "rate",
+       "accepted clean / accepted samples (De-Pois's own count_score convention)"),
+    _m("clean_recall", "detector recall (clean = positive)", "rate", "accepted clean / clean samples (= 1 − clean FRR)"),
+    _m("clean_f1", "detector F1 (clean = positive)", "rate", "harmonic mean of clean precision and clean recall"),
     _m("detection_accuracy", "detector accuracy", "rate", "share of samples the defense judged right (poison rejected, clean accepted)"),
     _m("clean_prequential_error", "prequential error on clean batches", "rate", "model mistakes on clean batches before learning them"),
     _m("poisons", "poisons sent", "count", "samples sent by attacker sources"),
@@ -106,12 +110,14 @@ BELIEF_SHORT = {"inferred": "inferred", "forecast": "shadow"}
 PREFIXES = {"fidelity_": "shadow fidelity: ", "shadow_": "shadow training: "}  # FGSM's shadow numbers
 
 CONSOLE = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "ca", "da", "ca_window", "da_window",
-           "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons", "first_drift_alarm", "wall_time_s")
+           "clean_frr", "precision", "recall", "f1", "clean_f1", "poisons", "accepted_poisons", "first_drift_alarm",
+           "wall_time_s")
 """The end-of-run summary table (``streamsim run``)."""
 REPORT = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "ca", "da", "ca_window", "da_window",
           "clean_frr", "poisons", "accepted_poisons", "drift_alarms", "first_drift_alarm")
 """The metric table of a run's ``report.md``."""
-SWEEP = ("ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "detection_accuracy",
+SWEEP = ("ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "clean_precision",
+         "clean_recall", "clean_f1", "detection_accuracy",
          "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
          "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k")
 """The metric columns of a sweep's ``results.csv`` (in this order)."""

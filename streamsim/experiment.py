@@ -22,7 +22,7 @@ import torch
 
 import streamsim
 from streamsim import preflight, registry
-from streamsim.abilities import Checkpointable, require
+from streamsim.abilities import Checkpointable, HoldoutBoundary, has, require
 from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
@@ -287,6 +287,8 @@ def _fit(setup: _Setup) -> None:
     pre = setup.splits["pretrain"]
     setup.learner.pretrain(pre.x, pre.labels, setup.context("learner"))
     setup.defense.fit(setup.splits["trusted"], setup.learner, setup.context("defense"))
+    if has(setup.defense, HoldoutBoundary) and setup.defense.boundary_from == "test":
+        setup.defense.fit_boundary(setup.splits["test"])  # the reference code's protocol, opted into
 
 
 def _simulate(simulation: Simulation, recorder: _Recorder, checkpoint_every: float | None,
@@ -316,7 +318,8 @@ def _attack_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | No
     for a in setup.scenario.attackers:
         attack = setup.attacks[a.name]
         view = TargetView(attack.knowledge, setup.learner, setup.defense, a.query_budget, a.effects_proba)
-        attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view))
+        base = setup.splits["test"] if a.pool == "test" else None  # the images it poisons, when not its own pool
+        attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view, base=base))
         armed[a.name] = (attack, view)
     simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack",
                             data=setup.data)

@@ -7,12 +7,19 @@ Definitions (poisons = samples sent by attacker sources):
   correctly by their true label) / poisons
 - clean false-rejection rate = rejected clean / clean
 - precision / recall / F1 of "reject" as the detector's positive call, over all screened samples
+  (*poison-positive*: ``precision``, ``recall``, ``f1``), and of "accept" with *clean* as the
+  positive class (``clean_precision``, ``clean_recall``, ``clean_f1``) — the convention of
+  De-Pois's own code (``count_score``), which is how its paper's ">0.9" F1 was measured. With a
+  boundary at ``mean − 1·std`` about 16 % of clean samples are rejected by construction, which caps
+  poison-positive F1 well below 1 while clean-positive F1 can stay high; report both.
 
 >>> t = Tally()
 >>> t.add(n=10, n_poison=4, accepted=7, rejected_poison=2, accepted_poison=2, accepted_poison_correct=1, rejected_clean=1)
 >>> m = t.metrics()
 >>> m["ca"], m["da"], round(m["precision"], 3), m["recall"], round(m["clean_frr"], 3)
 (0.5, 0.75, 0.667, 0.5, 0.167)
+>>> round(m["clean_precision"], 3), round(m["clean_recall"], 3)  # accepted clean / accepted, / clean
+(0.714, 0.833)
 """
 
 from __future__ import annotations
@@ -29,6 +36,31 @@ NAN = float("nan")
 
 def _ratio(num: float, den: float) -> float:
     return num / den if den else NAN
+
+
+def _f1(precision: float, recall: float, defined: bool) -> float:
+    return _ratio(2 * precision * recall, precision + recall) if defined else NAN
+
+
+def detection_rates(n_poison: int, rejected_poison: int, n_clean: int, rejected_clean: int) -> dict[str, float]:
+    """Precision, recall and F1 both ways: poison as the positive class (rejecting is the positive
+    call: ``precision``, ``recall``, ``f1``) and clean as the positive class (accepting is:
+    ``clean_precision``, ``clean_recall``, ``clean_f1``, as De-Pois's reference code counts). NaN
+    where a ratio is undefined.
+
+    >>> r = detection_rates(n_poison=30, rejected_poison=30, n_clean=70, rejected_clean=11)
+    >>> round(r["f1"], 3), round(r["clean_f1"], 3)  # every poison caught, 16 % of clean lost
+    (0.845, 0.915)
+    """
+    rejected = rejected_poison + rejected_clean
+    accepted_clean, accepted = n_clean - rejected_clean, n_poison + n_clean - rejected
+    precision, recall = _ratio(rejected_poison, rejected), _ratio(rejected_poison, n_poison)
+    clean_precision, clean_recall = _ratio(accepted_clean, accepted), _ratio(accepted_clean, n_clean)
+    return {
+        "precision": precision, "recall": recall, "f1": _f1(precision, recall, bool(rejected and n_poison)),
+        "clean_precision": clean_precision, "clean_recall": clean_recall,
+        "clean_f1": _f1(clean_precision, clean_recall, bool(accepted and n_clean)),
+    }
 
 
 @dataclass
@@ -53,17 +85,12 @@ class Tally:
     def metrics(self) -> dict[str, float | int]:
         """Rates as floats (NaN when undefined), counts (``poisons``, ...) as ints."""
         clean = self.n - self.n_poison
-        rejected = self.n - self.accepted
-        precision = _ratio(self.rejected_poison, rejected)
-        recall = _ratio(self.rejected_poison, self.n_poison)
-        f1 = _ratio(2 * precision * recall, precision + recall) if rejected and self.n_poison else NAN
+        rates = detection_rates(self.n_poison, self.rejected_poison, clean, self.rejected_clean)
         return {
-            "ca": recall,
+            "ca": rates["recall"],
             "da": _ratio(self.rejected_poison + self.accepted_poison_correct, self.n_poison),
             "clean_frr": _ratio(self.rejected_clean, clean),
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
+            **rates,
             "detection_accuracy": _ratio(self.rejected_poison + (clean - self.rejected_clean), self.n),
             "poisons": self.n_poison,
             "accepted_poisons": self.accepted_poison,

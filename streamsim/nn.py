@@ -36,13 +36,33 @@ def small_cnn() -> nn.Module:
     )
 
 
-def paper_cnn() -> nn.Module:
-    """The attack paper's classifier (256 and 512 filters)."""
+def paper_cnn(padding: str = "valid") -> nn.Module:
+    """The attack paper's classifier (256 and 512 filters).
+
+    ``padding = "same"`` pads as the reference's Keras layers did (``padding="same"``: outputs of
+    ``ceil(in / stride)``, the extra row and column at the bottom and right), 14 → 14 → 7 instead
+    of 13 → 12 → 5; ``"valid"`` (the default) pads nothing.
+
+    >>> import torch
+    >>> paper_cnn("same")(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    if padding == "valid":
+        return nn.Sequential(
+            nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
+            nn.MaxPool2d(2, stride=1),
+            nn.Conv2d(256, 512, 3, stride=2),
+            nn.Flatten(), nn.Linear(512 * 5 * 5, N_CLASSES),
+        )
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid' or 'same', not {padding!r}")
+    bottom_right = nn.ZeroPad2d((0, 1, 0, 1))  # Keras "same" for 28 → 14 and 14 → 7 at stride 2
     return nn.Sequential(
-        nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
-        nn.MaxPool2d(2, stride=1),
-        nn.Conv2d(256, 512, 3, stride=2),
-        nn.Flatten(), nn.Linear(512 * 5 * 5, N_CLASSES),
+        bottom_right, nn.Conv2d(1, 256, 3, stride=2), nn.LeakyReLU(0.2),
+        # Keras pads max-pooling with -inf (the window ignores the pad), which this reproduces
+        nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(2, stride=1),
+        bottom_right, nn.Conv2d(256, 512, 3, stride=2),
+        nn.Flatten(), nn.Linear(512 * 7 * 7, N_CLASSES),
     )
 
 
@@ -66,4 +86,4 @@ def classifier(name: str, space: DataSpace) -> nn.Module:
 
 
 #: The classifiers by the name scenarios use for them (``shadow_classifier = "paper-cnn"``).
-CLASSIFIERS = {"paper-cnn": paper_cnn, "small-cnn": small_cnn}
+CLASSIFIERS = {"paper-cnn": paper_cnn, "paper-cnn-same": lambda: paper_cnn("same"), "small-cnn": small_cnn}

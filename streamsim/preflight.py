@@ -38,7 +38,7 @@ from streamsim import registry
 from streamsim.config import DataConfig, Scenario
 from streamsim.data import tabular
 from streamsim.data.datasets import RawData, npz
-from streamsim.data.splits import split_sizes
+from streamsim.data.splits import held_out, split_sizes
 from streamsim.errors import ConfigError, DataError
 from streamsim.seeds import child_seed
 from streamsim.space import accepted
@@ -82,7 +82,7 @@ def check_data(sc: Scenario, components: dict[str, object] | None = None) -> Non
     """The dataset loads, every split role the scenario uses gets samples, and every component
     (``components``: role → learner, defense or attack) accepts this kind of data."""
     raw = load_raw(sc.data, sc.seed)
-    sizes = split_sizes(len(raw.y), sc.data.splits.model_dump())
+    sizes = split_sizes(len(raw.y), sc.data.splits.model_dump(), held_out(raw))
     for role, why in _needed_roles(sc).items():
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)

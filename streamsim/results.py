@@ -47,8 +47,8 @@ class _RunState:
     concept_changes: list[float] = field(default_factory=list)
 
 
-TIMELINE_DETECTION = ("ca", "da", "clean_frr", "precision", "recall", "f1", "poisons", "accepted_poisons",
-                      "ca_window", "da_window")
+TIMELINE_DETECTION = ("ca", "da", "clean_frr", "precision", "recall", "f1", "clean_precision", "clean_recall",
+                      "clean_f1", "poisons", "accepted_poisons", "ca_window", "da_window")
 
 
 class Collector:

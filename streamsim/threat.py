@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from streamsim.abilities import Scoring, has
+from streamsim.abilities import LabelConditioned, Scoring, has
 from streamsim.errors import BudgetExceeded, ThreatModelError
 
 if TYPE_CHECKING:
@@ -93,17 +93,21 @@ class TargetView:
         with torch.no_grad():
             return self._learner.predict_proba(x)
 
-    def critic_score(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor | None:
+    def critic_score(self, x: torch.Tensor, claimed: torch.Tensor, on_claimed: bool = False) -> torch.Tensor | None:
         """The defense's score for submitting ``x`` with these labels (one query per sample).
 
         ``None`` when the defense has no score (:class:`~streamsim.abilities.Scoring`): the
-        queries are spent all the same, as the attacker learns it only by asking.
+        queries are spent all the same, as the attacker learns it only by asking. With
+        ``on_claimed`` a label-conditioned defense (De-Pois) is scored on the claimed labels
+        whatever it conditions on when screening — the reference code queried its critic that way.
         """
         self._allow("query the defense's scores", "posteriors", "white-box")
         self._spend(x.shape[0])
         if not has(self._defense, Scoring):
             return None
         with torch.no_grad():
+            if on_claimed and has(self._defense, LabelConditioned):
+                return self._defense.conditioned_score(x, claimed).detach()
             return self._defense.score(x, claimed).detach()
 
     @property

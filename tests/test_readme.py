@@ -73,13 +73,18 @@ def test_table_1_is_printed_from_the_committed_sweep():
         assert row in README, row
 
 
-def test_the_adaptive_comparison_is_printed_from_the_committed_results():
-    # every row of the README's adaptive-attacker tables is what the committed per-seed file gives
+def _benchmark(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_adaptive", REPO / "benchmarks" / "bench_adaptive.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_adaptive_comparison_is_printed_from_the_committed_results():
+    # every row of the README's adaptive-attacker tables is what the committed per-seed file gives
+    bench = _benchmark("bench_adaptive")
     path = REPO / "benchmarks" / "results" / "bench_adaptive-seeds0-4.json"
     assert json.loads(path.read_text())["complete"]
     rows = [row for row in bench.table(path) if row]
@@ -88,15 +93,25 @@ def test_the_adaptive_comparison_is_printed_from_the_committed_results():
         assert row in README, row
 
 
-def test_the_probe_signal_table_is_printed_from_the_committed_results():
-    import importlib.util
+def test_reference_table_1_and_ablation_are_printed_from_the_committed_results():
+    rows = _benchmark("table1_reference").rows()
+    assert len(rows) >= 10  # Table 1 (header, rule, four cells), the seeds line, the ablation's header and rule
+    for row in rows:
+        assert row in README, row
 
-    spec = importlib.util.spec_from_file_location("probe_signal", REPO / "benchmarks" / "probe_signal.py")
-    probe_signal = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe_signal)
+
+def test_the_probe_signal_table_is_printed_from_the_committed_results():
+    probe_signal = _benchmark("probe_signal")
     results = REPO / "benchmarks" / "results"
     for row in probe_signal.table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json"):
         assert row in README, row
+
+
+def test_robustness_table_is_printed_from_the_committed_results():
+    bench = _benchmark("bench_depois_robustness")
+    rows = json.loads((REPO / "benchmarks" / "results" / "depois_robustness.json").read_text())["rows"]
+    for line in bench.table(rows):
+        assert line in README, line
 
 
 def test_the_tabular_numbers_are_the_committed_ones():

@@ -24,12 +24,30 @@ through just above the boundary enter the buffer and drag its mean and std down,
 admits slightly worse samples (boundary creep). It is off by default; keep ``refresh_window`` small
 relative to the trusted set if you turn it on.
 
+**Reference-profile options (default off).** The attack paper's code (github:Oschart/Attack-On-DePois)
+ran De-Pois differently in three ways; each can be switched on alone to measure what it changes:
+
+* ``input_layout = "transposed"``: the critic scores every image with rows and columns swapped
+  (``x.transpose(-1, -2)``) after training on upright ones — what the reference's
+  ``K.set_image_data_format('channels_first')`` did to a critic that flattens a 28×28×1 input.
+  Training is untouched, so a cached critic is reused.
+* ``boundary_from = "test"``: the boundary is fitted on the run's held-out test split scored with
+  its true labels (the runner calls :meth:`fit_boundary`), as the reference fitted it on the
+  10,000 clean test images it then attacked. A leak by design: the defense sees the attacked images.
+* ``reject_ties = True``: a score *equal* to the boundary is rejected too (``score <= boundary``).
+* ``critic_weights = PATH``: no training; the critic's weights come from a safetensors file, e.g.
+  the reference's own trained critic converted by ``tools/reference_critic.py``. The boundary is
+  fitted as usual. (Not a reference *setting*: the cleanest test of everything but training.)
+
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
-10,000 steps of batch 32; ≈20 min on 2 CPU cores). ``"fast"``: a few hundred steps of each and a
-higher WGAN-GP learning rate, ≈1–3 min for 1,000 trusted MNIST digits. ``"tabular"``: for feature
-vectors, where the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 300 cGAN
-steps, 600 WGAN-GP steps of batch 64 with two critic steps each — tens of seconds for a few hundred
-trusted rows of a dozen features on a busy 2-core machine. Any setting left ``None``
+10,000 steps of batch 32; ≈20 min on 2 CPU cores), S_c grown 5× by cGAN samples. ``"fast"``: 600
+WGAN-GP steps at a higher learning rate on the trusted set alone (``augment_factor = 1.0``, no
+cGAN): with a 500-step cGAN its samples made the critic fragile — near chance on some seeds and
+datasets — and the trusted set alone was robust (README, "Is De-Pois robust?"). Set
+``augment_factor = 5.0`` for the method as published. ``"tabular"``: for feature vectors, where
+the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 300 cGAN steps, 600
+WGAN-GP steps of batch 64 with two critic steps each — tens of seconds for a few hundred trusted
+rows of a dozen features on a busy 2-core machine. Any setting left ``None``
 takes the preset's value. Trained critics are cached (see :func:`streamsim.cached_fit`).
 
 A tiny (useless but quick) run:
@@ -57,13 +75,15 @@ from defenses.depois import vector_networks
 from defenses.depois.cgan import CGANSettings, authenticated_augmentation
 from defenses.depois.networks import Critic
 from defenses.depois.wgan_gp import WGANGPSettings, train_critic
-from streamsim import Batch, Defense, Learner, SetupContext, Verdicts, cached_fit
+from streamsim import Batch, ConfigError, Defense, Learner, SetupContext, Verdicts, cached_fit
 
 CACHE_KIND = "depois-critic"
 CODE_VERSION = "2"  # bump whenever training changes what a given config produces (2: batched passes)
 
 Preset = Literal["fast", "paper", "tabular"]
 Condition = Literal["claimed", "predicted"]
+InputLayout = Literal["upright", "transposed"]
+BoundaryFrom = Literal["trusted", "test"]
 
 #: Training settings per preset. ``augment_factor`` is |S_aug| / |S_c| (paper: S_c is 20 % of the data).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -75,7 +95,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "wgan_steps": 10_000, "wgan_batch_size": 32, "n_critic": 5, "wgan_lr": 5e-5, "gp_weight": 10.0,
     },
     "fast": {
-        "augment_factor": 5.0,
+        # 1.0: no cGAN samples. A 500-step cGAN's samples made the fast critic fragile (ca − clean FRR
+        # 0.11–0.25 against label flips over 2 seeds × 2 datasets); the trusted set alone gave 0.58–0.61.
+        # See benchmarks/bench_depois_robustness.py and the README's "Is De-Pois robust?".
+        "augment_factor": 1.0,
         "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
         "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
         "synthetic_floor": 0.3,
@@ -131,6 +154,10 @@ class DePois(Defense):
         gp_weight: float | None = None,
         refresh_every: int | None = None,
         refresh_window: int = 1000,
+        input_layout: InputLayout = "upright",
+        boundary_from: BoundaryFrom = "trusted",
+        reject_ties: bool = False,
+        critic_weights: str | None = None,
     ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
@@ -138,6 +165,10 @@ class DePois(Defense):
             raise ValueError(f"condition must be 'claimed' or 'predicted', not {condition!r}")
         if augment_factor is not None and augment_factor < 1:
             raise ValueError(f"augment_factor must be >= 1 (S_aug includes S_c), not {augment_factor}")
+        if input_layout not in ("upright", "transposed"):
+            raise ValueError(f"input_layout must be 'upright' or 'transposed', not {input_layout!r}")
+        if boundary_from not in ("trusted", "test"):
+            raise ValueError(f"boundary_from must be 'trusted' or 'test', not {boundary_from!r}")
         if refresh_every is not None and refresh_every < 1:
             raise ValueError(f"refresh_every must be a positive number of samples, not {refresh_every}")
         self.preset = preset
@@ -158,6 +189,10 @@ class DePois(Defense):
         self.gp_weight = gp_weight
         self.refresh_every = refresh_every
         self.refresh_window = refresh_window
+        self.input_layout = input_layout
+        self.boundary_from = boundary_from
+        self.reject_ties = reject_ties
+        self.critic_weights = critic_weights
         # fitted state
         self._critic: Critic | None = None
         self._device = torch.device("cpu")
@@ -170,6 +205,9 @@ class DePois(Defense):
 
     def __repr__(self) -> str:
         set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
+        reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False,
+                     "critic_weights": None}
+        set_ |= {name: getattr(self, name) for name, default in reference.items() if getattr(self, name) != default}
         return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items() if v is not None) + ")"
 
     # --- settings ---------------------------------------------------------------------------
@@ -232,9 +270,38 @@ class DePois(Defense):
             tensors = {**critic.state_dict(), "trusted_scores": scores}
             return {k: v.cpu() for k, v in tensors.items()}, {"defense": repr(self), "n_trusted": len(x)}
 
-        self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load, save=save)
+        if self.critic_weights is not None:
+            self._critic, self.loaded_from_cache = _frozen(self._load_weights().to(self._device)), True
+        else:
+            self._critic, self.loaded_from_cache = cached_fit(context.cache, CACHE_KIND, key, fit=fit, load=load,
+                                                              save=save)
+        self.fit_boundary(trusted)
+
+    def _load_weights(self) -> Critic:
+        """The critic from ``critic_weights`` (safetensors: loading runs no code), checked against the network."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            tensors = load_file(self.critic_weights)
+        except (OSError, SafetensorError) as e:
+            raise ConfigError(f"defense.params.critic_weights {self.critic_weights!r}: cannot read it as safetensors ({e})") from None
+        critic = Critic()
+        try:
+            critic.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(f"defense.params.critic_weights {self.critic_weights!r}: not a De-Pois critic ({first})") from None
+        return critic
+
+    def fit_boundary(self, clean: Batch) -> None:
+        """Set the boundary at ``mean − k·std`` of the critic's scores of ``clean`` with its true labels.
+
+        :meth:`fit` calls it on the trusted set; with ``boundary_from = "test"`` the runner calls
+        it again on the held-out test split. The refresh buffer starts empty either way.
+        """
         with torch.no_grad():
-            self._trusted_scores = self._critic(xd, yd).cpu()
+            self._trusted_scores = self.conditioned_score(clean.x.detach().float(), clean.labels.detach().long()).cpu()
         self._recent_scores = torch.empty(0)
         self._since_refresh = 0
         self._boundary = self._boundary_of(self._trusted_scores)
@@ -250,12 +317,13 @@ class DePois(Defense):
 
     @property
     def boundary(self) -> float:
-        """Scores strictly under this are rejected: ``mean − k·std`` of the trusted (and refresh) scores; NaN before fit."""
+        """Scores strictly under this are rejected (and equal ones too with ``reject_ties``):
+        ``mean − k·std`` of the trusted (and refresh) scores; NaN before fit."""
         return self._boundary
 
     @property
     def trusted_scores(self) -> torch.Tensor:
-        """The critic's scores of the trusted set (what the boundary was fitted on)."""
+        """The critic's scores of what the boundary was fitted on (the trusted set, or the test split)."""
         return self._trusted_scores
 
     def _condition(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
@@ -275,12 +343,14 @@ class DePois(Defense):
     def conditioned_score(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The critic's realness score of ``x`` as a sample of class ``labels`` (differentiable in ``x``)."""
         critic = self._fitted_critic()
-        return critic(x.to(self._device), labels.long().to(self._device)).to(x.device)
+        seen = x.transpose(-1, -2) if self.input_layout == "transposed" else x
+        return critic(seen.to(self._device), labels.long().to(self._device)).to(x.device)
 
     def screen(self, batch: Batch) -> Verdicts:
         with torch.no_grad():
             scores = self.conditioned_score(batch.x, self._condition(batch.x, batch.labels))
-        return Verdicts(accept=scores >= self._boundary, score=scores)
+        accept = scores > self._boundary if self.reject_ties else scores >= self._boundary
+        return Verdicts(accept=accept, score=scores)
 
     def after_learn(self, accepted: Batch) -> None:
         """With ``refresh_every`` set: buffer accepted scores and refit the boundary periodically."""

@@ -40,17 +40,34 @@ def to_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32)).unsqueeze(1) / 127.5 - 1.0
 
 
-def split_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:
+def split_sizes(n: int, fractions: dict[str, float], n_test: int = 0) -> dict[str, int]:
     """How many of ``n`` samples each role gets (known before any tensor is built).
+
+    With a fixed test set (``n_test`` > 0, the last rows of the data) the test role is exactly
+    those rows and the other roles share the first ``n − n_test``, each ``fraction / (1 − test)``.
 
     >>> split_sizes(7, {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2})
     {'pretrain': 1, 'trusted': 1, 'stream': 2, 'attacker': 1, 'test': 1}
+    >>> split_sizes(15, {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2}, n_test=10)
+    {'pretrain': 1, 'trusted': 1, 'stream': 2, 'attacker': 1, 'test': 10}
     """
-    return {role: int(round(fractions[role] * n)) for role in ROLES}
+    if not n_test:
+        return {role: int(round(fractions[role] * n)) for role in ROLES}
+    scale = (n - n_test) / (1.0 - fractions["test"]) if fractions["test"] < 1 else 0.0
+    return {role: n_test if role == "test" else int(round(fractions[role] * scale)) for role in ROLES}
+
+
+def held_out(raw: RawData) -> int:
+    """How many of the last rows are a fixed test set (``HeldOutData``); 0 for ordinary data."""
+    return int(getattr(raw, "n_test", 0))
 
 
 def make_splits(raw: RawData, fractions: dict[str, float], seed: int) -> dict[str, Batch]:
-    """Cut one seeded permutation into consecutive pieces, one per role."""
+    """Cut one seeded permutation into consecutive pieces, one per role.
+
+    With a fixed test set (:func:`held_out`) the permutation covers the training rows only and
+    ``test`` is the held-out rows in their order, so no test digit ever lands in another role.
+    """
     return cut(raw, fractions, seed).splits
 
 
@@ -75,7 +92,11 @@ def _order(raw: RawData, sizes: dict[str, int], seed: int) -> tuple[dict[str, np
     n = raw.x.shape[0]
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
-    if raw.ordered:
+    n_test = held_out(raw)
+    if n_test:  # a fixed test set: the last rows, never drawn for another role
+        out["test"] = np.arange(n - n_test, n)
+        order, changes = rng.permutation(n - n_test), ()
+    elif raw.ordered:
         start = n - sizes["stream"]
         out["stream"] = np.arange(start, n)
         order = rng.permutation(start)
@@ -123,7 +144,7 @@ def vector_space(raw: RawData, scaling: dict[str, Any]) -> DataSpace:
 
 def cut(raw: RawData, fractions: dict[str, float], seed: int, scaling: dict[str, Any] | None = None) -> CutData:
     """The splits of ``raw`` (images as in the paper; vectors scaled by ``scaling``, fitted on pretrain when ``None``)."""
-    sizes = split_sizes(raw.x.shape[0], fractions)
+    sizes = split_sizes(raw.x.shape[0], fractions, held_out(raw))
     index, changes = _order(raw, sizes, seed)
     if raw.is_vectors:
         scaling = scaling or fit_scaling(raw.x[index["pretrain"]])

@@ -1,0 +1,274 @@
+"""The reference-profile options (issue 17): each changes behaviour as documented; defaults are unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attacks.fgsm import FGSM
+from attacks.shadow import distill_classifier, query_teachers
+from defenses.depois import DePois
+from streamsim import Batch, DataError, SetupContext
+from streamsim.data.datasets import mnist_5k
+from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
+from streamsim.data.splits import make_splits, split_sizes
+from streamsim.experiment import run
+from streamsim.learners.torch_cnn import PaperCNNLearner
+from streamsim.nn import paper_cnn
+from streamsim.threat import TargetView
+
+from .conftest import SHARED_MNIST
+from .test_fgsm import LinearCritic
+
+TINY_DEPOIS = {"cgan_steps": 2, "authenticator_steps": 2, "wgan_steps": 2, "augment_factor": 1.5}
+
+
+@pytest.fixture(scope="module")
+def trusted() -> Batch:
+    raw = mnist_5k()
+    idx = np.arange(0, 5000, 25)
+    return Batch.clean(torch.from_numpy(raw.x[idx]).float().unsqueeze(1) / 127.5 - 1, torch.from_numpy(raw.y[idx]))
+
+
+def fitted(trusted: Batch, **options: object) -> DePois:
+    d = DePois(**TINY_DEPOIS, **options)
+    d.fit(trusted, learner=None, context=SetupContext(seed=0))
+    return d
+
+
+def test_defaults_are_the_streamsim_behaviour(trusted):
+    d = fitted(trusted)
+    assert (d.input_layout, d.boundary_from, d.reject_ties) == ("upright", "trusted", False)
+    assert "input_layout" not in repr(d) and "reject_ties" not in repr(d)
+    scores = d._fitted_critic()(trusted.x, trusted.labels)
+    assert torch.equal(d.trusted_scores, scores)
+    assert d.boundary == pytest.approx(float(scores.mean() - scores.std(correction=0)))
+    v = d.screen(trusted)
+    assert torch.equal(v.accept, scores >= d.boundary)
+
+
+def test_transposed_layout_scores_the_transposed_image_with_the_same_critic(trusted):
+    upright, transposed = fitted(trusted), fitted(trusted, input_layout="transposed")
+    x, y = trusted.x[:16], trusted.labels[:16]
+    assert torch.equal(transposed.conditioned_score(x, y), upright.conditioned_score(x.transpose(-1, -2), y))
+    assert not torch.allclose(transposed.conditioned_score(x, y), upright.conditioned_score(x, y))
+    # the boundary is fitted on transposed scores too (the reference scored everything after training that way)
+    assert transposed.boundary != upright.boundary
+    assert "input_layout='transposed'" in repr(transposed)
+
+
+def test_reject_ties_rejects_a_score_equal_to_the_boundary(trusted):
+    plain, ties = fitted(trusted), fitted(trusted, reject_ties=True)
+    for d in (plain, ties):
+        d._boundary = float(d.conditioned_score(trusted.x[:1], trusted.labels[:1]))  # sample 0 sits on it
+    assert bool(plain.screen(trusted.subset(torch.arange(1))).accept[0])
+    assert not bool(ties.screen(trusted.subset(torch.arange(1))).accept[0])
+
+
+def test_fit_boundary_moves_the_boundary_to_other_clean_data(trusted):
+    d = fitted(trusted)
+    other = trusted.subset(torch.arange(0, 100))
+    d.fit_boundary(other)
+    s = d.conditioned_score(other.x, other.labels)
+    assert d.boundary == pytest.approx(float(s.mean() - s.std(correction=0)))
+
+
+def test_runner_fits_the_boundary_on_the_test_split_only_when_asked(tiny):
+    tiny["defense"] = {"name": "depois", "params": {**TINY_DEPOIS, "condition": "claimed"}}
+    tiny.update(duration=4.0, eval_every=4.0)
+    boundaries = {}
+    for where in ("trusted", "test"):
+        tiny["defense"]["params"]["boundary_from"] = where
+        result = run(tiny, out=None, baseline=False)
+        boundaries[where] = set(result.events["boundary"].round(6))
+    assert len(boundaries["trusted"]) == 1 and len(boundaries["test"]) == 1
+    assert boundaries["trusted"] != boundaries["test"]
+
+
+def test_fgsm_reference_recipe_settings_reach_the_shadows():
+    a = FGSM(knowledge="posteriors", shadow_alpha=0.1, shadow_kl_weight=0.9, shadow_epochs=1, shadow_batch_size=32,
+             shadow_critic_batch_size=2084, shadow_critic_temperature=1.0, shadow_teacher_labels="claimed")
+    s = a.shadow_settings()
+    assert (s.alpha, s.kl_weight, s.epochs, s.batch_size, s.critic_batch_size, s.critic_temperature, s.teacher_labels) \
+        == (0.1, 0.9, 1, 32, 2084, 1.0, "claimed")
+    d = FGSM(knowledge="posteriors").shadow_settings()
+    assert (d.kl_weight, d.batch_size, d.critic_batch_size, d.teacher_labels) == (1.0, 64, 2048, "defense")
+
+
+def test_kl_weight_scales_the_distillation_term():
+    x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10
+    teacher = torch.softmax(torch.randn(64, 10, generator=torch.Generator().manual_seed(1)), 1)
+    weights = []
+    for kl_weight in (1.0, 0.0):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+        distill_classifier(net, x, y, teacher, alpha=0.0, temperature=10.0, epochs=1, batch_size=32, lr=1e-2,
+                           generator=torch.Generator().manual_seed(0), kl_weight=kl_weight)
+        weights.append(net[1].weight.detach().clone())
+    assert not torch.equal(weights[0], weights[1])
+    torch.manual_seed(0)
+    untouched = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))[1].weight
+    assert torch.equal(weights[1], untouched)  # alpha 0, kl_weight 0: no loss, no step moves the weights
+
+
+class _Learner:
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(x), 10), 0.1)
+
+
+def _pools(n_attacker: int, n_base: int) -> tuple[Batch, Batch]:
+    g = torch.Generator().manual_seed(0)
+    make = lambda n: Batch.clean(torch.rand(n, 1, 28, 28, generator=g) * 2 - 1, torch.arange(n) % 10)  # noqa: E731
+    return make(n_attacker), make(n_base)
+
+
+def test_teacher_labels_claimed_queries_the_critic_under_the_claimed_labels():
+    critic = LinearCritic(shift=3)
+    critic.drop.eval()
+    pool, _ = _pools(40, 0)
+    for labels in ("defense", "claimed"):
+        view = TargetView("posteriors", _Learner(), critic, query_budget=1_000)
+        asked = []
+        real = view.critic_score
+        view.critic_score = lambda x, y, on_claimed=False: asked.append(on_claimed) or real(x, y, on_claimed)  # noqa: B023
+        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
+                 shadow_teacher_labels=labels)
+        a.prepare(SetupContext(seed=0, pool=pool, view=view))
+        assert set(asked) == {labels == "claimed"}
+    for on_claimed, shift in ((False, 3), (True, 0)):
+        view = TargetView("posteriors", _Learner(), critic, query_budget=1_000)
+        answers = query_teachers(view, pool, False, True, None, torch.Generator().manual_seed(0), on_claimed=on_claimed)
+        expected = critic.conditioned_score(answers.x, (answers.labels + shift) % 10)
+        assert torch.allclose(answers.scores, expected)
+
+
+def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
+    critic = LinearCritic(shift=3)
+    critic.drop.eval()
+    pool, base = _pools(30, 400)
+    used = {}
+    for where in ("attacker", "attacker+base"):
+        view = TargetView("posteriors", _Learner(), critic, query_budget=300)
+        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
+                 shadow_pool=where)
+        a.prepare(SetupContext(seed=0, pool=pool, view=view, base=base))
+        used[where] = (view.queries_used, a.stats()["shadow_points"])
+    assert used["attacker"] == (30, 30.0)  # one critic query per point of its own 30
+    assert used["attacker+base"] == (300, 300.0)  # the whole budget
+
+
+def test_same_padding_is_keras_same_and_valid_stays_the_default():
+    same, valid = paper_cnn("same"), paper_cnn()
+    assert same[-1].in_features == 512 * 7 * 7 and valid[-1].in_features == 512 * 5 * 5
+    x = torch.zeros(1, 1, 28, 28)
+    assert tuple(same[:2](x).shape) == (1, 256, 14, 14)  # ceil(28 / 2), as Keras "same"
+    learner = PaperCNNLearner()
+    assert learner.padding == "valid" and PaperCNNLearner(padding="same").build()[-1].in_features == 512 * 49
+    y = torch.zeros(4, dtype=torch.long)
+    key = learner._cache_key(torch.zeros(4, 1, 28, 28), y, SetupContext(seed=0))
+    assert "padding" not in key["settings"]  # default: keys cached before the option still match
+    with pytest.raises(ValueError, match="padding"):
+        PaperCNNLearner(padding="full")
+
+
+def test_held_out_splits_keep_the_test_rows_apart():
+    x = np.arange(15 * 784, dtype=np.int64).reshape(15, 28, 28) % 251
+    raw = HeldOutData(x.astype(np.uint8), np.arange(15) % 10, "toy", n_test=10)
+    fractions = {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2}
+    assert split_sizes(15, fractions, n_test=10)["test"] == 10
+    s = make_splits(raw, fractions, seed=0)
+    assert s["test"].ids.tolist() == list(range(5, 15))
+    others = torch.cat([s[r].ids for r in ("pretrain", "trusted", "stream", "attacker")])
+    assert sorted(others.tolist()) == list(range(5))
+
+
+def test_disjointness_is_checked_by_hashing():
+    a = np.zeros((3, 28, 28), np.uint8)
+    a[1, 0, 0], a[2, 0, 1] = 1, 2
+    assert len(image_hashes(a)) == 3
+    disjoint(a[:2], a[2:], "toy")
+    with pytest.raises(DataError, match="1 images appear in both"):
+        disjoint(a[:2], a[1:], "toy")
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs the shared t10k folder beside the checkout")
+def test_mnist_reference_trains_on_the_embedded_digits_and_tests_on_t10k():
+    raw = mnist_reference(str(SHARED_MNIST))
+    assert raw.n_test == 10_000 and len(raw.y) == 15_000
+    assert not image_hashes(raw.x[:5000]) & image_hashes(raw.x[5000:])
+    s = make_splits(raw, {"pretrain": .2, "trusted": .2, "stream": .3, "attacker": .1, "test": .2}, seed=0)
+    assert len(s["test"]) == 10_000 and int(s["test"].ids.min()) == 5000
+    assert sum(len(s[r]) for r in ("pretrain", "trusted", "stream", "attacker")) == 5000
+    with pytest.raises(DataError, match="no t10k"):
+        mnist_reference("/nonexistent-folder")
+
+
+def test_critic_weights_replace_training_and_bad_files_are_config_errors(trusted, tmp_path):
+    from safetensors.torch import save_file
+
+    from defenses.depois.networks import Critic
+    from streamsim import ConfigError
+
+    torch.manual_seed(3)
+    critic = Critic()
+    path = tmp_path / "critic.safetensors"
+    save_file(critic.state_dict(), str(path))
+    d = fitted(trusted, critic_weights=str(path))
+    critic.eval()
+    assert torch.equal(d.conditioned_score(trusted.x, trusted.labels), critic(trusted.x, trusted.labels))
+    bad = tmp_path / "bad.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bad))
+    for p, why in ((bad, "not a De-Pois critic"), (tmp_path / "missing", "cannot read")):
+        with pytest.raises(ConfigError, match=why):
+            fitted(trusted, critic_weights=str(p))
+
+
+def _tool():
+    import importlib.util
+
+    from .conftest import REPO
+    spec = importlib.util.spec_from_file_location("reference_critic", REPO / "tools" / "reference_critic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_critic_mapping_transposes_keras_kernels_and_parses_protobuf():
+    tool = _tool()
+    from defenses.depois.networks import Critic
+
+    ours = Critic().state_dict()
+    keras = {k: (ours[v].T if k.endswith("kernel") else ours[v]).numpy() for k, v in tool.KERAS_TO_CRITIC.items()}
+    state = tool.critic_state(keras)
+    assert all(torch.equal(state[k], ours[k]) for k in ours)
+    with pytest.raises(ValueError, match="lacks"):
+        tool.critic_state({})
+    # BundleEntryProto{dtype: 1, shape {dim {size: 3}}, offset: 300, size: 12}
+    message = bytes([0x08, 1, 0x12, 4, 0x12, 2, 0x08, 3, 0x20, 0xAC, 0x02, 0x28, 12])
+    fields = dict(tool._fields(message))
+    assert fields[1] == 1 and fields[4] == 300 and fields[5] == 12
+    assert tool._masked_crc32c(b"") == 0xA282EAD8  # crc32c("") = 0, masked
+    assert tool._crc32c(b"123456789") == 0xE3069283  # the standard crc32c check value
+    with pytest.raises(ValueError, match="magic"):
+        tool.read_checkpoint(b"\0" * 64, b"")
+
+
+def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
+    # The robustness fix (issue 17): the fast preset's critic is trained without cGAN samples.
+    assert DePois(preset="fast").training_config()["augment_factor"] == 1.0
+    assert DePois(preset="paper").training_config()["augment_factor"] == 5.0  # the method as published
+    # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults
+    # rejects label-flipped digits far more often than clean ones (~50 s on idle cores, so one seed).
+    raw = mnist_5k()
+    order = np.random.default_rng(0).permutation(5000)
+    x = torch.from_numpy(raw.x[order]).float().unsqueeze(1) / 127.5 - 1
+    y = torch.from_numpy(raw.y[order])
+    trusted, clean = Batch.clean(x[:400], y[:400]), Batch.clean(x[1000:1400], y[1000:1400])
+    flips = clean.with_(labels=(clean.labels + 1 + torch.arange(400) % 9) % 10)
+    for seed in (0,):
+        d = DePois(wgan_steps=100, wgan_batch_size=64, wgan_lr=5e-4)
+        d.fit(trusted, learner=None, context=SetupContext(seed=seed))
+        clean_frr = 1 - float(d.screen(clean).accept.float().mean())
+        ca = 1 - float(d.screen(flips).accept.float().mean())
+        assert ca >= clean_frr + 0.2, (seed, ca, clean_frr)
