@@ -63,17 +63,22 @@ class VectorGenerator(nn.Module):
         return self.body(noise * self.embed(labels))
 
 
+def _hidden_stack(w_in: int, hidden: tuple[int, ...]) -> tuple[list[nn.Module], int]:
+    """Linear → LeakyReLU → dropout per hidden width (the critic's and discriminator's shared body)."""
+    layers: list[nn.Module] = []
+    for w in hidden:
+        layers += [nn.Linear(w_in, w), nn.LeakyReLU(LEAK), nn.Dropout(DROPOUT)]
+        w_in = w
+    return layers, w_in
+
+
 class _ConcatConditioned(nn.Module):
     """An MLP on ``[x, embedding(label)]`` with dropout on every hidden layer; one output."""
 
     def __init__(self, d: int, n_classes: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_classes, LABEL_DIM)
-        layers: list[nn.Module] = []
-        w_in = d + LABEL_DIM
-        for w in hidden:
-            layers += [nn.Linear(w_in, w), nn.LeakyReLU(LEAK), nn.Dropout(DROPOUT)]
-            w_in = w
+        layers, w_in = _hidden_stack(d + LABEL_DIM, hidden)
         self.body = nn.Sequential(*layers, nn.Linear(w_in, 1))
         _keras_init(self)
 
@@ -99,11 +104,7 @@ class VectorCritic(nn.Module):
     def __init__(self, d: int, n_classes: int, hidden: tuple[int, ...] = (128, 64)) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_classes, LABEL_DIM)
-        layers: list[nn.Module] = []
-        w_in = d + LABEL_DIM
-        for w in hidden:
-            layers += [nn.Linear(w_in, w), nn.LeakyReLU(LEAK), nn.Dropout(DROPOUT)]
-            w_in = w
+        layers, w_in = _hidden_stack(d + LABEL_DIM, hidden)
         self.features = nn.Sequential(*layers)
         self.out = nn.Linear(w_in, 1)
         self.project = nn.Embedding(n_classes, w_in)
