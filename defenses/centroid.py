@@ -35,7 +35,17 @@ from typing import Any, Literal
 
 import torch
 
-from streamsim import N_CLASSES, Batch, ConfigError, Defense, Learner, PluginError, SetupContext, Verdicts
+from streamsim import (
+    N_CLASSES,
+    Batch,
+    ConfigError,
+    Defense,
+    Learner,
+    PluginError,
+    SetupContext,
+    Verdicts,
+    require_trusted,
+)
 
 Shape = Literal["sphere", "slab"]
 
@@ -60,8 +70,7 @@ class CentroidFilter(Defense):
         self.n_classes = N_CLASSES  # the data's, from fit
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
-        if len(trusted) == 0:
-            raise PluginError("centroid: the trusted split is empty; give data.splits.trusted a share")
+        require_trusted(trusted, "centroid")
         self.n_classes = k = context.space.n_classes
         x, y = trusted.x.flatten(1), trusted.labels
         counts = torch.bincount(y, minlength=k).float()

@@ -32,7 +32,18 @@ from typing import Any, Literal
 
 import torch
 
-from streamsim import Batch, ConfigError, Defense, Features, Learner, PluginError, SetupContext, Verdicts, require
+from streamsim import (
+    Batch,
+    ConfigError,
+    Defense,
+    Features,
+    Learner,
+    PluginError,
+    SetupContext,
+    Verdicts,
+    require,
+    require_trusted,
+)
 
 Space = Literal["input", "features"]
 
@@ -62,8 +73,7 @@ class KNNSanitizer(Defense):
         self.recent_y = torch.zeros(0, dtype=torch.long)
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
-        if len(trusted) == 0:
-            raise PluginError("knn: the trusted split is empty; give data.splits.trusted a share")
+        require_trusted(trusted, "knn")
         if self.space == "features":
             require(learner, Features, "knn with space='features' (use space='input' otherwise): learner")
         self.learner = learner

@@ -41,7 +41,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from streamsim import Batch, ConfigError, Defense, Differentiable, Learner, PluginError, SetupContext, Verdicts, has
+from streamsim import (
+    Batch,
+    ConfigError,
+    Defense,
+    Differentiable,
+    Learner,
+    PluginError,
+    SetupContext,
+    Verdicts,
+    has,
+    require_trusted,
+)
 
 
 class LossTrimming(Defense):
@@ -61,8 +72,7 @@ class LossTrimming(Defense):
         self.threshold: float | None = None
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
-        if len(trusted) == 0:
-            raise PluginError("loss-trim: the trusted split is empty; give data.splits.trusted a share")
+        require_trusted(trusted, "loss-trim")
         pick = torch.as_tensor(context.rng().permutation(len(trusted))[: self.reference_size])
         self.learner, self.reference = learner, trusted.subset(pick)
         self.threshold = self._threshold()

@@ -56,7 +56,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from streamsim import Batch, ConfigError, Defense, Learner, PluginError, SetupContext, Verdicts
+from streamsim import Batch, ConfigError, Defense, Learner, PluginError, SetupContext, Verdicts, require_trusted
 
 Metric = Literal["accuracy", "loss"]
 
@@ -86,8 +86,7 @@ class RONI(Defense):
         self.holdout: Batch | None = None
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
-        if len(trusted) == 0:
-            raise PluginError("roni: the trusted split is empty; give data.splits.trusted a share")
+        require_trusted(trusted, "roni")
         if self.calibrate and len(trusted) < 2:
             raise PluginError("roni: calibrate needs at least 2 trusted points (a held-out one and a reference one)")
         order = torch.as_tensor(context.rng().permutation(len(trusted)))

@@ -49,6 +49,7 @@ from streamsim import (
     SetupContext,
     Verdicts,
     require,
+    require_trusted,
 )
 
 Space = Literal["input", "features"]
@@ -79,8 +80,7 @@ class SpectralSignatures(Defense):
         self.n_classes = N_CLASSES  # the data's, from fit
 
     def fit(self, trusted: Batch, learner: Learner, context: SetupContext) -> None:
-        if len(trusted) == 0:
-            raise PluginError("spectral: the trusted split is empty; give data.splits.trusted a share")
+        require_trusted(trusted, "spectral")
         if self.space == "features":
             require(learner, Features, "spectral with space='features' (use space='input' otherwise): learner")
         self.learner = learner

@@ -26,7 +26,16 @@ if TYPE_CHECKING:
         has,
         require,
     )
-    from streamsim.base import N_CLASSES, Attack, CraftContext, Defense, Learner, Observation, SetupContext
+    from streamsim.base import (
+        N_CLASSES,
+        Attack,
+        CraftContext,
+        Defense,
+        Learner,
+        Observation,
+        SetupContext,
+        require_trusted,
+    )
     from streamsim.batch import Batch, Verdicts
     from streamsim.cache import ArtifactCache, cached_fit
     from streamsim.experiment import run
@@ -38,7 +47,8 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported by __getattr__ when first asked for
 _LAZY = {
-    **dict.fromkeys(("N_CLASSES", "Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext"),
+    **dict.fromkeys(("N_CLASSES", "Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext",
+                     "require_trusted"),
                     "streamsim.base"),
     **dict.fromkeys(("Bounded", "Checkpointable", "Differentiable", "Features", "LabelConditioned", "Scoring",
                      "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
@@ -65,5 +75,5 @@ __all__ = [
     "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
     "CraftContext", "DataError", "Defense", "Differentiable", "Features", "LabelConditioned", "Learner", "Observation",
     "PluginError", "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
-    "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "run", "silent",
+    "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "require_trusted", "run", "silent",
 ]

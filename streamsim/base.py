@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from streamsim.batch import Batch, Verdicts
+from streamsim.errors import PluginError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.seeds import torch_generator
 from streamsim.space import IMAGES, DataSpace
@@ -108,6 +109,18 @@ class Learner:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.predict_proba(x).argmax(dim=1)
+
+
+def require_trusted(trusted: Batch, defense: str) -> None:
+    """Refuse an empty trusted split in ``fit``, naming the defense and the setting that fixes it.
+
+    >>> require_trusted(Batch.clean(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)), "knn")
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.PluginError: knn: the trusted split is empty; give data.splits.trusted a share
+    """
+    if len(trusted) == 0:
+        raise PluginError(f"{defense}: the trusted split is empty; give data.splits.trusted a share")
 
 
 class Defense:
