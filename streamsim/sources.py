@@ -89,14 +89,14 @@ class CleanRuntime(SourceRuntime):
                  run: str = "attack") -> None:
         super().__init__(config, pool, seed, duration)
         self.ordered, self.changes, self.on_change, self.run = ordered, changes, on_change, run
+        # Each lap passes every change again, and its wrap back to the start is a change of concept too.
+        self._marks = sorted({*changes, *([0] if changes else [])})
 
     def _in_order(self, env: simpy.Environment, n: int) -> Batch:
         size = len(self.pool)
         start = self.sent
         idx = torch.arange(start, start + n) % size
-        # Each lap passes every change again, and its wrap back to the start is a change of concept too.
-        marks = sorted({*self.changes, *([0] if self.changes else [])})
-        for p in marks:
+        for p in self._marks:
             lap = -(-max(start - p, 0) // size)  # first position ≥ start that is p mod size
             at = p + lap * size
             if at < start + n and at > 0 and self.on_change is not None:

@@ -9,13 +9,16 @@ from typing import Any
 import numpy as np
 import simpy
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from river.drift import ADWIN
 
 from defenses.none import NoDefense
 from streamsim.base import Learner
 from streamsim.config import load_scenario
 from streamsim.experiment import load_data
 from streamsim.parts.beliefs import BeliefScorer
-from streamsim.parts.drift import DriftWatch
+from streamsim.parts.drift import DriftWatch, _adwin_detections
 from streamsim.records import DriftAlarm, ScreenRecord
 from streamsim.simulator import Simulation
 from streamsim.wakeups import timeout_at
@@ -64,6 +67,27 @@ def test_the_drift_watch_rebuilt_from_records_continues_like_the_live_one():
     assert alarms[before:] == rebuilt_alarms and all(isinstance(a, DriftAlarm) for a in rebuilt_alarms)
     assert rebuilt_alarms  # the test saw a drift, so it compared something
     assert rebuilt.adwin.width == live.adwin.width and rebuilt.seen == live.seen
+
+
+@settings(max_examples=40, deadline=None)
+@given(rates=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6), chunk=st.integers(1, 300),
+       seed=st.integers(0, 2**16), delta=st.sampled_from([0.002, 0.05, 0.5]))
+def test_the_drift_watch_detects_exactly_where_adwin_update_does(rates, chunk, seed, delta):
+    # error streams whose rate changes in phases (drift), fed in chunks as batches arrive
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([(rng.random(200) < r).astype(float) for r in rates]).tolist()
+    public = ADWIN(delta=delta)
+    expected = []
+    for i, v in enumerate(values):
+        public.update(v)
+        if public.drift_detected:
+            expected.append(i)
+    fast, found = ADWIN(delta=delta), []
+    for start in range(0, len(values), chunk):
+        found += [start + i for i in _adwin_detections(fast, values[start:start + chunk])]
+    assert found == expected
+    assert fast.drift_detected == public.drift_detected and fast.width == public.width
+    assert fast.total == public.total
 
 
 def test_the_belief_scorer_rebuilds_the_truth_from_attacker_records():

@@ -34,6 +34,8 @@ class Gate:
         self.learner = learner
         self.defense = defense
         self.run = run
+        # a runtime-checkable protocol's isinstance walks its attributes: ask once, not per batch
+        self._bounded = has(defense, Bounded)
 
     def screen(self, batch: Batch, source: str, kind: str, now: float) -> Screened | None:
         """Pass one batch through; ``None`` for an empty batch (nothing to screen or record)."""
@@ -67,7 +69,7 @@ class Gate:
         return Screened(record, batch, accept)
 
     def _boundary(self) -> float | None:
-        return float(self.defense.boundary) if has(self.defense, Bounded) else None
+        return float(self.defense.boundary) if self._bounded else None
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"learner": component_state(self.learner, "learner"), "defense": component_state(self.defense, "defense")}
