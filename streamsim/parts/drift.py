@@ -6,31 +6,81 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from river.drift import ADWIN
+
+# river's ADWIN window itself, in Rust. ``river.drift.ADWIN`` is a thin Python wrapper around it, but
+# importing ``river.drift`` imports river's datasets and with them scikit-learn and scipy (~1.5 s of a
+# run's start-up), and its per-value ``update`` costs ~3 µs of Python against ~0.1 µs for the window.
+# tests/test_parts.py checks that this watch detects exactly where ``river.drift.ADWIN`` does.
+from river._river_rust.drift import AdaptiveWindowing
 
 from streamsim.checkpoint import CheckpointError
 from streamsim.records import DriftAlarm, Record, ScreenRecord
+
+#: river.drift.ADWIN's defaults, apart from delta
+ADWIN_SETTINGS = {"clock": 32, "max_buckets": 5, "min_window_length": 5, "grace_period": 10}
+
+
+class Adwin:
+    """ADWIN (Bifet & Gavaldà 2007) as ``river.drift.ADWIN`` runs it, fed a batch of values at a time.
+
+    After a detection river's ADWIN starts over with an empty window; so does this one.
+
+    >>> adwin = Adwin(delta=0.002)
+    >>> list(adwin.detections([0.0] * 500 + [1.0] * 100))
+    [511]
+    >>> adwin.drift_detected, adwin.width
+    (False, 88)
+    """
+
+    def __init__(self, delta: float) -> None:
+        self.delta = delta
+        self.window = AdaptiveWindowing(delta=delta, **ADWIN_SETTINGS)
+        self.drift_detected = False
+
+    @property
+    def width(self) -> int:
+        return int(self.window.get_width())
+
+    @property
+    def total(self) -> float:
+        return self.window.get_total()
+
+    def detections(self, values: list[float]) -> Iterator[int]:
+        """Feed ``values`` in order; yield the positions after which a drift was detected."""
+        start = 0
+        while start < len(values):
+            if self.drift_detected:  # river's ADWIN.update: a detection resets the whole detector first
+                self.window = AdaptiveWindowing(delta=self.delta, **ADWIN_SETTINGS)
+            hits = list(map(self.window.update, values[start:]))  # the window's own loop, no Python per value
+            try:
+                at = hits.index(True)
+            except ValueError:
+                self.drift_detected = False
+                return
+            # the values after the detection went into the old window, which a detection discards anyway
+            self.drift_detected = True
+            yield start + at
+            start += at + 1
 
 
 class DriftWatch:
     """ADWIN on the model's mistakes on clean batches (before it learns them).
 
-    ADWIN is a Python object that cannot go into a checkpoint; its input can — it is in the
-    clean :class:`ScreenRecord`\\ s' ``correct`` arrays. So the state holds only how many errors
-    were seen, and a restore feeds the records' errors through a fresh ADWIN again.
+    ADWIN cannot go into a checkpoint; its input can — it is in the clean
+    :class:`ScreenRecord`\\ s' ``correct`` arrays. So the state holds only how many errors were
+    seen, and a restore feeds the records' errors through a fresh ADWIN again.
     """
 
     def __init__(self, delta: float, run: str, sink: Callable[[Record], None]) -> None:
         self.delta = delta
         self.run = run
         self.sink = sink
-        self.adwin = ADWIN(delta=delta)
+        self.adwin = Adwin(delta)
         self.seen = 0
 
     def watch(self, correct: np.ndarray, now: float | None) -> None:
         """Feed one clean batch's errors; ``now=None`` replays them without raising alarms."""
-        errors = (~correct).astype(float).tolist()
-        for _ in _adwin_detections(self.adwin, errors):
+        for _ in self.adwin.detections((~correct).astype(float).tolist()):
             if now is not None:
                 self.sink(DriftAlarm(self.run, now))
         self.seen += len(correct)
@@ -39,39 +89,9 @@ class DriftWatch:
         return {"seen": self.seen}
 
     def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
-        self.adwin, self.seen = ADWIN(delta=self.delta), 0
+        self.adwin, self.seen = Adwin(self.delta), 0
         for r in records:
             if isinstance(r, ScreenRecord) and r.kind == "clean":
                 self.watch(r.correct, None)
         if self.seen != int(state["seen"]):
             raise CheckpointError(f"the checkpoint's records hold {self.seen} clean samples, its drift watch saw {state['seen']}")
-
-
-def _adwin_detections(adwin: ADWIN, values: list[float]) -> Iterator[int]:
-    """Feed ``values`` to ``adwin`` in order, as ``adwin.update`` would one at a time; yield the
-    positions after which it detected a drift.
-
-    ADWIN is sequential by nature, but its Python ``update`` (reset after a detection, then the
-    Rust window's update) costs ~3 µs a call against ~0.1 µs for the window itself — as much as a
-    small river model's own step. So the window is driven directly, in a C-level ``map``, and
-    the detector is reset the way ``update`` resets it only when a detection happened.
-    ``tests/test_parts.py`` checks this against ``adwin.update`` on random error streams.
-
-    >>> from river.drift import ADWIN
-    >>> list(_adwin_detections(ADWIN(), [0.0] * 500 + [1.0] * 100))
-    [511]
-    """
-    start = 0
-    while start < len(values):
-        if adwin.drift_detected:  # what update() does first: a detection resets the whole detector
-            adwin._reset()
-        hits = list(map(adwin._helper.update, values[start:]))
-        try:
-            at = hits.index(True)
-        except ValueError:
-            adwin._drift_detected = bool(hits[-1])  # False: the state update() would leave
-            return
-        # the window consumed the values after the detection with its old state: redo them from there
-        adwin._drift_detected = True
-        yield start + at
-        start += at + 1
