@@ -431,6 +431,17 @@ def test_11_import_and_help_do_not_import_torch():
     assert streamsim.Batch.__name__ == "Batch" and callable(streamsim.run)  # the lazy names still resolve
 
 
+def test_11_an_image_run_imports_neither_scikit_learn_nor_scipy_stats():
+    # each costs seconds of every run's start-up; only tabular sklearn: datasets need scikit-learn
+    code = ("import sys, streamsim\n"
+            "from streamsim.simulator import Simulation\n"
+            "import streamsim.experiment\n"
+            "bad = [m for m in ('sklearn', 'scipy.stats', 'river.drift', 'river.datasets') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_11_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"streamsim {streamsim.__version__}"
