@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -97,6 +98,19 @@ def run(preset: str, args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
+def table(rows: list[dict[str, object]]) -> list[str]:
+    """The printed table (also ``--print`` of a committed JSON, which ``tests/test_readme.py`` compares with the README)."""
+    head = (f"{'preset':9} {'attack':15} {'boundary':14} {'acc':>6} {'prec':>6} {'recall':>6} {'F1 poi':>6} "
+            f"{'F1 cln':>6} {'clean FRR':>9} {'fit s':>7} {'cpu s':>7}")
+    out = [head, "-" * len(head)]
+    for r in rows:
+        out.append(f"{r['preset']:9} {r['attack']:15} {r['boundary']:14} {r['accuracy']:6.3f} {r['precision']:6.3f} "
+                   f"{r['recall']:6.3f} {r['f1']:6.3f} {r['clean_f1']:6.3f} {r['clean_false_rejection']:9.3f} "
+                   f"{r['fit_s']:7.1f} {r['fit_cpu_s']:7.1f}" + ("  (cached)" if r["from_cache"] else ""))
+    out.append("F1 poi: poison = positive (reject is the positive call); F1 cln: clean = positive (De-Pois's count_score)")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", default="fast", help="comma-separated: fast, paper, reference (needs --reference-critic)")
@@ -107,18 +121,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="artifact cache directory (default: no cache, cold fits)")
     p.add_argument("--json", default=None, help="also write the rows as JSON here")
+    p.add_argument("--print", default=None, metavar="JSON", help="only print the table of rows written by --json")
     args = p.parse_args()
 
+    if args.print:
+        print("\n".join(table(json.loads(Path(args.print).read_text()))))
+        return
     rows = [row for preset in args.presets.split(",") for row in run(preset.strip(), args)]
-    head = (f"{'preset':6} {'attack':15} {'boundary':14} {'acc':>6} {'prec':>6} {'recall':>6} {'F1 poi':>6} "
-            f"{'F1 cln':>6} {'clean FRR':>9} {'fit s':>7} {'cpu s':>7}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['preset']:6} {r['attack']:15} {r['boundary']:14} {r['accuracy']:6.3f} {r['precision']:6.3f} "
-              f"{r['recall']:6.3f} {r['f1']:6.3f} {r['clean_f1']:6.3f} {r['clean_false_rejection']:9.3f} "
-              f"{r['fit_s']:7.1f} {r['fit_cpu_s']:7.1f}" + ("  (cached)" if r["from_cache"] else ""))
-    print("F1 poi: poison = positive (reject is the positive call); F1 cln: clean = positive (De-Pois's count_score)")
+    print("\n".join(table(rows)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
