@@ -73,6 +73,12 @@ def test_table_1_is_printed_from_the_committed_sweep():
         assert row in README, row
 
 
+def test_table_1_with_the_paper_preset_is_printed_from_its_committed_sweep():
+    table1 = _benchmark("table1")
+    for row in table1.rows(table1.PAPER_PRESET):
+        assert row in README, row
+
+
 def _benchmark(name: str):
     import importlib.util
 
