@@ -417,29 +417,32 @@ def test_10_threads_is_written_to_the_resolved_scenario_and_applied(tiny, monkey
 
 
 # --- 11. start-up ----------------------------------------------------------------------------------
-def test_11_import_and_help_do_not_import_torch():
-    code = ("import sys, streamsim, streamsim.cli\n"
-            "from typer.testing import CliRunner\n"
-            "r = CliRunner().invoke(streamsim.cli.app, ['--help'])\n"
-            "assert r.exit_code == 0, r.output\n"
-            "r = CliRunner().invoke(streamsim.cli.app, ['list'])\n"
-            "assert r.exit_code == 0 and 'depois' in r.output, r.output\n"
-            "assert 'torch' not in sys.modules, 'torch imported'\n"
-            "assert streamsim.ConfigError\n")
+def _fresh_python(code: str) -> None:
+    """Run ``code`` in a new interpreter (nothing imported yet) and fail with its stderr."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_11_import_and_help_do_not_import_torch():
+    _fresh_python("import sys, streamsim, streamsim.cli\n"
+                  "from typer.testing import CliRunner\n"
+                  "r = CliRunner().invoke(streamsim.cli.app, ['--help'])\n"
+                  "assert r.exit_code == 0, r.output\n"
+                  "r = CliRunner().invoke(streamsim.cli.app, ['list'])\n"
+                  "assert r.exit_code == 0 and 'depois' in r.output, r.output\n"
+                  "assert 'torch' not in sys.modules, 'torch imported'\n"
+                  "assert streamsim.ConfigError\n")
     assert streamsim.Batch.__name__ == "Batch" and callable(streamsim.run)  # the lazy names still resolve
 
 
-def test_11_an_image_run_imports_neither_scikit_learn_nor_scipy_stats():
-    # each costs seconds of every run's start-up; only tabular sklearn: datasets need scikit-learn
-    code = ("import sys, streamsim\n"
-            "from streamsim.simulator import Simulation\n"
-            "import streamsim.experiment\n"
-            "bad = [m for m in ('sklearn', 'scipy.stats', 'river.drift', 'river.datasets') if m in sys.modules]\n"
-            "assert not bad, bad\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+def test_11_an_image_run_imports_neither_scikit_learn_nor_scipy_stats(tiny):
+    # each costs seconds of every run's start-up (river.drift imports river's datasets, which import
+    # scikit-learn); only the tabular sklearn: datasets need scikit-learn
+    tiny.update(duration=2.0, eval_every=1.0)
+    _fresh_python(f"import sys, streamsim\n"
+                  f"streamsim.run({tiny!r}, out=None)\n"
+                  f"bad = [m for m in ('sklearn', 'scipy.stats', 'river.drift', 'river.datasets') if m in sys.modules]\n"
+                  f"assert not bad, bad\n")
 
 
 def test_11_version():
