@@ -126,8 +126,8 @@ def rows(results: Path = RESULTS) -> list[str]:
         f"Seed {seeds[0]} only (one seed: no std); the defaults column is seeds 0, 1, 2."
     out += ["", said, "",
             "| variant (one change from the reference profile) | " + " | ".join(
-                f"{a} {m.replace('-', '→')}" for a, m in PAPER) + " |",
-            "| --- | " + " | ".join("---" for _ in PAPER) + " |"]
+                f"{a} {m.replace('-', '→')}" for a, m in PAPER) + " | seeds |",
+            "| --- | " + " | ".join("---" for _ in PAPER) + " | --- |"]
     for variant in VARIANTS:
         if not (d["variant"] == variant).any():
             continue
@@ -135,7 +135,8 @@ def rows(results: Path = RESULTS) -> list[str]:
         for access, mode in PAPER:
             c = d[(d["variant"] == variant) & (d["access"] == access) & (d["mode"] == mode)]
             cells.append("–" if c.empty else f"{c['ca'].mean():.3f} / {c['da'].mean():.3f}")
-        out.append(f"| {variant} | " + " | ".join(cells) + " |")
+        ran = sorted(d[d["variant"] == variant]["seed"].unique())
+        out.append(f"| {variant} | " + " | ".join(cells) + f" | {', '.join(map(str, ran))} |")
     return out
 
 
