@@ -88,7 +88,7 @@ class CleanRuntime(SourceRuntime):
                  changes: tuple[int, ...] = (), on_change: Callable[[ConceptChange], None] | None = None,
                  run: str = "attack") -> None:
         super().__init__(config, pool, seed, duration)
-        self.ordered, self.changes, self.on_change, self.run = ordered, changes, on_change, run
+        self.ordered, self.on_change, self.run = ordered, on_change, run
         # Each lap passes every change again, and its wrap back to the start is a change of concept too.
         self._marks = sorted({*changes, *([0] if changes else [])})
 
