@@ -52,7 +52,7 @@ class _OneLineErrors(TyperGroup):
             hint = f" (see {e.ctx.command_path} --help)" if isinstance(e, click_errors.UsageError) and e.ctx is not None else ""
             err_console.print(f"streamsim: error: {where}{_one_line(e.format_message())}{hint}", markup=False)
             sys.exit(EXIT_BAD_INPUT if isinstance(e, click_errors.UsageError) else e.exit_code)
-        except click_errors.Abort:
+        except typer.Abort:  # typer's own class: its vendored click has no Abort of its own
             err_console.print("streamsim: error: aborted", markup=False)
             sys.exit(EXIT_FAILED)
         sys.exit(code if isinstance(code, int) else 0)

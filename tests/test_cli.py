@@ -92,3 +92,18 @@ def test_list_shows_builtins_with_descriptions():
     assert res.exit_code == 0
     for name in ("mnist-5k", "small-cnn", "river", "oracle", "label-flip", "noise"):
         assert name in res.output
+
+
+def test_help_piped_into_a_closed_pipe_ends_without_a_traceback():
+    # `streamsim --help | head -1` closes the pipe early; the abort path must not itself crash.
+    import subprocess
+    import sys
+
+    code = ("import sys; from streamsim.cli import app; sys.argv = ['streamsim', '--help']; "
+            "sys.stdout = open(sys.stdout.fileno(), 'w', closefd=False); app()")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(1)  # read one byte, then close: later writes meet a broken pipe
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "AttributeError" not in err, err
