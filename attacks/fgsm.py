@@ -26,7 +26,9 @@ spent. ``shadow_pool = "attacker+base"`` adds the images the source poisons (its
 e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow_alpha = 0.1,
 shadow_kl_weight = 0.9, shadow_epochs = 1, shadow_batch_size = 32, shadow_critic_batch_size =
 2084, shadow_critic_temperature = 1.0, shadow_teacher_labels = "claimed"`` is the reference
-code's recipe (see :mod:`attacks.shadow`). The summary reports ``shadow_queries`` and
+code's recipe (see :mod:`attacks.shadow`); ``shadow_classifier = "paper-cnn-channels-first"``
+is the network its distiller actually built (rows read as channels, see
+:func:`streamsim.nn.paper_cnn_channels_first`). The summary reports ``shadow_queries`` and
 ``shadow_points`` (what was bought) and the ``fidelity_*`` numbers.
 
 ``critic_labels`` (white-box): the critic stage raises the score the defense will compute
@@ -135,7 +137,7 @@ class FGSM(Attack):
         mode: Mode = "critic-classifier",
         knowledge: Knowledge = "white-box",
         target: int | None = None,
-        shadow_classifier: Literal["paper-cnn", "paper-cnn-same", "small-cnn"] = "paper-cnn",
+        shadow_classifier: Literal["paper-cnn", "paper-cnn-same", "paper-cnn-channels-first", "small-cnn"] = "paper-cnn",
         shadow_points: int | None = None,
         shadow_epochs: int = 5,
         shadow_alpha: float = 0.5,

@@ -71,6 +71,18 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
                                 | {ATTACK + "shadow_critic_temperature": None}, ("black-box",)),
     "shadow pool: attacker split": ("shadows distilled on the attacker's own 625 digits (1,250 of the 5,000 queries spent)",
                                     {ATTACK + "shadow_pool": "attacker"}, ("black-box",)),
+    # The reference's distiller built its classifier shadow under channels_first (rows read as
+    # channels; its saved variables have that shape) — a reference setting the profile lacks.
+    "channels-first shadow": ("classifier shadow built as the reference's distiller built it (rows as channels)",
+                              {ATTACK + "shadow_classifier": "paper-cnn-channels-first"}, ("black-box",)),
+}
+#: The black-box variants again, on top of the reference critic: with the critic's training out of
+#: the way, what the shadows alone do to the black-box cells.
+VARIANTS |= {
+    f"reference critic, {name}": (f"the reference critic and: {what}",
+                                  {"defense.params.critic_weights": "REFERENCE", **changes}, accesses)
+    for name, (what, changes, accesses) in list(VARIANTS.items())
+    if name in ("channels-first shadow", "streamsim shadow recipe", "shadow pool: attacker split")
 }
 KEYS = ("ca", "da", "clean_frr", "initial_accuracy")
 ATTACKER_KEYS = ("shadow_queries", "shadow_points", "fidelity_classifier_agreement", "fidelity_critic_agreement",
@@ -125,7 +137,7 @@ def rows(results: Path = RESULTS) -> list[str]:
     said = f"Seeds {', '.join(map(str, seeds))}; mean ± std." if len(seeds) > 1 else \
         f"Seed {seeds[0]} only (one seed: no std); the defaults column is seeds 0, 1, 2."
     out += ["", said, "",
-            "| variant (one change from the reference profile) | " + " | ".join(
+            "| variant (one change from the reference profile; \"reference critic, …\" rows: on top of its reference critic) | " + " | ".join(
                 f"{a} {m.replace('-', '→')}" for a, m in PAPER) + " | seeds |",
             "| --- | " + " | ".join("---" for _ in PAPER) + " | --- |"]
     for variant in VARIANTS:

@@ -66,6 +66,33 @@ def paper_cnn(padding: str = "valid") -> nn.Module:
     )
 
 
+def paper_cnn_channels_first() -> nn.Module:
+    """The attack paper's layer list as its reference code built the *shadow* classifier.
+
+    The reference's distiller builds its student after ``K.set_image_data_format('channels_first')``
+    with ``Input(shape=(28, 28, 1))``, so Keras reads each image's 28 rows as channels of a 28 × 1
+    image: the first kernel is ``3 × 3 × 28 × 256`` and the last layer ``3584 × 10`` (the shapes in
+    the reference's saved shadow, ``src/weights/shadow_classifier``). Its 3 × 3 kernels therefore
+    slide along the columns only, each row a separate input channel. The reference's *target*
+    classifier was built channels-last (first kernel ``3 × 3 × 1 × 256``): only the shadow has this
+    shape. Padding follows Keras ``"same"`` for these sizes (28 → 14 → 14 → 7 along the columns,
+    1 → 1 across).
+
+    >>> import torch
+    >>> net = paper_cnn_channels_first()
+    >>> net(torch.zeros(2, 1, 28, 28)).shape, tuple(net[3].weight.shape), tuple(net[-1].weight.shape)
+    (torch.Size([2, 10]), (256, 28, 3, 3), (10, 3584))
+    """
+    # Keras "same" at stride 2: columns 28 → 14 pad one at the end; the width of 1 pads one each side
+    pad = nn.ZeroPad2d((1, 1, 0, 1))
+    return nn.Sequential(
+        # (N, 1, rows, columns) → (N, rows as 28 channels, columns, 1)
+        nn.Unflatten(3, (28, 1)), nn.Flatten(1, 2),
+        pad, nn.Conv2d(28, 256, 3, stride=2), nn.LeakyReLU(0.2),
+        nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(2, stride=1),
+        pad, nn.Conv2d(256, 512, 3, stride=2),
+        nn.Flatten(), nn.Linear(512 * 7 * 1, N_CLASSES),
+    )
 
 
 def mlp(in_features: int, n_classes: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
@@ -86,4 +113,5 @@ def classifier(name: str, space: DataSpace) -> nn.Module:
 
 
 #: The classifiers by the name scenarios use for them (``shadow_classifier = "paper-cnn"``).
-CLASSIFIERS = {"paper-cnn": paper_cnn, "paper-cnn-same": lambda: paper_cnn("same"), "small-cnn": small_cnn}
+CLASSIFIERS = {"paper-cnn": paper_cnn, "paper-cnn-same": lambda: paper_cnn("same"),
+               "paper-cnn-channels-first": paper_cnn_channels_first, "small-cnn": small_cnn}

@@ -15,11 +15,11 @@ from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_
 from streamsim.data.splits import make_splits, split_sizes
 from streamsim.experiment import run
 from streamsim.learners.torch_cnn import PaperCNNLearner
-from streamsim.nn import paper_cnn
+from streamsim.nn import paper_cnn, paper_cnn_channels_first
 from streamsim.threat import TargetView
 
 from .conftest import SHARED_MNIST
-from .test_fgsm import LinearCritic
+from .test_fgsm import LinearCritic, ctx
 
 TINY_DEPOIS = {"cgan_steps": 2, "authenticator_steps": 2, "wgan_steps": 2, "augment_factor": 1.5}
 
@@ -170,6 +170,29 @@ def test_same_padding_is_keras_same_and_valid_stays_the_default():
     assert "padding" not in key["settings"]  # default: keys cached before the option still match
     with pytest.raises(ValueError, match="padding"):
         PaperCNNLearner(padding="full")
+
+
+def test_channels_first_shadow_reads_rows_as_channels_as_the_reference_distiller_built_it():
+    net = paper_cnn_channels_first()
+    # the reference's saved shadow: kernels 3x3x28x256 and 3x3x256x512, a 3584 x 10 dense layer
+    shapes = [tuple(p.shape) for p in net.parameters() if p.dim() > 1]
+    assert shapes == [(256, 28, 3, 3), (512, 256, 3, 3), (10, 3584)]
+    x = torch.zeros(1, 1, 28, 28, requires_grad=True)
+    net[:4](x)[0, :, 0, 0].sum().backward()  # the first convolution's first output position
+    touched = x.grad[0, 0] != 0
+    assert touched[:, :3].all() and not touched[:, 3:].any()  # every row, the first three columns
+    upright = torch.zeros(1, 1, 28, 28, requires_grad=True)
+    paper_cnn("same")[:2](upright)[0, :, 0, 0].sum().backward()
+    assert (upright.grad[0, 0] != 0).sum() == 9  # the upright network's 3x3 window, for contrast
+    # and it is a usable shadow: distilled from queries, then crafting through it moves the poisons
+    pool, base = _pools(40, 0)
+    view = TargetView("posteriors", _Learner(), None, query_budget=100)
+    attack = FGSM(knowledge="posteriors", mode="classifier", eps=0.1, shadow_classifier="paper-cnn-channels-first",
+                  shadow_epochs=1)
+    attack.prepare(SetupContext(seed=0, pool=pool, view=view))
+    assert attack.stats()["shadow_points"] == 40
+    out = attack.craft(pool.subset(torch.arange(8)), ctx(view))
+    assert torch.allclose((out.x - pool.x[:8]).abs().amax(dim=(1, 2, 3)), torch.full((8,), 0.1), atol=1e-6)
 
 
 def test_held_out_splits_keep_the_test_rows_apart():
