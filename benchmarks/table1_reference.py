@@ -79,7 +79,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
 #: The black-box variants again, on top of the reference critic: with the critic's training out of
 #: the way, what the shadows alone do to the black-box cells.
 VARIANTS |= {
-    f"reference critic, {name}": (f"the reference critic and: {what}",
+    f"reference critic + {name}": (f"the reference critic and: {what}",
                                   {"defense.params.critic_weights": "REFERENCE", **changes}, accesses)
     for name, (what, changes, accesses) in list(VARIANTS.items())
     if name in ("channels-first shadow", "streamsim shadow recipe", "shadow pool: attacker split")
@@ -137,7 +137,7 @@ def rows(results: Path = RESULTS) -> list[str]:
     said = f"Seeds {', '.join(map(str, seeds))}; mean ± std." if len(seeds) > 1 else \
         f"Seed {seeds[0]} only (one seed: no std); the defaults column is seeds 0, 1, 2."
     out += ["", said, "",
-            "| variant (one change from the reference profile; \"reference critic, …\" rows: on top of its reference critic) | " + " | ".join(
+            "| variant (one change from the reference profile; \"reference critic + …\" rows: on top of its reference critic) | " + " | ".join(
                 f"{a} {m.replace('-', '→')}" for a, m in PAPER) + " | seeds |",
             "| --- | " + " | ".join("---" for _ in PAPER) + " | --- |"]
     for variant in VARIANTS:
