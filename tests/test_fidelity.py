@@ -247,18 +247,23 @@ def test_critic_weights_replace_training_and_bad_files_are_config_errors(trusted
             fitted(trusted, critic_weights=str(p))
 
 
-def _tool():
+def _tool(name: str = "reference_critic"):
     import importlib.util
+    import sys
 
     from .conftest import REPO
-    spec = importlib.util.spec_from_file_location("reference_critic", REPO / "tools" / "reference_critic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(REPO / "tools"))  # as `python tools/X.py` runs: the tools import each other
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "tools"))
     return module
 
 
 def test_reference_critic_mapping_transposes_keras_kernels_and_parses_protobuf():
-    tool = _tool()
+    tool, reader = _tool(), _tool("tf_checkpoint")
     from defenses.depois.networks import Critic
 
     ours = Critic().state_dict()
@@ -269,12 +274,55 @@ def test_reference_critic_mapping_transposes_keras_kernels_and_parses_protobuf()
         tool.critic_state({})
     # BundleEntryProto{dtype: 1, shape {dim {size: 3}}, offset: 300, size: 12}
     message = bytes([0x08, 1, 0x12, 4, 0x12, 2, 0x08, 3, 0x20, 0xAC, 0x02, 0x28, 12])
-    fields = dict(tool._fields(message))
+    fields = dict(reader._fields(message))
     assert fields[1] == 1 and fields[4] == 300 and fields[5] == 12
-    assert tool._masked_crc32c(b"") == 0xA282EAD8  # crc32c("") = 0, masked
-    assert tool._crc32c(b"123456789") == 0xE3069283  # the standard crc32c check value
+    assert reader._masked_crc32c(b"") == 0xA282EAD8  # crc32c("") = 0, masked
+    assert reader._crc32c(b"123456789") == 0xE3069283  # the standard crc32c check value
     with pytest.raises(ValueError, match="magic"):
-        tool.read_checkpoint(b"\0" * 64, b"")
+        reader.read_checkpoint(b"\0" * 64, b"")
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
+def _table(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """A minimal LevelDB table as TF writes checkpoint indexes: one data block, its index, a footer."""
+    def block(pairs: list[tuple[bytes, bytes]]) -> bytes:
+        body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in pairs)
+        return body + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")  # one restart, at 0
+
+    data = block(entries)
+    table = data + b"\0" + b"\0" * 4  # uncompressed, crc (not read)
+    index = block([(entries[-1][0], _varint(0) + _varint(len(data)))])
+    index_at = len(table)
+    table += index + b"\0" + b"\0" * 4
+    handles = _varint(0) + _varint(0) + _varint(index_at) + _varint(len(index))  # metaindex (unused), index
+    return table + handles.ljust(40, b"\0") + bytes.fromhex("57fb808b247547db")
+
+
+def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
+    reader = _tool("tf_checkpoint")
+    kernel = np.arange(6, dtype=np.float32).reshape(2, 3)
+    raw = kernel.tobytes()
+
+    def entry(crc: int) -> bytes:
+        shape = b"".join(b"\x12" + _varint(len(d)) + d for d in (b"\x08" + _varint(2), b"\x08" + _varint(3)))
+        return (b"\x08\x01" + b"\x12" + _varint(len(shape)) + shape + b"\x20" + _varint(0) + b"\x28"
+                + _varint(len(raw)) + b"\x35" + crc.to_bytes(4, "little"))
+
+    name = reader.SUFFIX.join([b"dense/kernel".decode(), ""]).encode()
+    index = _table([(b"_CHECKPOINTABLE_OBJECT_GRAPH", b"x"), (name, entry(reader._masked_crc32c(raw)))])
+    assert reader.shapes(index) == {"dense/kernel": [2, 3]}
+    assert np.array_equal(reader.read_checkpoint(index, raw)["dense/kernel"], kernel)
+    corrupt = _table([(name, entry(reader._masked_crc32c(raw) ^ 1))])
+    with pytest.raises(ValueError, match="checksum"):
+        reader.read_checkpoint(corrupt, raw)
 
 
 def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
