@@ -1,0 +1,82 @@
+"""The attack paper's full grid (its Figures 2–6): tables and figures from committed sweep results.
+
+Oschart et al. (arXiv 2204.01090) plot ca and da against ε for the four FGSM modes, white-box
+and black-box. Two sweeps produce our grids (about an hour each with ``--jobs 2`` on 2 cores):
+
+    # streamsim's defaults (fast preset, mnist-5k): 12 ε × 4 modes × 2 accesses × seeds 0-2
+    streamsim sweep paper-whitebox --grid attackers.0.attack.params.eps=0,0.1,0.2,0.3,0.4,0.45,0.5,0.6,0.7,0.8,0.9,1.0 \\
+      --grid attackers.0.attack.params.mode=critic,classifier,critic-classifier,classifier-critic \\
+      --grid attackers.0.attack.params.knowledge=white-box,posteriors --seeds 0,1,2 --jobs 2 --out sweeps/paper
+    # the reference profile with the reference authors' critic (tools/reference_critic.py), seed 0:
+    # the black-box scenario serves both accesses (its shadow settings and budget are unused in
+    # the white box, and critic_labels is the white-box reference scenario's one difference)
+    streamsim sweep paper-reference-blackbox --grid attackers.0.attack.params.eps=... (as above) \\
+      --grid attackers.0.attack.params.mode=... --grid attackers.0.attack.params.knowledge=white-box,posteriors \\
+      --set attackers.0.attack.params.critic_labels=claimed \\
+      --set defense.params.critic_weights=/tmp/reference-critic.safetensors --seeds 0 --jobs 2 --out sweeps/paper-reference
+
+    python benchmarks/paper_grid.py sweeps/paper/results.csv --figures docs/figures --prefix paper
+    python benchmarks/paper_grid.py benchmarks/results/paper-grid/results.csv       # the README's tables
+
+The committed results are ``benchmarks/results/paper-grid/results.csv`` (defaults) and
+``benchmarks/results/paper-grid-reference/results.csv``; ``tests/test_readme.py`` checks that the
+README's tables are exactly what this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results" / "paper-grid" / "results.csv"
+EPS, MODE, KNOWLEDGE = (f"param:attackers.0.attack.params.{k}" for k in ("eps", "mode", "knowledge"))
+MODES = {"critic": "critic", "classifier": "classifier", "critic-classifier": "critic→classifier",
+         "classifier-critic": "classifier→critic"}
+ACCESS = {"white-box": "white-box", "posteriors": "black-box"}
+
+
+def tables(results: Path = RESULTS) -> list[str]:
+    """One markdown table per access: ca / da (mean over seeds) by ε and mode, and the seeds used."""
+    d = pd.read_csv(results)
+    out: list[str] = []
+    for knowledge, access in ACCESS.items():
+        part = d[d[KNOWLEDGE] == knowledge]
+        if part.empty:
+            continue
+        means = part.groupby([EPS, MODE])[["ca", "da"]].mean()
+        seeds = ", ".join(map(str, sorted(part["seed"].unique())))
+        out += [f"| {access} ε (seeds {seeds}) | " + " | ".join(f"{m} ca / da" for m in MODES.values()) + " |",
+                "| --- | " + " | ".join("---" for _ in MODES) + " |"]
+        for eps in sorted(part[EPS].unique()):
+            cells = [f"{means.loc[(eps, m), 'ca']:.3f} / {means.loc[(eps, m), 'da']:.3f}"
+                     if (eps, m) in means.index else "–" for m in MODES]
+            out.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out[:-1]
+
+
+def figures(results: Path, out_dir: Path, prefix: str) -> list[Path]:
+    """Figures 2–6 (``streamsim.report.paper_figures``) as ``PREFIX-fig*.png`` in ``out_dir``."""
+    from streamsim.report import paper_figures, save_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [save_figure(fig, out_dir / f"{name.replace('paper', prefix, 1)}.png")
+            for name, fig in paper_figures(pd.read_csv(results)).items()]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results", type=Path, nargs="?", default=RESULTS, help="a sweep's results.csv")
+    p.add_argument("--figures", type=Path, default=None, help="also draw Figures 2-6 into this folder")
+    p.add_argument("--prefix", default="paper", help="file name prefix of the figures")
+    args = p.parse_args()
+    print("\n".join(tables(args.results)))
+    if args.figures is not None:
+        for path in figures(args.results, args.figures, args.prefix):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
