@@ -144,3 +144,11 @@ def test_the_tabular_numbers_are_the_committed_ones():
     for r in sea[:2]:
         assert f"{r['clean_frr_after_attack_before_change']:.2f} → {r['clean_frr_after_change']:.2f}" in section
     assert f"its flip ca is {sea[2]['ca']:.2f}" in section
+
+
+def test_the_full_grid_tables_are_printed_from_the_committed_sweep():
+    grid = _benchmark("paper_grid")
+    rows = grid.tables()
+    assert len(rows) == 2 * 14 + 1  # per access: header, rule, 12 ε rows; a blank line between
+    for row in rows:
+        assert row in README, row
