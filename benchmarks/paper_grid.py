@@ -30,10 +30,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from streamsim.report import PAPER_MODES, paper_figures, save_figure
+
 RESULTS = Path(__file__).resolve().parent / "results" / "paper-grid" / "results.csv"
 EPS, MODE, KNOWLEDGE = (f"param:attackers.0.attack.params.{k}" for k in ("eps", "mode", "knowledge"))
-MODES = {"critic": "critic", "classifier": "classifier", "critic-classifier": "critic→classifier",
-         "classifier-critic": "classifier→critic"}
+MODES = {m: m.replace("-", "→") for m in PAPER_MODES}  # the figures' modes, in their order
 ACCESS = {"white-box": "white-box", "posteriors": "black-box"}
 
 
@@ -59,8 +60,6 @@ def tables(results: Path = RESULTS) -> list[str]:
 
 def figures(results: Path, out_dir: Path, prefix: str) -> list[Path]:
     """Figures 2–6 (``streamsim.report.paper_figures``) as ``PREFIX-fig*.png`` in ``out_dir``."""
-    from streamsim.report import paper_figures, save_figure
-
     out_dir.mkdir(parents=True, exist_ok=True)
     return [save_figure(fig, out_dir / f"{name.replace('paper', prefix, 1)}.png")
             for name, fig in paper_figures(pd.read_csv(results)).items()]

@@ -316,7 +316,7 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
         return (b"\x08\x01" + b"\x12" + _varint(len(shape)) + shape + b"\x20" + _varint(0) + b"\x28"
                 + _varint(len(raw)) + b"\x35" + crc.to_bytes(4, "little"))
 
-    name = reader.SUFFIX.join([b"dense/kernel".decode(), ""]).encode()
+    name = ("dense/kernel" + reader.SUFFIX).encode()
     index = _table([(b"_CHECKPOINTABLE_OBJECT_GRAPH", b"x"), (name, entry(reader._masked_crc32c(raw)))])
     assert reader.shapes(index) == {"dense/kernel": [2, 3]}
     assert np.array_equal(reader.read_checkpoint(index, raw)["dense/kernel"], kernel)
