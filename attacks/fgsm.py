@@ -23,7 +23,10 @@ Threat model (``knowledge``):
 **Shadow budget and the reference recipe** (``posteriors``): the shadows are distilled on the
 attacker's pool, one query per point and model, so a budget larger than twice the pool is not
 spent. ``shadow_pool = "attacker+base"`` adds the images the source poisons (its base split,
-e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow_alpha = 0.1,
+e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow_pool = "training"`` distils on
+the target's own training data instead, as the reference distilled its shadow on the digits its
+target was trained on; the scenario must grant it (the source's ``training_data = true``,
+:class:`~streamsim.base.SetupContext` ``training``). ``shadow_alpha = 0.1,
 shadow_kl_weight = 0.9, shadow_epochs = 1, shadow_batch_size = 32, shadow_critic_batch_size =
 2084, shadow_critic_temperature = 1.0, shadow_teacher_labels = "claimed"`` is the reference
 code's recipe (see :mod:`attacks.shadow`); ``shadow_classifier = "paper-cnn-channels-first"``
@@ -100,6 +103,7 @@ Mode = Literal["critic", "classifier", "critic-classifier", "classifier-critic"]
 Knowledge = Literal["white-box", "posteriors"]
 MODES = ("critic", "classifier", "critic-classifier", "classifier-critic")
 KNOWLEDGE = ("white-box", "posteriors")
+SHADOW_POOLS = ("attacker", "attacker+base", "training")
 Direction = Callable[[torch.Tensor], torch.Tensor]
 """Maps the current images to the ascent direction of one stage's objective."""
 
@@ -151,7 +155,7 @@ class FGSM(Attack):
         shadow_batch_size: int = 64,
         shadow_critic_batch_size: int = 2048,
         shadow_teacher_labels: Literal["defense", "claimed"] = "defense",
-        shadow_pool: Literal["attacker", "attacker+base"] = "attacker",
+        shadow_pool: Literal["attacker", "attacker+base", "training"] = "attacker",
     ) -> None:
         if eps < 0:
             raise ConfigError(f"eps must be >= 0, got {eps}")
@@ -161,8 +165,8 @@ class FGSM(Attack):
             raise ConfigError(f"knowledge must be one of {', '.join(KNOWLEDGE)}, got {knowledge!r}")
         if shadow_teacher_labels not in ("defense", "claimed"):
             raise ConfigError(f"shadow_teacher_labels must be 'defense' or 'claimed', got {shadow_teacher_labels!r}")
-        if shadow_pool not in ("attacker", "attacker+base"):
-            raise ConfigError(f"shadow_pool must be 'attacker' or 'attacker+base', got {shadow_pool!r}")
+        if shadow_pool not in SHADOW_POOLS:
+            raise ConfigError(f"shadow_pool must be one of {', '.join(SHADOW_POOLS)}, got {shadow_pool!r}")
         if shadow_batch_size < 1 or shadow_critic_batch_size < 2:
             raise ConfigError("shadow_batch_size must be >= 1 and shadow_critic_batch_size >= 2, "
                               f"got {shadow_batch_size} and {shadow_critic_batch_size}")
@@ -225,6 +229,11 @@ class FGSM(Attack):
         pool = context.pool
         if self.shadow_pool == "attacker+base" and context.base is not None:
             pool = Batch.concat([pool, context.base])  # the images it poisons are its data too
+        elif self.shadow_pool == "training":
+            if context.training is None or len(context.training) == 0:
+                raise ThreatModelError(f"{type(self).__name__} shadow_pool 'training' needs the target's training data: "
+                                       "set the attacker source's training_data = true")
+            pool = context.training
         self.shadows_ = distill_shadows(view, pool, self.shadow_settings(), context.seed,
                                         classifier="classifier" in self.stages, critic="critic" in self.stages,
                                         cache=context.cache, space=context.space)

@@ -79,6 +79,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "shadow steps as the reference": ("classifier shadow trained 12 epochs (1,875 steps of batch 32 on 5,000 points, "
                                       "the reference's step count on 60,000)", {ATTACK + "shadow_epochs": 12},
                                       ("black-box",)),
+    # The reference distilled its shadow on x_train, the digits its target was trained on. Here the
+    # source is granted the target's pretrain split (2,500 digits) and distils on it alone.
+    "shadow pool: target training split": ("shadows distilled on the digits the target was trained on (the source "
+                                           "granted training_data; 2,500 points)",
+                                           {"attackers.0.training_data": True, ATTACK + "shadow_pool": "training"},
+                                           ("black-box",)),
 }
 #: The black-box variants again, on top of the reference critic: with the critic's training out of
 #: the way, what the shadows alone do to the black-box cells.
@@ -87,7 +93,7 @@ VARIANTS |= {
                                   {"defense.params.critic_weights": "REFERENCE", **changes}, accesses)
     for name, (what, changes, accesses) in list(VARIANTS.items())
     if name in ("channels-first shadow", "streamsim shadow recipe", "shadow pool: attacker split",
-                "shadow steps as the reference")
+                "shadow steps as the reference", "shadow pool: target training split")
 }
 KEYS = ("ca", "da", "clean_frr", "initial_accuracy")
 ATTACKER_KEYS = ("shadow_queries", "shadow_points", "fidelity_classifier_agreement", "fidelity_critic_agreement",

@@ -49,6 +49,8 @@ class SetupContext:
     view: TargetView | None = None
     # attacks only: the split its base samples come from when that is not ``pool`` (``pool = "test"``)
     base: Batch | None = None
+    # attacks only: the target's training data, when the scenario grants it (``training_data = true``)
+    training: Batch | None = None
     device: str = "cpu"
 
     def rng(self) -> np.random.Generator:

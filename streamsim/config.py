@@ -122,6 +122,9 @@ class AttackerSource(_Source):
     feedback_delay: float = Field(0.0, ge=0, description="verdicts reach the attacker this much later")
     feedback_flip: float = Field(0.0, ge=0, le=1, description="probability each verdict reaches it flipped")
     effects_proba: bool = Field(False, description="'effects' attackers may query probabilities, not only labels")
+    training_data: bool = Field(False, description="the attacker holds the target classifier's training data (the "
+                                "pretrain split), as the reference's black-box distiller did; attacks see it as "
+                                "context.training")
 
 
 class MetricsConfig(_Strict):

@@ -319,7 +319,9 @@ def _attack_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | No
         attack = setup.attacks[a.name]
         view = TargetView(attack.knowledge, setup.learner, setup.defense, a.query_budget, a.effects_proba)
         base = setup.splits["test"] if a.pool == "test" else None  # the images it poisons, when not its own pool
-        attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view, base=base))
+        training = setup.splits["pretrain"] if a.training_data else None  # a threat-model grant, off by default
+        attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view, base=base,
+                                     training=training))
         armed[a.name] = (attack, view)
     simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack",
                             data=setup.data)

@@ -9,7 +9,8 @@ import torch
 from attacks.fgsm import FGSM
 from attacks.shadow import distill_classifier, query_teachers
 from defenses.depois import DePois
-from streamsim import Batch, DataError, SetupContext
+from streamsim import Batch, ConfigError, DataError, SetupContext, ThreatModelError
+from streamsim.config import AttackerSource
 from streamsim.data.datasets import mnist_5k
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
@@ -156,6 +157,32 @@ def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
         used[where] = (view.queries_used, a.stats()["shadow_points"])
     assert used["attacker"] == (30, 30.0)  # one critic query per point of its own 30
     assert used["attacker+base"] == (300, 300.0)  # the whole budget
+
+
+def test_shadow_pool_training_distils_on_the_target_training_data_only_when_granted():
+    pool, training = _pools(30, 120)
+    view = TargetView("posteriors", _Learner(), None, query_budget=1_000)
+    attack = FGSM(knowledge="posteriors", mode="classifier", shadow_classifier="small-cnn", shadow_epochs=1,
+                  shadow_pool="training")
+    with pytest.raises(ThreatModelError, match="training_data = true"):
+        attack.prepare(SetupContext(seed=0, pool=pool, view=view))  # not granted: no training data in the context
+    attack.prepare(SetupContext(seed=0, pool=pool, view=view, training=training))
+    assert view.queries_used == 120 and attack.stats()["shadow_points"] == 120.0  # its pool is the training data
+    with pytest.raises(ConfigError, match="shadow_pool"):
+        FGSM(knowledge="posteriors", shadow_pool="pretrain")
+
+
+def test_runner_hands_the_pretrain_split_to_attackers_granted_training_data(tiny):
+    tiny.update(duration=2.0, eval_every=2.0)
+    tiny["attackers"] = [{"name": "fgsm", "batch_size": 16, "query_budget": 5_000, "attack": {"name": "fgsm", "params": {
+        "eps": 0.1, "mode": "classifier", "knowledge": "posteriors", "shadow_classifier": "small-cnn",
+        "shadow_epochs": 1, "shadow_pool": "training"}}}]
+    with pytest.raises(ThreatModelError, match="training_data"):
+        run(tiny, out=None, baseline=False)
+    assert AttackerSource().training_data is False  # off unless the scenario grants it
+    tiny["attackers"][0]["training_data"] = True
+    points = run(tiny, out=None, baseline=False).summary["attackers"]["fgsm"]["shadow_points"]
+    assert points == 1_000  # the pretrain split: 0.2 of 5,000 digits (the attacker's own split is 500)
 
 
 def test_same_padding_is_keras_same_and_valid_stays_the_default():
