@@ -103,6 +103,12 @@ VARIANTS["reference critic + target on 4000 digits"] = (
     "the reference critic and: classifier trained on 4,000 digits instead of 2,500 (trusted 500, stream and "
     "attacker 250 each)", {"defense.params.critic_weights": "REFERENCE", "data.splits": {
         "pretrain": 0.64, "trusted": 0.08, "stream": 0.04, "attacker": 0.04, "test": 0.2}}, ("white-box", "black-box"))
+# The reference's shadow as closely as this data allows: its network and its data together.
+VARIANTS["reference critic + channels-first shadow on target training split"] = (
+    "the reference critic and: the classifier shadow built as the reference's distiller built it, distilled on "
+    "the target's training split", {"defense.params.critic_weights": "REFERENCE",
+                                    **VARIANTS["channels-first shadow"][1],
+                                    **VARIANTS["shadow pool: target training split"][1]}, ("black-box",))
 KEYS = ("ca", "da", "clean_frr", "initial_accuracy")
 ATTACKER_KEYS = ("shadow_queries", "shadow_points", "fidelity_classifier_agreement", "fidelity_critic_agreement",
                  "fidelity_critic_rank_corr")
