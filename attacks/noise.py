@@ -1,9 +1,12 @@
-"""``noise``: add Gaussian or uniform noise to the sample, keep the true label, project back into the data.
+"""``noise``: add Gaussian, uniform or random-sign noise to the sample, keep the true label, project back into the data.
 
 On images the projection clips to [-1, 1]; on feature vectors each feature is clipped to its
 observed range and integer and binary features are rounded back onto their grid.
 
 Blind (knowledge ``none``). A crude availability attack, and a sanity check for detectors.
+``kind = "sign"`` moves every feature by exactly ``±scale`` (each sign a fair coin): FGSM's
+budget with a random direction, the control that tells a detector reacting to an attack's
+direction from one reacting to its size.
 
 >>> import numpy as np, torch
 >>> from streamsim import Batch, CraftContext
@@ -12,6 +15,9 @@ Blind (knowledge ``none``). A crude availability attack, and a sanity check for 
 >>> out = Noise(kind="uniform", scale=2.0).craft(base, ctx)
 >>> float(out.x.abs().max()) <= 1.0, out.labels.tolist() == base.labels.tolist()
 (True, True)
+>>> moved = Noise(kind="sign", scale=0.25).craft(base, ctx).x - base.x
+>>> sorted(moved.unique().tolist())
+[-0.25, 0.25]
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from streamsim import Attack, Batch, CraftContext
 
 
 class Noise(Attack):
-    """Perturb images with Gaussian (std ``scale``) or uniform (±``scale``) noise."""
+    """Perturb images with Gaussian (std ``scale``), uniform (±``scale``) or random-sign (exactly ±``scale``) noise."""
 
     knowledge = "none"
     accepts = ("images", "vectors")
 
-    def __init__(self, kind: Literal["gaussian", "uniform"] = "gaussian", scale: float = 0.5) -> None:
+    def __init__(self, kind: Literal["gaussian", "uniform", "sign"] = "gaussian", scale: float = 0.5) -> None:
+        if kind not in ("gaussian", "uniform", "sign"):
+            raise ValueError(f"kind must be 'gaussian', 'uniform' or 'sign', got {kind!r}")
         if scale < 0:
             raise ValueError(f"scale must be >= 0, got {scale}")
         self.kind = kind
@@ -39,8 +47,10 @@ class Noise(Attack):
         g = context.generator
         if self.kind == "gaussian":
             noise = torch.randn(base.x.shape, generator=g) * self.scale
-        else:
+        elif self.kind == "uniform":
             noise = (torch.rand(base.x.shape, generator=g) * 2 - 1) * self.scale
+        else:
+            noise = (torch.randint(0, 2, base.x.shape, generator=g) * 2 - 1).to(base.x.dtype) * self.scale
         return base.with_(x=context.space.project(base.x + noise))
 
     def checkpoint_state(self) -> dict[str, Any]:
