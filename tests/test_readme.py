@@ -106,6 +106,13 @@ def test_reference_table_1_and_ablation_are_printed_from_the_committed_results()
         assert row in README, row
 
 
+def test_random_direction_control_is_printed_from_the_committed_results():
+    rows = [row for row in _benchmark("critic_direction").rows() if row]
+    assert len(rows) >= 2 * 2 + 6 + 1 + 12  # two headers and rules, six seeds, the mean, twelve budgets
+    for row in rows:
+        assert row in README, row
+
+
 def test_the_probe_signal_table_is_printed_from_the_committed_results():
     probe_signal = _benchmark("probe_signal")
     results = REPO / "benchmarks" / "results"
