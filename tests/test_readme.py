@@ -108,7 +108,7 @@ def test_reference_table_1_and_ablation_are_printed_from_the_committed_results()
 
 def test_random_direction_control_is_printed_from_the_committed_results():
     rows = [row for row in _benchmark("critic_direction").rows() if row]
-    assert len(rows) >= 2 * 2 + 6 + 1 + 12  # two headers and rules, six seeds, the mean, twelve budgets
+    assert len(rows) >= 3 * 2 + 6 + 3 + 2 + 12  # three headers and rules, 6 + 3 seeds, two means, twelve budgets
     for row in rows:
         assert row in README, row
 
