@@ -104,6 +104,7 @@ def main() -> None:
     p.add_argument("--print", action="store_true", help="only print the README tables from --out")
     args = p.parse_args()
     if not args.print:
+        from table1_reference import append_row  # a sibling script: benchmarks/ is on the path when run
         if args.reference_critic is None:
             p.error("--reference-critic is required to run (or --print)")
         done = set()
@@ -115,14 +116,7 @@ def main() -> None:
         for seed, eps, layout in dict.fromkeys(todo):
             if (seed, eps, layout) in done:
                 continue
-            row = one(seed, eps, layout, args.reference_critic)
-            new = not args.out.exists()
-            with args.out.open("a", newline="") as f:
-                w = csv.DictWriter(f, COLUMNS)
-                if new:
-                    w.writeheader()
-                w.writerow(row)
-            print(row, flush=True)
+            append_row(args.out, COLUMNS, one(seed, eps, layout, args.reference_critic))
     print("\n".join(rows(args.out)))
 
 

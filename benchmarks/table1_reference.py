@@ -187,6 +187,17 @@ def rows(results: Path = RESULTS) -> list[str]:
     return out
 
 
+def append_row(out: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
+    """Append one finished run to a results CSV (header first if new), so a stopped benchmark keeps it."""
+    new = not out.exists()
+    with out.open("a", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    print(row, flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -213,14 +224,7 @@ def main() -> None:
                 for mode in MODES:
                     if (variant, access, mode, seed) in done:
                         continue
-                    row = one(variant, access, mode, seed, args.reference_critic)
-                    new = not args.out.exists()
-                    with args.out.open("a", newline="") as f:
-                        w = csv.DictWriter(f, COLUMNS)
-                        if new:
-                            w.writeheader()
-                        w.writerow(row)
-                    print(row, flush=True)
+                    append_row(args.out, COLUMNS, one(variant, access, mode, seed, args.reference_critic))
     print("\n".join(rows(args.out)))
 
 
