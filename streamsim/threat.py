@@ -14,6 +14,10 @@ level          what the view allows
 ``white-box``  the deployed learner and defense objects themselves, gradients included
 =============  ==========================================================================
 
+Data is granted apart from the level, per source: every attack gets its own ``attacker`` split
+(``SetupContext.pool``), the split it poisons when that is another (``base``), and the target's
+training data (``training``) only when the scenario sets the source's ``training_data = true``.
+
 >>> view = TargetView("none", learner=None, defense=None)
 >>> view.predict(None)
 Traceback (most recent call last):
