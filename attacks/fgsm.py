@@ -191,6 +191,7 @@ class FGSM(Attack):
         self.shadow_critic_batch_size = shadow_critic_batch_size
         self.shadow_teacher_labels = shadow_teacher_labels
         self.shadow_pool = shadow_pool
+        self.needs_training_data = shadow_pool == "training" and knowledge == "posteriors"
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}

@@ -152,6 +152,9 @@ class Attack:
 
     knowledge: ClassVar[str] = "none"
     accepts: ClassVar[tuple[str, ...]] = ("images",)
+    #: True when :meth:`prepare` needs ``context.training``: a scenario that does not grant the
+    #: source ``training_data`` is then refused before anything trains
+    needs_training_data: bool = False
 
     def prepare(self, context: SetupContext) -> None:
         """Called once before the stream starts (e.g. to distill shadow models)."""

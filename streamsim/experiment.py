@@ -28,7 +28,7 @@ from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
 from streamsim.config import DataConfig, Scaling, Scenario, load_scenario
 from streamsim.data.splits import CutData, cut
-from streamsim.errors import ConfigError, DataError, PluginError
+from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelError
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
 from streamsim.results import Collector, Result
@@ -90,6 +90,9 @@ def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, At
         knowledge = getattr(attack, "knowledge", None)
         if knowledge not in KNOWLEDGE_LEVELS:
             raise PluginError(f"attackers.{i}.attack: knowledge {knowledge!r} is not one of {', '.join(KNOWLEDGE_LEVELS)}")
+        if getattr(attack, "needs_training_data", False) and not a.training_data:  # refused before anything trains
+            raise ThreatModelError(f"attackers.{i}: the attack distils on the target's training data; "
+                                   "grant it with training_data = true")
         attacks[a.name] = attack
         resolved.attackers[i].attack.params = ap
     for role, obj in (("learner", learner), ("defense", defense)):

@@ -10,11 +10,11 @@ from attacks.fgsm import FGSM
 from attacks.shadow import distill_classifier, query_teachers
 from defenses.depois import DePois
 from streamsim import Batch, ConfigError, DataError, SetupContext, ThreatModelError
-from streamsim.config import AttackerSource
+from streamsim.config import AttackerSource, load_scenario
 from streamsim.data.datasets import mnist_5k
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
-from streamsim.experiment import run
+from streamsim.experiment import build_components, run
 from streamsim.learners.torch_cnn import PaperCNNLearner
 from streamsim.nn import paper_cnn, paper_cnn_channels_first
 from streamsim.threat import TargetView
@@ -168,6 +168,7 @@ def test_shadow_pool_training_distils_on_the_target_training_data_only_when_gran
         attack.prepare(SetupContext(seed=0, pool=pool, view=view))  # not granted: no training data in the context
     attack.prepare(SetupContext(seed=0, pool=pool, view=view, training=training))
     assert view.queries_used == 120 and attack.stats()["shadow_points"] == 120.0  # its pool is the training data
+    assert attack.needs_training_data and not FGSM(knowledge="white-box", shadow_pool="training").needs_training_data
     with pytest.raises(ConfigError, match="shadow_pool"):
         FGSM(knowledge="posteriors", shadow_pool="pretrain")
 
@@ -177,8 +178,8 @@ def test_runner_hands_the_pretrain_split_to_attackers_granted_training_data(tiny
     tiny["attackers"] = [{"name": "fgsm", "batch_size": 16, "query_budget": 5_000, "attack": {"name": "fgsm", "params": {
         "eps": 0.1, "mode": "classifier", "knowledge": "posteriors", "shadow_classifier": "small-cnn",
         "shadow_epochs": 1, "shadow_pool": "training"}}}]
-    with pytest.raises(ThreatModelError, match="training_data"):
-        run(tiny, out=None, baseline=False)
+    with pytest.raises(ThreatModelError, match="training_data = true"):
+        build_components(load_scenario(tiny))  # refused while building, before anything trains
     assert AttackerSource().training_data is False  # off unless the scenario grants it
     tiny["attackers"][0]["training_data"] = True
     points = run(tiny, out=None, baseline=False).summary["attackers"]["fgsm"]["shadow_points"]
