@@ -9,6 +9,7 @@ trained one, converted by ``tools/reference_critic.py``).
 
     python tools/reference_critic.py REFERENCE_REPO/src/weights/critic /tmp/reference-critic.safetensors
     python benchmarks/table1_reference.py --seeds 0,1,2 --reference-critic /tmp/reference-critic.safetensors
+    python benchmarks/table1_reference.py --seeds 3,4,5 --variants "reference critic" --reference-critic ...
     python benchmarks/table1_reference.py --print       # the README's tables, from the committed CSV
 
 Rows are appended to ``benchmarks/results/table1_reference.csv`` after every run (a stopped run
