@@ -191,7 +191,6 @@ class FGSM(Attack):
         self.shadow_critic_batch_size = shadow_critic_batch_size
         self.shadow_teacher_labels = shadow_teacher_labels
         self.shadow_pool = shadow_pool
-        self.needs_training_data = shadow_pool == "training" and knowledge == "posteriors"
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}
@@ -199,6 +198,11 @@ class FGSM(Attack):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(eps={self.eps}, mode={self.mode!r}, knowledge={self.knowledge!r})"
+
+    @property
+    def needs_training_data(self) -> bool:
+        """Only a black-box attack distilling on ``shadow_pool = "training"`` reads ``context.training``."""
+        return self.shadow_pool == "training" and self.knowledge == "posteriors"
 
     @property
     def stages(self) -> tuple[str, ...]:
