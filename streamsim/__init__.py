@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         Checkpointable,
         Differentiable,
         Features,
+        HarmProbes,
         LabelConditioned,
         Scoring,
         VerdictBeliefs,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from streamsim.batch import Batch, Verdicts
     from streamsim.cache import ArtifactCache, cached_fit
     from streamsim.experiment import run
+    from streamsim.probes import Probe
     from streamsim.progress import ProgressFactory, silent
     from streamsim.space import IMAGES, DataSpace
     from streamsim.threat import TargetView
@@ -56,6 +58,7 @@ _LAZY = {
     "ArtifactCache": "streamsim.cache", "cached_fit": "streamsim.cache",
     "ProgressFactory": "streamsim.progress", "silent": "streamsim.progress",
     "run": "streamsim.experiment", "DataSpace": "streamsim.space", "IMAGES": "streamsim.space",
+    "Probe": "streamsim.probes", "HarmProbes": "streamsim.abilities",
 }
 
 
@@ -73,7 +76,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
-    "CraftContext", "DataError", "Defense", "Differentiable", "Features", "LabelConditioned", "Learner", "Observation",
-    "PluginError", "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
+    "CraftContext", "DataError", "Defense", "Differentiable", "Features", "HarmProbes", "LabelConditioned", "Learner", "Observation",
+    "PluginError", "Probe", "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
     "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "require_trusted", "run", "silent",
 ]

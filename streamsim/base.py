@@ -51,6 +51,9 @@ class SetupContext:
     base: Batch | None = None
     # attacks only: the target's training data, when the scenario grants it (``training_data = true``)
     training: Batch | None = None
+    # attacks only: its own harm probes (streamsim.probes), e.g. the target inputs a targeted attack
+    # chose in ``probes`` — what it aims at, which it knows by definition
+    probes: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
 
     def rng(self) -> np.random.Generator:

@@ -56,6 +56,21 @@ METRICS: dict[str, Metric] = dict([
     _m("accuracy_drop", "accuracy drop vs baseline", "rate", "baseline final accuracy minus final accuracy under attack"),
     _m("mean_accuracy_drop", "mean accuracy drop vs baseline", "rate", "accuracy drop averaged over the evaluations"),
     _m("max_accuracy_drop", "largest accuracy drop vs baseline", "rate", "the largest accuracy drop at any evaluation"),
+    # Harm (streamsim.results.harm_summary): what accepted poisons did to the model.
+    _m("asr", "backdoor attack success rate (final)", "rate",
+       "held-out inputs not of the target class, trigger stamped, classified as the target", "ASR"),
+    _m("baseline_asr", "backdoor ASR in the no-attack baseline", "rate",
+       "the same triggered inputs classified as the target by the model that saw no poison"),
+    _m("max_asr", "largest backdoor ASR", "rate", "the largest ASR at any evaluation"),
+    _m("targeted_success", "targeted success (final)", "rate",
+       "the attack's target inputs classified as the class it wants for them", "targeted"),
+    _m("baseline_targeted_success", "targeted success in the no-attack baseline", "rate",
+       "the same target inputs classified as wanted without any poison"),
+    _m("max_targeted_success", "largest targeted success", "rate", "the largest targeted success at any evaluation"),
+    _m("worst_class", "class that lost most accuracy", "count", "the class whose accuracy fell most against the baseline"),
+    _m("worst_class_drop", "its accuracy drop vs baseline", "rate", "baseline minus attacked accuracy on that class"),
+    _m("harm_per_1k_accepted", "accuracy drop per 1,000 accepted poisons", "value",
+       "1000 × accuracy drop / poisons accepted: the harm each poison that got through did"),
     _m("ca", "ca (rejected poisons / poisons)", "rate", "critic accuracy: share of poisons the defense rejected"),
     _m("da", "da ((rejected + harmless accepted) / poisons)", "rate",
        "De-Pois accuracy: poisons rejected, or accepted but classified by their true label"),
@@ -109,18 +124,24 @@ BELIEF_SUFFIXES: dict[str, tuple[str, Kind]] = {
 BELIEF_SHORT = {"inferred": "inferred", "forecast": "shadow"}
 PREFIXES = {"fidelity_": "shadow fidelity: ", "shadow_": "shadow training: "}  # FGSM's shadow numbers
 
-CONSOLE = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "ca", "da", "ca_window", "da_window",
+CONSOLE = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "asr", "baseline_asr", "targeted_success",
+           "baseline_targeted_success", "worst_class", "worst_class_drop", "harm_per_1k_accepted", "ca", "da", "ca_window", "da_window",
            "clean_frr", "precision", "recall", "f1", "clean_f1", "poisons", "accepted_poisons", "first_drift_alarm",
            "wall_time_s")
 """The end-of-run summary table (``streamsim run``)."""
-REPORT = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "ca", "da", "ca_window", "da_window",
+REPORT = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "asr", "baseline_asr", "targeted_success",
+          "baseline_targeted_success", "worst_class", "worst_class_drop", "harm_per_1k_accepted", "ca", "da", "ca_window", "da_window",
           "clean_frr", "poisons", "accepted_poisons", "drift_alarms", "first_drift_alarm")
 """The metric table of a run's ``report.md``."""
 SWEEP = ("ca", "da", "ca_window", "da_window", "clean_frr", "precision", "recall", "f1", "clean_precision",
          "clean_recall", "clean_f1", "detection_accuracy",
          "final_accuracy", "baseline_final_accuracy", "accuracy_drop", "mean_accuracy_drop", "poisons",
-         "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k")
-"""The metric columns of a sweep's ``results.csv`` (in this order)."""
+         "accepted_poisons", "first_drift_alarm", "wall_time_s", "clean_removal_bias_p", "screen_s_per_1k",
+         "asr", "baseline_asr", "targeted_success", "baseline_targeted_success", "worst_class_drop",
+         "harm_per_1k_accepted")
+"""The metric columns of a sweep's ``results.csv`` (in this order; harm columns last, so older files keep their prefix)."""
+PROBES = ("asr", "targeted_success")
+"""The harm probes the catalogue knows (an attack may define others; they are reported under their own name)."""
 SWEEP_PLOTS = ("ca", "da", "accuracy_drop")
 """Metrics a sweep report plots against each parameter."""
 DASHBOARD_ATTACKERS = ("queries_used", "eps", "rate", "backoffs", "inferred_balanced_accuracy_window",

@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ from streamsim.rundir import (
     write_run_dir,
 )
 from streamsim.seeds import child_seed
-from streamsim.simulator import Simulation
+from streamsim.parts.evaluator import held_out
+from streamsim.probes import Probe
+from streamsim.simulator import Simulation, harm_probes, merge_probes
 from streamsim.space import IMAGES
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
 
@@ -202,6 +204,7 @@ class _Setup:
     progress: ProgressFactory
     device: str = "cpu"
     data: CutData | None = None
+    probes: dict[str, dict[str, Probe]] = field(default_factory=dict)  # each attacker source's harm probes
 
     def context(self, name: str, **extra: Any) -> SetupContext:
         space = self.data.space if self.data is not None else IMAGES
@@ -265,8 +268,11 @@ def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
     data, data_key = load_cut(sc.data, sc.seed)
     if data.scaling is not None:  # stated in the resolved scenario: rerunning it scales the same way
         resolved.data.scaling = Scaling.model_validate(data.scaling)
+    # The probes are fixed before anything runs: both runs measure them, and each attack is handed its own.
+    probes = harm_probes(attacks, held_out(data.splits["test"], sc.data.eval_size, sc.seed), data.space)
+    merge_probes(probes)  # refuse two sources defining one probe before anything trains
     return _Setup(sc, resolved, learner, defense, attacks, data.splits, data_key, _make_cache(cache), progress,
-                  preflight.torch_device(sc.device), data)
+                  preflight.torch_device(sc.device), data, probes)
 
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
@@ -309,7 +315,8 @@ def _baseline_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | 
     """The same stream without attackers, over copies of the fitted learner and defense."""
     # Copy learner and defense together so a defense that holds the learner keeps holding *its* copy.
     learner, defense = copy.deepcopy((setup.learner, setup.defense))
-    simulation = Simulation(setup.scenario, setup.splits, learner, defense, {}, recorder, run="baseline", data=setup.data)
+    simulation = Simulation(setup.scenario, setup.splits, learner, defense, {}, recorder, run="baseline", data=setup.data,
+                            probes=setup.probes)
     _simulate(simulation, recorder, checkpoint_every, resumed, records)
     recorder(PhaseRecord("baseline", "done"))  # a live display steps aside for the attacks' setup bars
 
@@ -324,10 +331,10 @@ def _attack_run(setup: _Setup, recorder: _Recorder, checkpoint_every: float | No
         base = setup.splits["test"] if a.pool == "test" else None  # the images it poisons, when not its own pool
         training = setup.splits["pretrain"] if a.training_data else None  # a threat-model grant, off by default
         attack.prepare(setup.context(f"attack-setup:{a.name}", pool=setup.splits["attacker"], view=view, base=base,
-                                     training=training))
+                                     training=training, probes=setup.probes.get(a.name, {})))
         armed[a.name] = (attack, view)
     simulation = Simulation(setup.scenario, setup.splits, setup.learner, setup.defense, armed, recorder, run="attack",
-                            data=setup.data)
+                            data=setup.data, probes=setup.probes)
     _simulate(simulation, recorder, checkpoint_every, resumed, records)
     simulation.finish()
 

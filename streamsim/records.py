@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,12 +47,19 @@ class ScreenRecord:
 
 @dataclass(frozen=True)
 class EvalRecord:
-    """Target accuracy on the held-out test split at a point in simulated time."""
+    """Target accuracy on the held-out test split at a point in simulated time.
+
+    ``per_class`` is the accuracy on each class's held-out samples (NaN for a class with none);
+    ``probes`` the success rate of each harm probe the attacks define (``asr``,
+    ``targeted_success``; :mod:`streamsim.probes`), measured in the baseline run too.
+    """
 
     run: str
     time: float
     accuracy: float
     n: int
+    per_class: tuple[float, ...] = ()
+    probes: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -112,13 +112,15 @@ class Collector:
     def _snapshot(self, e: EvalRecord) -> None:
         m = self.runs["attack"].detection.metrics()
         self.timeline.append({"time": e.time, "accuracy": e.accuracy, **{k: m[k] for k in TIMELINE_DETECTION},
-                              **self.attack_columns})
+                              **e.probes, **per_class_columns(e.per_class), **self.attack_columns})
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         timeline = pd.DataFrame(self.timeline)
         base = self.runs["baseline"].evals
         if base and not timeline.empty:
-            b = pd.DataFrame({"time": [e.time for e in base], "baseline_accuracy": [e.accuracy for e in base]})
+            b = pd.DataFrame({"time": [e.time for e in base], "baseline_accuracy": [e.accuracy for e in base],
+                              **{f"baseline_{name}": [e.probes.get(name, math.nan) for e in base]
+                                 for name in base[-1].probes}})
             timeline = timeline.merge(b, on="time", how="left")
             timeline["accuracy_drop"] = timeline["baseline_accuracy"] - timeline["accuracy"]
         events = pd.DataFrame(self.events)
@@ -134,6 +136,7 @@ class Collector:
         out["final_accuracy"] = attack.evals[-1].accuracy if attack.evals else math.nan
         out["initial_accuracy"] = attack.evals[0].accuracy if attack.evals else math.nan
         out["clean_prequential_error"] = attack.clean_errors / attack.clean_seen if attack.clean_seen else math.nan
+        out.update(harm_summary(attack.evals, baseline.evals, out["accepted_poisons"]))
         out["first_drift_alarm"] = attack.alarms[0] if attack.alarms else None
         out["drift_alarms"] = len(attack.alarms)
         out["drift_alarm_times"] = list(attack.alarms)
@@ -158,6 +161,48 @@ class Collector:
         joined = {name: np.concatenate([getattr(e, name) for e in self.kept])
                   for name in ("poison", "original", "label", "true_label", "id", "accepted")}
         return {**joined, "source": np.array([e.source for e in self.kept for _ in range(len(e.id))])}
+
+
+def per_class_columns(per_class: tuple[float, ...]) -> dict[str, float]:
+    """Timeline columns ``accuracy_class_<k>``."""
+    return {f"accuracy_class_{k}": v for k, v in enumerate(per_class)}
+
+
+def harm_summary(attack: list[EvalRecord], baseline: list[EvalRecord], accepted_poisons: int) -> dict[str, Any]:
+    """What the poisons did to the model, from the last evaluation of each run.
+
+    Every harm probe's final success rate (``asr``, ...) with its baseline's (``baseline_asr``)
+    and its largest value over the run (``max_asr``); accuracy per class and the class that lost
+    most against the baseline (``worst_class``, ``worst_class_drop``); and the accuracy drop per
+    1,000 accepted poisons (``harm_per_1k_accepted``: NaN when none were accepted).
+
+    >>> a = [EvalRecord("attack", 0.0, 0.9, 10, (0.9, 0.9), {"asr": 0.1}), EvalRecord("attack", 5.0, 0.7, 10, (0.9, 0.5), {"asr": 0.8})]
+    >>> b = [EvalRecord("baseline", 5.0, 0.9, 10, (0.9, 0.9), {"asr": 0.05})]
+    >>> h = harm_summary(a, b, accepted_poisons=100)
+    >>> h["asr"], h["baseline_asr"], h["max_asr"], h["worst_class"], round(h["worst_class_drop"], 3), round(h["harm_per_1k_accepted"], 3)
+    (0.8, 0.05, 0.8, 1, 0.4, 2.0)
+    """
+    out: dict[str, Any] = {}
+    if not attack:
+        return out
+    last = attack[-1]
+    for name, value in last.probes.items():
+        out[name] = value
+        out[f"max_{name}"] = max(e.probes.get(name, math.nan) for e in attack)
+    out["per_class_accuracy"] = list(last.per_class)
+    if not baseline:
+        return out
+    base = baseline[-1]
+    for name in last.probes:
+        out[f"baseline_{name}"] = base.probes.get(name, math.nan)
+    out["baseline_per_class_accuracy"] = list(base.per_class)
+    drops = np.array(base.per_class, dtype=float) - np.array(last.per_class, dtype=float)
+    if drops.size and not np.isnan(drops).all():
+        worst = int(np.nanargmax(drops))
+        out["worst_class"], out["worst_class_drop"] = worst, float(drops[worst])
+    drop = base.accuracy - last.accuracy
+    out["harm_per_1k_accepted"] = 1000.0 * drop / accepted_poisons if accepted_poisons else math.nan
+    return out
 
 
 def json_safe(value: Any) -> Any:

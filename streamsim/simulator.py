@@ -16,10 +16,14 @@ from typing import Any
 
 import simpy
 
+from streamsim.abilities import HarmProbes, has
 from streamsim.base import Attack, Defense, Learner
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError
 from streamsim.config import Scenario
+from streamsim.errors import ConfigError
+from streamsim.probes import Probe
+from streamsim.space import DataSpace
 from streamsim.data.splits import CutData
 from streamsim.parts import Part
 from streamsim.parts.beliefs import BeliefScorer
@@ -37,16 +41,37 @@ from streamsim.wakeups import Wakeups
 Sink = Callable[[Record], None]
 
 
+def harm_probes(attacks: dict[str, Attack], test: Batch, space: DataSpace) -> dict[str, dict[str, Probe]]:
+    """The harm probes each attacker source defines (:class:`~streamsim.abilities.HarmProbes`) on
+    the held-out evaluation split ``test``, by source then name."""
+    return {source: attack.probes(test, space) for source, attack in attacks.items() if has(attack, HarmProbes)}
+
+
+def merge_probes(by_source: dict[str, dict[str, Probe]]) -> dict[str, Probe]:
+    """One table of probes by name: a name is one metric of the run, so two sources defining it are refused."""
+    probes: dict[str, Probe] = {}
+    owner: dict[str, str] = {}
+    for source, mine in by_source.items():
+        for name, probe in mine.items():
+            if name in probes:
+                raise ConfigError(f"attackers {owner[name]!r} and {source!r} both define the harm probe {name!r}; "
+                                  "a run measures each probe once")
+            probes[name], owner[name] = probe, source
+    return probes
+
+
 class Simulation:
     """One run of a scenario over already-fitted components.
 
     ``attacks`` maps attacker-source names to prepared attacks with their views; pass an empty
     dict for the no-attack baseline (clean sources are seeded by name, so they repeat exactly).
+    ``probes`` are the harm probes the evaluator measures (default: those of ``attacks``, see
+    :func:`harm_probes`); the baseline is handed the attacked run's, so it measures the very same.
     """
 
     def __init__(self, scenario: Scenario, splits: dict[str, Batch], learner: Learner, defense: Defense,
                  attacks: dict[str, tuple[Attack, TargetView]], sink: Sink, run: str = "attack",
-                 data: CutData | None = None) -> None:
+                 data: CutData | None = None, probes: dict[str, dict[str, Probe]] | None = None) -> None:
         self.scenario, self.sink, self.run, seed = scenario, sink, run, scenario.seed
         data = data or CutData(splits)
         self.sources: list[SourceRuntime] = [
@@ -61,8 +86,11 @@ class Simulation:
         self.beliefs = BeliefScorer(scenario.metrics.window)
         self.drift = DriftWatch(scenario.metrics.adwin_delta, run, sink)
         self.examples = KeptExamples(run, sink)
-        self.evaluator = Evaluator(held_out(splits["test"], scenario.data.eval_size, seed), learner, scenario.eval_every,
-                                   scenario.duration, run, sink, self.attacker_numbers)
+        test = held_out(splits["test"], scenario.data.eval_size, seed)
+        if probes is None:
+            probes = harm_probes({name: a for name, (a, _) in attacks.items()}, test, data.space)
+        self.evaluator = Evaluator(test, learner, scenario.eval_every, scenario.duration, run, sink,
+                                   self.attacker_numbers, merge_probes(probes), data.space.n_classes)
         self.clock = Wakeups(simpy.Environment())
         self._resume: list[tuple[str, float]] | None = None  # pending wake-ups of a restored run
 

@@ -10,6 +10,7 @@ import torch
 
 from streamsim.base import Learner
 from streamsim.batch import Batch
+from streamsim.probes import Probe, success_rate
 from streamsim.records import AttackRecord, EvalRecord, Record
 from streamsim.seeds import child_seed
 from streamsim.wakeups import Wakeups
@@ -23,16 +24,31 @@ def held_out(test: Batch, eval_size: int | None, seed: int) -> Batch:
     return test.subset(torch.from_numpy(np.sort(pick)))
 
 
+def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tuple[float, ...]:
+    """Accuracy on each class's samples, NaN for a class without any (one batched count, no loop).
+
+    >>> per_class_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), 4)
+    (1.0, 1.0, 0.5, nan)
+    """
+    total = torch.bincount(labels, minlength=n_classes).double()
+    right = torch.bincount(labels[predicted == labels], minlength=n_classes).double()
+    return tuple(float(v) for v in torch.where(total > 0, right / total.clamp(min=1), float("nan")))
+
+
 class Evaluator:
     """Every ``every`` time units from 0 to ``duration``: an :class:`AttackRecord` per attacker
-    (``attacker_numbers`` polled at that tick), then an :class:`EvalRecord`. Its state is the
-    index of the next tick."""
+    (``attacker_numbers`` polled at that tick), then an :class:`EvalRecord` with the accuracy
+    overall and per class, and the success rate of every harm probe. Its state is the index of
+    the next tick."""
 
     key = "eval"
 
     def __init__(self, test: Batch, learner: Learner, every: float, duration: float, run: str,
-                 sink: Callable[[Record], None], attacker_numbers: Callable[[], dict[str, dict[str, float]]]) -> None:
+                 sink: Callable[[Record], None], attacker_numbers: Callable[[], dict[str, dict[str, float]]],
+                 probes: dict[str, Probe] | None = None, n_classes: int = 10) -> None:
         self.test = test
+        self.probes = dict(probes or {})
+        self.n_classes = n_classes
         self.learner = learner
         self.every = every
         self.duration = duration
@@ -54,8 +70,11 @@ class Evaluator:
     def evaluate(self, now: float) -> None:
         for source, values in self.attacker_numbers().items():
             self.sink(AttackRecord(self.run, now, source, values))
-        correct = (self.learner.predict(self.test.x) == self.test.labels).float().mean().item()
-        self.sink(EvalRecord(self.run, now, correct, len(self.test)))
+        predicted = self.learner.predict(self.test.x)
+        correct = (predicted == self.test.labels).float().mean().item()
+        rates = {name: success_rate(p, self.learner.predict(p.x)) for name, p in self.probes.items()}
+        self.sink(EvalRecord(self.run, now, correct, len(self.test),
+                             per_class_accuracy(predicted, self.test.labels, self.n_classes), rates))
         self.next_tick += 1
 
     def checkpoint_state(self) -> dict[str, Any]:
