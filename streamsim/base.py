@@ -97,6 +97,8 @@ class Learner:
     n_classes: int = N_CLASSES
     #: the data kinds it handles (:mod:`streamsim.space`); a run on other data is refused before it starts
     accepts: ClassVar[tuple[str, ...]] = ("images",)
+    #: the update policies (``learner.update``, :mod:`streamsim.parts.updates`) it can run; ``None``: every one
+    update_policies: ClassVar[tuple[str, ...] | None] = None
 
     def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
         """Train from scratch on the pretrain split. Default: learn it as one batch."""
