@@ -249,6 +249,8 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "union_tag_not_found":  # a table that names none of its kinds (learner.update)
+        msg = f"missing the key {first.get('ctx', {}).get('discriminator', '?')} that says which kind it is"
     more = len(err.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{where}: {path}: {msg}{tail}"

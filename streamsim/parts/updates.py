@@ -43,6 +43,7 @@ UpdateRecord(run='attack', time=2.0, samples=5, steps=3)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -211,7 +212,8 @@ class Updates:
         c = self.config
         assert isinstance(c, WindowRetrain) and self.pretrained is not None
         x, y = self.x[0], self.y[0]
-        self.learner.restore_state(self.pretrained)
+        # a copy: torch's optimizer adopts the tensors it is loaded with, and Adam updates them in place
+        self.learner.restore_state(copy.deepcopy(self.pretrained))
         steps = 0
         for idx in shuffled_batches(int(x.shape[0]), c.batch_size, c.epochs, self.generator):
             self.learner.learn(x[idx], y[idx])
