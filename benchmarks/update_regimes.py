@@ -4,9 +4,8 @@ Each row is a row of ``benchmarks/bench_adaptive.py`` (``scenarios/adaptive-verd
 attack swapped) or the quickstart's label flips (``scenarios/quickstart.toml``), run with
 ``learner.update`` set to each regime (:mod:`streamsim.parts.updates`):
 
-- ``per-batch``: today's target, one step on each accepted batch alone. The adaptive rows' numbers
-  are those committed in ``benchmarks/results/bench_adaptive-seeds0-4.json`` (the default policy
-  reproduces them bit for bit); only the quickstart row is run here;
+- ``per-batch``: today's target, one step on each accepted batch alone (rerun here beside the
+  others, so that all three columns come from the same code, cache and machine);
 - ``buffered``: accepted samples wait until 256 are buffered, then 4 steps on shuffled mini-batches
   of 64 (one pass over the buffer);
 - ``replay``: every accepted batch learned mixed half-and-half with samples from a 1,024-sample
@@ -38,7 +37,6 @@ _spec = importlib.util.spec_from_file_location("bench_adaptive", HERE / "bench_a
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-COMMITTED = HERE / "results" / "bench_adaptive-seeds0-4.json"
 POLICIES: dict[str, dict[str, Any]] = {
     "per-batch": {"policy": "per-batch"},
     "buffered": {"policy": "buffered", "every": 256, "steps": 4, "batch_size": 64},
@@ -62,14 +60,6 @@ def one_run(row: str, policy: str, seed: int) -> dict[str, float]:
     attacker = next(iter(s["attackers"].values()), {})
     out = {k: s.get(k, attacker.get(k)) for k in KEYS}
     return {k: (math.nan if v is None else float(v)) for k, v in out.items()}
-
-
-def committed(row: str, seeds: list[int]) -> list[dict[str, float]] | None:
-    """The per-batch numbers of an adaptive row, from the committed comparison (same seeds only)."""
-    record = json.loads(COMMITTED.read_text())
-    if row not in record["runs"] or record["seeds"][:len(seeds)] != seeds:
-        return None
-    return [{k: r.get(k, math.nan) for k in KEYS} for r in record["runs"][row][:len(seeds)]]
 
 
 LABELS = {QUICKSTART: "label flips (quickstart)", "adaptive verdicts": "adaptive, verdicts (2 late, 5 % flipped)",
@@ -121,9 +111,6 @@ def main() -> None:
         for row in rows:
             done = record["runs"].setdefault(policy, {})
             if len(done.get(row, [])) >= len(seeds):
-                continue
-            if policy == "per-batch" and row != QUICKSTART and (old := committed(row, seeds)) is not None:
-                done[row] = old
                 continue
             runs = done.setdefault(row, [])
             for seed in seeds[len(runs):]:

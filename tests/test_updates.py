@@ -230,6 +230,7 @@ def test_the_default_policy_is_per_batch_and_is_written_to_the_resolved_scenario
     ('learner.update={policy = "replay", capacity = 8, size = 3}', "learner.update.replay.size: unknown key"),
     ('learner.update={policy = "replay", mix = 1.0}', "learner.update.replay.mix"),
     ('learner.update={policy = "window-retrain", window = 8}', "learner.update.window-retrain.interval: Field required"),
+    ('learner.update={policy = "buffered", interval = 1e-9}', "learner.update.interval: 1e-09 means 1e+10 updates"),
 ])
 def test_bad_update_settings_are_one_line_errors_with_exit_2(tiny, tmp_path, setting, needle):
     (tmp_path / "s.toml").write_text(tomli_w.dumps(tiny))
@@ -353,3 +354,16 @@ def test_queries_are_counted_against_the_budget_outside_the_attackers_reach():
     assert view.queries_used == 3 and view.queries_left == 2
     with pytest.raises(streamsim.BudgetExceeded):
         view.predict(torch.zeros(3, 2))
+
+
+def test_the_dashboard_shows_update_events():
+    from streamsim.dashboard import DashboardState, status_line
+    from streamsim.records import PhaseRecord
+
+    state = DashboardState()
+    state.update(PhaseRecord("attack", "start", duration=10.0, window=5), wall=0.0)
+    for t in (2.0, 7.5):
+        state.update(UpdateRecord("attack", t, samples=256, steps=4), wall=t)
+    assert (state.updates, state.last_update) == (2, 7.5) and "updates=2" in status_line(state)
+    state.update(PhaseRecord("attack", "start", duration=10.0, window=5), wall=9.0)  # a new run counts afresh
+    assert (state.updates, state.last_update) == (0, None)
