@@ -28,7 +28,7 @@ from streamsim.parts.evaluator import Evaluator, held_out
 from streamsim.parts.examples import KeptExamples
 from streamsim.parts.feedback import FeedbackChannel
 from streamsim.parts.gate import Gate
-from streamsim.parts.updates import Updates
+from streamsim.parts.updates import build_policy
 from streamsim.records import AttackerSummary, Record
 from streamsim.seeds import child_seed
 from streamsim.sources import AttackerRuntime, CleanRuntime, SourceRuntime
@@ -57,7 +57,7 @@ class Simulation:
                                          *attacks[a.name], data.space)
                          for a in scenario.attackers if a.name in attacks]
         self.attackers = [s for s in self.sources if isinstance(s, AttackerRuntime)]
-        self.updates = Updates(scenario.learner.update, learner, seed, run)
+        self.updates = build_policy(scenario.learner.update, learner, seed, run)
         self.gate = Gate(learner, defense, run, self.updates)
         self.feedback = FeedbackChannel(self.attackers, seed)
         self.beliefs = BeliefScorer(scenario.metrics.window)

@@ -23,7 +23,7 @@ from streamsim.config import Buffered, PerBatch, PerSample, Replay, WindowRetrai
 from streamsim.diagnostics import WALL_CLOCK_KEYS
 from streamsim.experiment import build_components, load_data
 from streamsim.learners.mlp import MLPLearner
-from streamsim.parts.updates import Updates
+from streamsim.parts.updates import Policy, build_policy
 from streamsim.records import UpdateRecord
 from streamsim.simulator import Simulation
 from streamsim.space import DataSpace
@@ -65,7 +65,7 @@ class Calls:
 
 def test_buffered_leaves_the_model_unchanged_until_the_buffer_fills():
     learner = _learner()
-    updates = Updates(Buffered(policy="buffered", every=10, steps=3, batch_size=4), learner, seed=0, run="attack")
+    updates = build_policy(Buffered(policy="buffered", every=10, steps=3, batch_size=4), learner, seed=0, run="attack")
     before = _weights(learner)
     assert updates.accepted(*_batch(0), now=1.0) is None
     assert updates.accepted(*_batch(1), now=2.0) is None
@@ -77,7 +77,7 @@ def test_buffered_leaves_the_model_unchanged_until_the_buffer_fills():
 
 def test_buffered_on_an_interval_updates_on_the_clock_and_only_with_something_buffered():
     calls = Calls()
-    updates = Updates(Buffered(policy="buffered", interval=5.0, steps=2, batch_size=3), calls, seed=0, run="attack")
+    updates = build_policy(Buffered(policy="buffered", interval=5.0, steps=2, batch_size=3), calls, seed=0, run="attack")
     assert updates.tick(5.0) is None and calls.batches == []
     updates.accepted(*_batch(0, 2), now=6.0)
     assert calls.batches == []
@@ -88,7 +88,7 @@ def test_buffered_on_an_interval_updates_on_the_clock_and_only_with_something_bu
 def test_per_sample_takes_one_step_per_sample_in_arrival_order():
     a, b = _learner(), _learner()
     x, y = _batch(0, 5)
-    record = Updates(PerSample(policy="per-sample"), a, seed=0, run="attack").accepted(x, y, now=1.0)
+    record = build_policy(PerSample(policy="per-sample"), a, seed=0, run="attack").accepted(x, y, now=1.0)
     for i in range(5):
         b.learn(x[i:i + 1], y[i:i + 1])
     assert record == UpdateRecord("attack", 1.0, samples=5, steps=5) and _same(_weights(a), _weights(b))
@@ -100,15 +100,15 @@ def test_per_sample_takes_one_step_per_sample_in_arrival_order():
 def test_per_batch_is_the_learners_own_step_on_the_accepted_batch():
     a, b = _learner(), _learner()
     x, y = _batch(0, 6)
-    assert Updates(PerBatch(), a, seed=0, run="attack").accepted(x, y, now=2.0) == UpdateRecord("attack", 2.0, 6, 1)
+    assert build_policy(PerBatch(), a, seed=0, run="attack").accepted(x, y, now=2.0) == UpdateRecord("attack", 2.0, 6, 1)
     b.learn(x, y)
     assert _same(_weights(a), _weights(b))
-    assert Updates(PerBatch(), a, seed=0, run="attack").accepted(x[:0], y[:0], now=3.0) is None  # nothing accepted
+    assert build_policy(PerBatch(), a, seed=0, run="attack").accepted(x[:0], y[:0], now=3.0) is None  # nothing accepted
 
 
 def test_replay_mixes_each_batch_with_a_bounded_reservoir_of_earlier_accepted_samples():
     calls = Calls()
-    updates = Updates(Replay(policy="replay", capacity=10, mix=0.5), calls, seed=0, run="attack")
+    updates = build_policy(Replay(policy="replay", capacity=10, mix=0.5), calls, seed=0, run="attack")
     sent = [_batch(i) for i in range(8)]
     for i, (x, y) in enumerate(sent):
         assert updates.accepted(x, y, now=float(i)) == UpdateRecord("attack", float(i), 4, 1)
@@ -128,20 +128,20 @@ def test_window_retrain_forgets_data_older_than_the_window():
     config = WindowRetrain(policy="window-retrain", interval=10.0, window=4, epochs=3, batch_size=2)
     a = _learner()
     old, recent = _batch(0), _batch(1)
-    updates = Updates(config, a, seed=0, run="attack")
+    updates = build_policy(config, a, seed=0, run="attack")
     updates.accepted(*old, now=1.0)
     updates.accepted(*recent, now=2.0)
     assert updates.tick(10.0) == UpdateRecord("attack", 10.0, samples=4, steps=6)
     # the same retraining having seen only the window's samples: the very same model
     b = _learner()
-    only_recent = Updates(config, b, seed=0, run="attack")
+    only_recent = build_policy(config, b, seed=0, run="attack")
     only_recent.accepted(*recent, now=2.0)
     only_recent.tick(10.0)
     assert _same(_weights(a), _weights(b))
     # and the pretrained weights were the start: learning the old batch before retraining changes nothing
     c = _learner()
     c.learn(*old)
-    again = Updates(config, _learner(), seed=0, run="attack")
+    again = build_policy(config, _learner(), seed=0, run="attack")
     again.learner = c
     again.accepted(*recent, now=2.0)
     again.tick(10.0)
@@ -152,7 +152,7 @@ POLICIES = [PerBatch(), PerSample(policy="per-sample"), Buffered(policy="buffere
             Replay(policy="replay", capacity=6, mix=0.4), WindowRetrain(policy="window-retrain", interval=3.0, window=6, epochs=2, batch_size=4)]
 
 
-def _drive(updates: Updates, start: int, stop: int) -> list[UpdateRecord | None]:
+def _drive(updates: Policy, start: int, stop: int) -> list[UpdateRecord | None]:
     out = []
     for i in range(start, stop):
         out.append(updates.accepted(*_batch(i, 3), now=float(i)))
@@ -163,13 +163,13 @@ def _drive(updates: Updates, start: int, stop: int) -> list[UpdateRecord | None]
 
 @pytest.mark.parametrize("config", POLICIES, ids=lambda c: c.policy)
 def test_each_policy_checkpoints_and_resumes_bit_identically(config, tmp_path):
-    whole = Updates(config, _learner(), seed=1, run="attack")
+    whole = build_policy(config, _learner(), seed=1, run="attack")
     straight = _drive(whole, 0, 12)
-    first = Updates(config, _learner(), seed=1, run="attack")
+    first = build_policy(config, _learner(), seed=1, run="attack")
     records = _drive(first, 0, 5)
     save_checkpoint(tmp_path / "c", {"learner": first.learner.checkpoint_state(), "updates": first.checkpoint_state()}, {})
     state, _ = load_checkpoint(tmp_path / "c")
-    resumed = Updates(config, _learner(), seed=1, run="attack")  # built as at the start, then restored
+    resumed = build_policy(config, _learner(), seed=1, run="attack")  # built as at the start, then restored
     resumed.learner.restore_state(state["learner"])
     resumed.restore_state(state["updates"], [])
     records += _drive(resumed, 5, 12)

@@ -17,7 +17,7 @@ from streamsim.batch import Batch
 from streamsim.config import PerBatch
 from streamsim.errors import PluginError
 from streamsim.parts import component_state
-from streamsim.parts.updates import Updates
+from streamsim.parts.updates import PerBatchPolicy, Policy
 from streamsim.records import Record, ScreenRecord, UpdateRecord
 
 
@@ -36,11 +36,11 @@ class Gate:
     """Screen → hand the accepted samples to the update policy. Holds the learner and the defense, and
     checkpoints them (the policy is a part of its own). Without ``updates``: learn every batch as it comes."""
 
-    def __init__(self, learner: Learner, defense: Defense, run: str, updates: Updates | None = None) -> None:
+    def __init__(self, learner: Learner, defense: Defense, run: str, updates: Policy | None = None) -> None:
         self.learner = learner
         self.defense = defense
         self.run = run
-        self.updates = updates if updates is not None else Updates(PerBatch(), learner, 0, run)
+        self.updates = updates if updates is not None else PerBatchPolicy(PerBatch(), learner, 0, run)
         # a runtime-checkable protocol's isinstance walks its attributes: ask once, not per batch
         self._bounded = has(defense, Bounded)
 

@@ -1,10 +1,11 @@
 """Update regimes: when the deployed learner learns, and on what (the scenario's ``learner.update``).
 
 The gate screens each batch and hands what the defense accepted to the run's update policy; the
-policy decides when the learner's low-level ``learn(x, y)`` is called and with which samples. Each
-policy is a small part that owns its buffer, reservoir or window and its generator, and saves and
-restores them. Every call that changes the model is an *update*, reported as an
-:class:`~streamsim.records.UpdateRecord`: the only moments an attacker's queries can see the
+policy decides when the learner's low-level ``learn(x, y)`` is called and with which samples. One
+small class per policy, all with the same two calls (:meth:`Policy.accepted` after every screened
+batch, :meth:`Policy.tick` on the policy's clock) and each owning and checkpointing its buffer,
+reservoir or window and its generator. Every call that changes the model is an *update*, reported
+as an :class:`~streamsim.records.UpdateRecord`: the only moments an attacker's queries can see the
 model move.
 
 ==================  ==============================================================================
@@ -32,7 +33,7 @@ run starts (:func:`check_policy`), as is ``window-retrain`` for a learner that c
 >>> class Counting:
 ...     calls = []
 ...     def learn(self, x, y): self.calls.append(len(x))
->>> updates = Updates(Buffered(policy="buffered", every=4, steps=3, batch_size=2), Counting(), seed=0, run="attack")
+>>> updates = build_policy(Buffered(policy="buffered", every=4, steps=3, batch_size=2), Counting(), seed=0, run="attack")
 >>> updates.accepted(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), now=1.0) is None  # 3 < 4 buffered
 True
 >>> updates.accepted(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), now=2.0)
@@ -58,9 +59,6 @@ from streamsim.records import Record, UpdateRecord
 from streamsim.seeds import child_seed, shuffled_batches, torch_generator
 from streamsim.wakeups import Wakeups
 
-#: policies that draw mini-batches themselves: they need a learner that takes a step on any batch
-MINI_BATCH = ("buffered", "replay", "window-retrain")
-
 
 def check_policy(policy: UpdatePolicy, learner: Learner) -> None:
     """Refuse a policy the learner cannot run, in one line naming ``learner.update``.
@@ -77,61 +75,33 @@ def check_policy(policy: UpdatePolicy, learner: Learner) -> None:
                           "has no checkpoint_state / restore_state")
 
 
-class Updates:
-    """The run's update policy: :meth:`accepted` after every screened batch, :meth:`process` on the
-    clock for the policies with an ``interval``. Both return an :class:`UpdateRecord` when the
-    learner learned, ``None`` when the model did not change."""
+class Policy:
+    """What every update policy shares: the learner, a generator, the samples it holds, and the
+    clock of the policies with an ``interval``. Subclasses define :meth:`accepted` (and :meth:`tick`).
+
+    Both return an :class:`UpdateRecord` when the learner learned, ``None`` when the model did not change.
+    """
 
     key = "updates"
+    interval: float | None = None
 
-    def __init__(self, config: UpdatePolicy, learner: Learner, seed: int, run: str) -> None:
+    def __init__(self, config: Any, learner: Learner, seed: int, run: str) -> None:
         self.config = config
         self.learner = learner
         self.run = run
         self.generator = torch_generator(child_seed(seed, "updates"))
-        self.interval: float | None = getattr(config, "interval", None)
-        self.next_tick = 1  # the policy's clock ticks at interval, 2·interval, ...
-        # The buffer (buffered), the reservoir (replay) or the window (window-retrain), and how many
-        # samples were ever offered to the reservoir.
-        self.x: list[torch.Tensor] = []
+        self.next_tick = 1  # an interval policy's clock strikes at interval, 2·interval, ...
+        self.x: list[torch.Tensor] = []  # the samples it holds: a buffer, a reservoir or a window
         self.y: list[torch.Tensor] = []
-        self.seen = 0
-        # window-retrain starts every retraining from here: the learner as handed over, pretrained
-        self.pretrained = learner.checkpoint_state() if isinstance(config, WindowRetrain) else None
+        self.seen = 0  # accepted samples ever offered to it
 
-    # --- what the gate and the clock call -----------------------------------------------------------
     def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
         """The defense accepted ``x`` (labels ``y``) at ``now``: learn now, later, or never."""
-        c = self.config
-        n = int(x.shape[0])
-        if isinstance(c, PerBatch):
-            self.learner.learn(x, y)  # the very tensors, as before policies existed (river caches by identity)
-            return self._record(now, n, 1) if n else None
-        if n == 0:
-            return None
-        if isinstance(c, PerSample):
-            for i in range(n):  # the regime itself is one step per sample: no batching possible
-                self.learner.learn(x[i:i + 1], y[i:i + 1])
-            return self._record(now, n, n)
-        if isinstance(c, Replay):
-            return self._replay(x, y, now)
-        self.x.append(x)
-        self.y.append(y)
-        if isinstance(c, WindowRetrain):
-            self._trim(c.window)
-            return None
-        assert isinstance(c, Buffered)
-        if c.every is not None and self._buffered() >= c.every:
-            return self._flush(now)
-        return None
+        raise NotImplementedError
 
     def tick(self, now: float) -> UpdateRecord | None:
         """The policy's clock struck (``interval`` policies only)."""
-        self.next_tick += 1
-        if isinstance(self.config, Buffered):
-            return self._flush(now) if self._buffered() else None
-        assert isinstance(self.config, WindowRetrain)
-        return self._retrain(now) if self._buffered() else None
+        raise NotImplementedError
 
     def process(self, clock: Wakeups, sink: Callable[[Record], None],
                 resume_at: float | None = None) -> Generator[Any, Any, None]:
@@ -142,21 +112,74 @@ class Updates:
         else:
             yield clock.sleep(self.key, self.next_tick * self.interval - clock.env.now)
         while True:
+            self.next_tick += 1
             record = self.tick(clock.env.now)
             if record is not None:
                 sink(record)
             yield clock.sleep(self.key, self.next_tick * self.interval - clock.env.now)
 
-    # --- the policies -------------------------------------------------------------------------------
     def _record(self, now: float, samples: int, steps: int) -> UpdateRecord:
         return UpdateRecord(self.run, now, samples, steps)
 
-    def _buffered(self) -> int:
+    def _held(self) -> int:
         return sum(int(x.shape[0]) for x in self.x)
+
+    def _hold(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x.append(x)
+        self.y.append(y)
+        self.seen += int(x.shape[0])
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        held = bool(self.x)
+        return {"generator": self.generator.get_state(), "next_tick": self.next_tick, "seen": self.seen,
+                "x": torch.cat(self.x) if held else None, "y": torch.cat(self.y) if held else None}
+
+    def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
+        self.generator.set_state(state["generator"])
+        self.next_tick, self.seen = int(state["next_tick"]), int(state["seen"])
+        self.x, self.y = ([state["x"]], [state["y"]]) if state["x"] is not None else ([], [])
+
+
+class PerBatchPolicy(Policy):
+    """One ``learn`` call on each batch's accepted samples (the behaviour before policies existed)."""
+
+    def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
+        self.learner.learn(x, y)  # the very tensors, empty ones too (river caches rows by tensor identity)
+        return self._record(now, int(x.shape[0]), 1) if x.shape[0] else None
+
+
+class PerSamplePolicy(Policy):
+    """One ``learn`` call per accepted sample, in arrival order."""
+
+    def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
+        n = int(x.shape[0])
+        for i in range(n):  # the regime itself is one step per sample: nothing to batch
+            self.learner.learn(x[i:i + 1], y[i:i + 1])
+        return self._record(now, n, n) if n else None
+
+
+class BufferedPolicy(Policy):
+    """Hold the accepted samples; when ``every`` are held (or the ``interval`` clock strikes with any
+    held), take ``steps`` steps on shuffled mini-batches of them and empty the buffer."""
+
+    config: Buffered
+
+    def __init__(self, config: Buffered, learner: Learner, seed: int, run: str) -> None:
+        super().__init__(config, learner, seed, run)
+        self.interval = config.interval
+
+    def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
+        if x.shape[0] == 0:
+            return None
+        self._hold(x, y)
+        every = self.config.every
+        return self._flush(now) if every is not None and self._held() >= every else None
+
+    def tick(self, now: float) -> UpdateRecord | None:
+        return self._flush(now) if self.x else None
 
     def _flush(self, now: float) -> UpdateRecord:
         c = self.config
-        assert isinstance(c, Buffered)
         x, y = torch.cat(self.x), torch.cat(self.y)
         self.x, self.y = [], []
         n, size = int(x.shape[0]), min(c.batch_size, int(x.shape[0]))
@@ -167,51 +190,75 @@ class Updates:
             self.learner.learn(x[idx], y[idx])
         return self._record(now, n, c.steps)
 
-    def _replay(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord:
-        c = self.config
-        assert isinstance(c, Replay)
+
+class ReplayPolicy(Policy):
+    """One step on each accepted batch mixed with samples from a reservoir of earlier accepted ones.
+
+    The reservoir follows Vitter's algorithm R, so it stays a uniform sample of everything accepted
+    so far; ``mix`` is the share of the step's batch it supplies (as far as it holds enough).
+    """
+
+    config: Replay
+
+    def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
         n = int(x.shape[0])
-        held = self._buffered()
-        k = min(held, round(n * c.mix / (1 - c.mix)))
+        if n == 0:
+            return None  # nothing accepted, no step: the reservoir is learned only beside new data
+        held = self._held()
+        k = min(held, round(n * self.config.mix / (1 - self.config.mix)))
         if k:
             pick = torch.randperm(held, generator=self.generator)[:k]
-            x, y = torch.cat([x, self.x[0][pick]]), torch.cat([y, self.y[0][pick]])
-        self.learner.learn(x, y)
-        self._reservoir(x[:n], y[:n])
+            self.learner.learn(torch.cat([x, self.x[0][pick]]), torch.cat([y, self.y[0][pick]]))
+        else:
+            self.learner.learn(x, y)
+        self._offer(x, y)
         return self._record(now, n, 1)
 
-    def _reservoir(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Algorithm R over the accepted samples: the reservoir stays a uniform sample of all of them."""
-        c = self.config
-        assert isinstance(c, Replay)
-        if not self.x:
-            self.x, self.y = [x[:0].clone()], [y[:0].clone()]
-        rx, ry = self.x[0], self.y[0]
-        room = max(0, c.capacity - int(rx.shape[0]))
+    def _offer(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Algorithm R over the accepted samples, a batch at a time."""
+        capacity, n = self.config.capacity, int(x.shape[0])
+        rx, ry = (self.x[0], self.y[0]) if self.x else (x[:0], y[:0])
+        room = min(n, max(0, capacity - int(rx.shape[0])))
         rx, ry = torch.cat([rx, x[:room]]), torch.cat([ry, y[:room]])
-        rest = int(x.shape[0]) - min(room, int(x.shape[0]))
+        rest = n - room
         if rest:
             # the t-th sample offered replaces slot r ~ U{0..t-1} when r < capacity
-            t = torch.arange(self.seen + room + 1, self.seen + room + rest + 1, dtype=torch.float64)
+            t = torch.arange(self.seen + room + 1, self.seen + n + 1, dtype=torch.float64)
             r = (torch.rand(rest, generator=self.generator, dtype=torch.float64) * t).long().numpy()
-            src = np.arange(room, room + rest)
-            hit = r < c.capacity
+            src = np.arange(room, n)
+            hit = r < capacity
             # a slot drawn twice in one batch keeps the later sample, as the sequential algorithm would
             slots, last = np.unique(r[hit][::-1], return_index=True)
             chosen = torch.from_numpy(src[hit][::-1][last].copy())
-            rx, ry = rx.clone(), ry.clone()
             rx[torch.from_numpy(slots)], ry[torch.from_numpy(slots)] = x[chosen], y[chosen]
         self.x, self.y = [rx], [ry]
-        self.seen += int(x.shape[0])
+        self.seen += n
 
-    def _trim(self, window: int) -> None:
-        x, y = torch.cat(self.x), torch.cat(self.y)
-        self.x, self.y = [x[-window:]], [y[-window:]]
 
-    def _retrain(self, now: float) -> UpdateRecord:
-        c = self.config
-        assert isinstance(c, WindowRetrain) and self.pretrained is not None
-        x, y = self.x[0], self.y[0]
+class WindowRetrainPolicy(Policy):
+    """Keep the last ``window`` accepted samples; every ``interval``, reset the learner to its
+    pretrained state and retrain it on them for ``epochs`` shuffled epochs."""
+
+    config: WindowRetrain
+
+    def __init__(self, config: WindowRetrain, learner: Learner, seed: int, run: str) -> None:
+        super().__init__(config, learner, seed, run)
+        self.interval = config.interval
+        # every retraining starts from here: the learner as handed over, pretrained (not run state:
+        # a resumed run's policy is built over the same pretrained learner)
+        self.pretrained = learner.checkpoint_state()
+
+    def accepted(self, x: torch.Tensor, y: torch.Tensor, now: float) -> UpdateRecord | None:
+        if x.shape[0]:
+            self._hold(x, y)
+            window = self.config.window
+            self.x, self.y = [torch.cat(self.x)[-window:]], [torch.cat(self.y)[-window:]]
+        return None
+
+    def tick(self, now: float) -> UpdateRecord | None:
+        if not self.x:
+            return None
+        c, x, y = self.config, self.x[0], self.y[0]
         # a copy: torch's optimizer adopts the tensors it is loaded with, and Adam updates them in place
         self.learner.restore_state(copy.deepcopy(self.pretrained))
         steps = 0
@@ -220,13 +267,11 @@ class Updates:
             steps += 1
         return self._record(now, int(x.shape[0]), steps)
 
-    # --- checkpoints ----------------------------------------------------------------------------------
-    def checkpoint_state(self) -> dict[str, Any]:
-        held = self.x and self.y
-        return {"generator": self.generator.get_state(), "next_tick": self.next_tick, "seen": self.seen,
-                "x": torch.cat(self.x) if held else None, "y": torch.cat(self.y) if held else None}
 
-    def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
-        self.generator.set_state(state["generator"])
-        self.next_tick, self.seen = int(state["next_tick"]), int(state["seen"])
-        self.x, self.y = ([state["x"]], [state["y"]]) if state["x"] is not None else ([], [])
+POLICIES: dict[type, type[Policy]] = {PerBatch: PerBatchPolicy, PerSample: PerSamplePolicy, Buffered: BufferedPolicy,
+                                      Replay: ReplayPolicy, WindowRetrain: WindowRetrainPolicy}
+
+
+def build_policy(config: UpdatePolicy, learner: Learner, seed: int, run: str) -> Policy:
+    """The policy part that ``learner.update`` names, over ``learner``, seeded from the run's ``seed``."""
+    return POLICIES[type(config)](config, learner, seed, run)
