@@ -77,7 +77,9 @@ class Observation:
     """What an attacker learns after one of its batches went through the gate.
 
     ``accepted`` is the per-sample verdict as the attacker sees it — ``None`` when its knowledge
-    level gives it no verdicts, possibly noisy (flipped) and delivered late under ``verdicts``.
+    level gives it no verdicts, possibly noisy (flipped) under ``verdicts``; every observation arrives
+    ``feedback_delay`` after its batch was screened, and without verdicts it may be withheld altogether
+    (``announce_processed = false``, :mod:`streamsim.threat`).
     ``submitted_at`` is when the batch was screened, ``time`` when this observation arrives.
     """
 

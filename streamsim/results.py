@@ -116,7 +116,7 @@ class Collector:
     def _snapshot(self, e: EvalRecord) -> None:
         m = self.runs["attack"].detection.metrics()
         self.timeline.append({"time": e.time, "accuracy": e.accuracy, **{k: m[k] for k in TIMELINE_DETECTION},
-                              **self.attack_columns})
+                              "model_updates": len(self.updates), **self.attack_columns})
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         timeline = pd.DataFrame(self.timeline)

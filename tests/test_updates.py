@@ -211,6 +211,8 @@ def test_a_run_with_a_timed_policy_resumes_to_exactly_the_uninterrupted_run(tiny
     for key in WALL_CLOCK_KEYS:
         a.pop(key), b.pop(key)
     assert a == b and a["model_updates"] > 0
+    timeline = pd.read_csv(reference.run_dir / "timeline.csv")  # update events counted at every evaluation
+    assert timeline["model_updates"].is_monotonic_increasing and timeline["model_updates"].iloc[-1] <= a["model_updates"]
     for name in ("timeline.csv", "events.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(resumed.run_dir / name), pd.read_csv(reference.run_dir / name),
                                       check_exact=True)
