@@ -87,11 +87,10 @@ class WindowRetrain(_Strict):
 
 
 UpdatePolicy = Annotated[PerBatch | PerSample | Buffered | Replay | WindowRetrain, Field(discriminator="policy")]
-UPDATE_POLICIES = ("per-batch", "per-sample", "buffered", "replay", "window-retrain")
 
 
 class LearnerRef(PluginRef):
-    """The learner plugin, and ``update``: when and on what it learns (:mod:`streamsim.updates`)."""
+    """The learner plugin, and ``update``: when and on what it learns (:mod:`streamsim.parts.updates`)."""
 
     update: UpdatePolicy = Field(default_factory=PerBatch)
 
