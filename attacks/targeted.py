@@ -34,7 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-
 from attacks.gradient_matching import MatchingAttack, cosine, flat_grad, param_grads
 from streamsim import Batch, ConfigError, CraftContext, DataSpace, PluginError, Probe, SetupContext
 

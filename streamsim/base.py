@@ -80,7 +80,9 @@ class Observation:
     """What an attacker learns after one of its batches went through the gate.
 
     ``accepted`` is the per-sample verdict as the attacker sees it — ``None`` when its knowledge
-    level gives it no verdicts, possibly noisy (flipped) and delivered late under ``verdicts``.
+    level gives it no verdicts, possibly noisy (flipped) under ``verdicts``; every observation arrives
+    ``feedback_delay`` after its batch was screened, and without verdicts it may be withheld altogether
+    (``announce_processed = false``, :mod:`streamsim.threat`).
     ``submitted_at`` is when the batch was screened, ``time`` when this observation arrives.
     """
 
@@ -100,6 +102,8 @@ class Learner:
     n_classes: int = N_CLASSES
     #: the data kinds it handles (:mod:`streamsim.space`); a run on other data is refused before it starts
     accepts: ClassVar[tuple[str, ...]] = ("images",)
+    #: the update policies (``learner.update``, :mod:`streamsim.parts.updates`) it can run; ``None``: every one
+    update_policies: ClassVar[tuple[str, ...] | None] = None
 
     def pretrain(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> None:
         """Train from scratch on the pretrain split. Default: learn it as one batch."""

@@ -92,6 +92,8 @@ METRICS: dict[str, Metric] = dict([
     _m("screened", "samples screened", "count", "every sample that went through the gate"),
     _m("drift_alarms", "drift alarms", "count", "ADWIN alarms on the clean error stream"),
     _m("first_drift_alarm", "first ADWIN alarm (sim time)", "time", "simulated time of the first drift alarm"),
+    _m("model_updates", "model updates", "count", "times the update policy (learner.update) changed the model"),
+    _m("last_model_update", "last model update (sim time)", "time", "simulated time the model last changed"),
     _m("wall_time_s", "wall time (s)", "seconds", "wall-clock seconds of the whole run"),
     # Filter diagnostics (streamsim.diagnostics), folded from the screen records for every defense.
     _m("clean_removal_bias_p", "class bias of clean rejections (χ² p)", "value",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -33,6 +33,66 @@ class PluginRef(_Strict):
 
     name: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PerBatch(_Strict):
+    """One learning step (``steps_per_batch`` of them) on each batch's accepted samples, alone."""
+
+    policy: Literal["per-batch"] = "per-batch"
+
+
+class PerSample(_Strict):
+    """One learning step per accepted sample, in arrival order."""
+
+    policy: Literal["per-sample"]
+
+
+class Buffered(_Strict):
+    """Accepted samples wait in a buffer; every ``every`` samples and/or every ``interval`` time units
+    the learner takes ``steps`` steps on shuffled mini-batches of ``batch_size`` drawn from it, then
+    the buffer is emptied."""
+
+    policy: Literal["buffered"]
+    every: int | None = Field(None, gt=0, le=10_000_000, description="update once this many samples are buffered")
+    interval: float | None = Field(None, gt=0, description="update every this many time units (if anything is buffered)")
+    steps: int = Field(1, gt=0, le=100_000, description="learning steps per update")
+    batch_size: int = Field(64, gt=0, le=100_000, description="samples per step, drawn from the buffer")
+
+    @model_validator(mode="after")
+    def _when(self) -> Buffered:
+        if self.every is None and self.interval is None:
+            raise ValueError("buffered updates need every (samples) or interval (time units), or both")
+        return self
+
+
+class Replay(_Strict):
+    """Each accepted batch is learned mixed with samples replayed from a reservoir of earlier accepted
+    samples (``capacity`` of them, a uniform sample of everything accepted so far): ``mix`` is the
+    replayed share of each step's batch."""
+
+    policy: Literal["replay"]
+    capacity: int = Field(1024, gt=0, le=10_000_000, description="samples the reservoir holds")
+    mix: float = Field(0.5, ge=0, le=0.95, description="share of each step's batch replayed from the reservoir")
+
+
+class WindowRetrain(_Strict):
+    """Every ``interval`` time units the learner is reset to its pretrained weights and retrained for
+    ``epochs`` shuffled epochs of ``batch_size`` on the last ``window`` accepted samples."""
+
+    policy: Literal["window-retrain"]
+    interval: float = Field(gt=0, description="retrain every this many time units")
+    window: int = Field(1024, gt=0, le=10_000_000, description="the most recent accepted samples retrained on")
+    epochs: int = Field(1, gt=0, le=10_000)
+    batch_size: int = Field(64, gt=0, le=100_000)
+
+
+UpdatePolicy = Annotated[PerBatch | PerSample | Buffered | Replay | WindowRetrain, Field(discriminator="policy")]
+
+
+class LearnerRef(PluginRef):
+    """The learner plugin, and ``update``: when and on what it learns (:mod:`streamsim.parts.updates`)."""
+
+    update: UpdatePolicy = Field(default_factory=PerBatch)
 
 
 class Splits(_Strict):
@@ -119,9 +179,13 @@ class AttackerSource(_Source):
     attack: PluginRef = Field(default_factory=lambda: PluginRef(name="label-flip"))
     pool: Literal["attacker", "test"] = Field("attacker", description="split the base samples come from")
     query_budget: int | None = Field(None, ge=0, description="queries to the target (samples); unlimited when unset")
-    feedback_delay: float = Field(0.0, ge=0, description="verdicts reach the attacker this much later")
+    feedback_delay: float = Field(0.0, ge=0, description="observations (verdicts, or that the batch was processed) "
+                                  "reach the attacker this much later")
     feedback_flip: float = Field(0.0, ge=0, le=1, description="probability each verdict reaches it flipped")
     effects_proba: bool = Field(False, description="'effects' attackers may query probabilities, not only labels")
+    announce_processed: bool = Field(True, description="the attacker is told when each of its batches was processed "
+                                     "(an observation without verdicts, feedback_delay after screening); false "
+                                     "withholds it from attackers that see no verdicts (see streamsim.threat)")
     training_data: bool = Field(False, description="the attacker holds the target classifier's training data (the "
                                 "pretrain split), as the reference's black-box distiller did; attacks see it as "
                                 "context.training")
@@ -140,7 +204,7 @@ class Scenario(_Strict):
     eval_every: float = Field(10.0, gt=0)
     baseline: bool = Field(True, description="also run the no-attack baseline (same seed, no attackers)")
     data: DataConfig = Field(default_factory=DataConfig)
-    learner: PluginRef = Field(default_factory=lambda: PluginRef(name="small-cnn"))
+    learner: LearnerRef = Field(default_factory=lambda: LearnerRef(name="small-cnn"))
     defense: PluginRef = Field(default_factory=lambda: PluginRef(name="none"))
     clean: list[CleanSource] = Field(default_factory=lambda: [CleanSource()])
     attackers: list[AttackerSource] = Field(default_factory=list)
@@ -184,6 +248,8 @@ def _format_validation_error(err: ValidationError, where: str) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "union_tag_not_found":  # a table that names none of its kinds (learner.update)
+        msg = f"missing the key {first.get('ctx', {}).get('discriminator', '?')} that says which kind it is"
     more = len(err.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{where}: {path}: {msg}{tail}"

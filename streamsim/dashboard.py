@@ -31,7 +31,7 @@ from rich.text import Text
 
 from streamsim.catalogue import DASHBOARD_ATTACKERS, attacker_metric
 from streamsim.metrics import Detection
-from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord, UpdateRecord
 
 SCORE_BATCHES = 10  # the critic-score summary covers the last batches of any source
 EVENTS_SHOWN = 6
@@ -78,6 +78,8 @@ class DashboardState:
     alarms: list[tuple[str, float]] = field(default_factory=list)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=EVENTS_SHOWN))
     attackers: dict[str, dict[str, float]] = field(default_factory=dict)  # latest AttackRecord values
+    updates: int = 0  # times this run's model changed (UpdateRecord), and the last time it did
+    last_update: float | None = None
 
     def update(self, record: Record, wall: float) -> None:
         """Fold one record in; ``wall`` is the wall-clock time it arrived (seconds, any origin)."""
@@ -94,6 +96,9 @@ class DashboardState:
         elif isinstance(record, DriftAlarm):
             self.alarms.append((record.run, record.time))
             self.events.append(f"t={record.time:.1f}  drift alarm ({record.detector})")
+        elif isinstance(record, UpdateRecord):
+            self.updates += 1
+            self.last_update = record.time
 
     def _phase(self, r: PhaseRecord, wall: float) -> None:
         self.phase = r.phase
@@ -107,6 +112,7 @@ class DashboardState:
         self.window = r.window
         self.detection = Detection(r.window)  # the collector's definition, over the same records
         self.sources, self.events, self.attackers = {}, deque(maxlen=EVENTS_SHOWN), {}
+        self.updates, self.last_update = 0, None
         self.recent.clear()
 
     def _screen(self, r: ScreenRecord, wall: float) -> None:
@@ -280,6 +286,8 @@ def render(state: DashboardState) -> RenderableType:
     alarms = [f"{run} t={t:.1f}" for run, t in state.alarms[-6:]]
     alarm_text = Text("drift alarms ", style="bold")
     alarm_text.append(", ".join(alarms) if alarms else "none yet", style="yellow" if alarms else "dim")
+    alarm_text.append("   model updates ", style="bold")
+    alarm_text.append(f"{state.updates}" + (f" (last t={state.last_update:.1f})" if state.last_update is not None else ""))
     events = Text("\n".join(state.events), style="dim")
     title = f"streamsim · {state.run or 'setup'} run ({state.run_index}/{state.runs_planned})"
     parts = [head, acc_line, _accuracy_chart(state), detection, sources]
@@ -298,7 +306,7 @@ def status_line(state: DashboardState) -> str:
     return (f"[{state.run}] t={state.time:.1f}/{state.duration:g} ({state.progress:.0%}) "
             f"{_f(state.rate(), 1)} batches/s acc={_f(now[1] if now else None)} baseline={_f(base)} "
             f"ca={_f(m['ca'])} da={_f(m['da'])} ca@{state.window}={_f(m['ca_window'])} "
-            f"da@{state.window}={_f(m['da_window'])} accepted/rejected: {counts}")
+            f"da@{state.window}={_f(m['da_window'])} updates={state.updates} accepted/rejected: {counts}")
 
 
 # --- sinks ----------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, lo
 from streamsim.config import DataConfig, Scaling, Scenario, load_scenario
 from streamsim.data.splits import CutData, cut
 from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelError
+from streamsim.parts.evaluator import held_out
+from streamsim.parts.updates import check_policy
+from streamsim.probes import Probe
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
 from streamsim.results import Collector, Result
@@ -42,8 +45,6 @@ from streamsim.rundir import (
     write_run_dir,
 )
 from streamsim.seeds import child_seed
-from streamsim.parts.evaluator import held_out
-from streamsim.probes import Probe
 from streamsim.simulator import Simulation, harm_probes, merge_probes
 from streamsim.space import IMAGES
 from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
@@ -100,6 +101,7 @@ def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, At
     for role, obj in (("learner", learner), ("defense", defense)):
         if not isinstance(obj, (Learner if role == "learner" else Defense)):
             raise PluginError(f"{role} {getattr(scenario, role).name!r} is not a streamsim {role.capitalize()}")
+    check_policy(scenario.learner.update, learner)
     return learner, defense, attacks, resolved
 
 

@@ -120,6 +120,13 @@ def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
             raise ConfigError(f"--checkpoint-every {checkpoint_every:g} means {saves:.0e} checkpoints over duration "
                               f"{sc.duration:g}, {limit}")
         total += saves
+    interval = getattr(sc.learner.update, "interval", None)
+    if interval is not None:
+        ticks = sc.duration / interval
+        if ticks > MAX_EVENTS:
+            raise ConfigError(f"learner.update.interval: {interval:g} means {ticks:.0e} updates over duration "
+                              f"{sc.duration:g}, {limit}")
+        total += ticks
     for kind, sources in (("clean", sc.clean), ("attackers", sc.attackers)):
         for i, s in enumerate(sources):
             active = max(0.0, min(s.stop if s.stop is not None else sc.duration, sc.duration) - s.start)

@@ -141,6 +141,20 @@ class AttackerSummary:
     values: dict[str, float]
 
 
-Record = ScreenRecord | EvalRecord | DriftAlarm | ConceptChange | PhaseRecord | AttackRecord | ExampleRecord | AttackerSummary
+@dataclass(frozen=True)
+class UpdateRecord:
+    """The deployed model changed: the update policy (``learner.update``) made the learner learn.
+
+    ``samples`` counts the accepted samples the update brought in (a retraining: the whole window),
+    ``steps`` the learner's ``learn`` calls. Between two of these the model's outputs do not move.
+    """
+
+    run: str
+    time: float
+    samples: int
+    steps: int
+
+
+Record = ScreenRecord | EvalRecord | DriftAlarm | ConceptChange | PhaseRecord | AttackRecord | ExampleRecord | AttackerSummary | UpdateRecord
 RECORD_TYPES: tuple[type, ...] = (ScreenRecord, EvalRecord, DriftAlarm, ConceptChange, PhaseRecord, AttackRecord,
-                                  ExampleRecord, AttackerSummary)
+                                  ExampleRecord, AttackerSummary, UpdateRecord)

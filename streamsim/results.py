@@ -22,6 +22,7 @@ from streamsim.records import (
     ExampleRecord,
     Record,
     ScreenRecord,
+    UpdateRecord,
 )
 
 
@@ -67,6 +68,7 @@ class Collector:
         self.kept: list[ExampleRecord] = []
         self.attackers: dict[str, dict[str, Any]] = {}  # from AttackerSummary records
         self.diagnostics = FilterDiagnostics()  # of the attacked run; summary only (wall time inside)
+        self.updates: list[float] = []  # times the attacked run's model changed (UpdateRecord)
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, ScreenRecord):
@@ -87,6 +89,8 @@ class Collector:
             self.kept.append(record)
         elif isinstance(record, AttackerSummary):
             self.attackers[record.source] = {"knowledge": record.knowledge, **record.values}
+        elif isinstance(record, UpdateRecord):
+            self.updates.append(record.time)
 
     def _screen(self, r: ScreenRecord) -> None:
         state = self.runs[r.run]
@@ -112,7 +116,8 @@ class Collector:
     def _snapshot(self, e: EvalRecord) -> None:
         m = self.runs["attack"].detection.metrics()
         self.timeline.append({"time": e.time, "accuracy": e.accuracy, **{k: m[k] for k in TIMELINE_DETECTION},
-                              **e.probes, **per_class_columns(e.per_class), **self.attack_columns})
+                              "model_updates": len(self.updates), **e.probes, **per_class_columns(e.per_class),
+                              **self.attack_columns})
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         timeline = pd.DataFrame(self.timeline)
@@ -143,6 +148,8 @@ class Collector:
         if attack.concept_changes:  # only ordered synthetic streams have them
             out["concept_change_times"] = list(attack.concept_changes)
         out.update(self.diagnostics.summary())
+        out["model_updates"] = len(self.updates)
+        out["last_model_update"] = self.updates[-1] if self.updates else None
         if baseline.evals:
             out["baseline_final_accuracy"] = baseline.evals[-1].accuracy
             out["accuracy_drop"] = out["baseline_final_accuracy"] - out["final_accuracy"]

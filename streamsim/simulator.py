@@ -21,10 +21,8 @@ from streamsim.base import Attack, Defense, Learner
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError
 from streamsim.config import Scenario
-from streamsim.errors import ConfigError
-from streamsim.probes import Probe
-from streamsim.space import DataSpace
 from streamsim.data.splits import CutData
+from streamsim.errors import ConfigError
 from streamsim.parts import Part
 from streamsim.parts.beliefs import BeliefScorer
 from streamsim.parts.drift import DriftWatch
@@ -32,9 +30,12 @@ from streamsim.parts.evaluator import Evaluator, held_out
 from streamsim.parts.examples import KeptExamples
 from streamsim.parts.feedback import FeedbackChannel
 from streamsim.parts.gate import Gate
+from streamsim.parts.updates import build_policy
+from streamsim.probes import Probe
 from streamsim.records import AttackerSummary, Record
 from streamsim.seeds import child_seed
 from streamsim.sources import AttackerRuntime, CleanRuntime, SourceRuntime
+from streamsim.space import DataSpace
 from streamsim.threat import TargetView
 from streamsim.wakeups import Wakeups
 
@@ -81,7 +82,8 @@ class Simulation:
                                          *attacks[a.name], data.space)
                          for a in scenario.attackers if a.name in attacks]
         self.attackers = [s for s in self.sources if isinstance(s, AttackerRuntime)]
-        self.gate = Gate(learner, defense, run)
+        self.updates = build_policy(scenario.learner.update, learner, seed, run)
+        self.gate = Gate(learner, defense, run, self.updates)
         self.feedback = FeedbackChannel(self.attackers, seed)
         self.beliefs = BeliefScorer(scenario.metrics.window)
         self.drift = DriftWatch(scenario.metrics.adwin_delta, run, sink)
@@ -96,8 +98,8 @@ class Simulation:
 
     @property
     def parts(self) -> dict[str, Part]:
-        return {"gate": self.gate, "feedback": self.feedback, "evaluator": self.evaluator, "drift": self.drift,
-                "beliefs": self.beliefs, "examples": self.examples}
+        return {"gate": self.gate, "updates": self.updates, "feedback": self.feedback, "evaluator": self.evaluator,
+                "drift": self.drift, "beliefs": self.beliefs, "examples": self.examples}
 
     def attacker_numbers(self) -> dict[str, dict[str, float]]:
         """Each attacker source's queries and samples spent, its stats, and how good its verdict beliefs are."""
@@ -110,6 +112,8 @@ class Simulation:
         if screened is None:
             return
         self.sink(screened.record)
+        if screened.update is not None:
+            self.sink(screened.update)
         if isinstance(source, AttackerRuntime):
             self.examples.keep(batch, screened.accept, source.pool, now)
             self.beliefs.note(source.name, now, screened.accept)
@@ -128,8 +132,13 @@ class Simulation:
         submit = lambda b, src: self.queue.put((b, src))  # noqa: E731
         starts = {self.evaluator.key: partial(self.evaluator.process, self.clock),
                   **{f"source:{s.name}": partial(s.process, env, submit, self.clock) for s in self.sources}}
-        if self._resume is None:  # a fresh run: the evaluator, the gate, then the sources
+        timed = self.updates.interval is not None
+        if timed:
+            starts[self.updates.key] = partial(self.updates.process, self.clock, self.sink)
+        if self._resume is None:  # a fresh run: the evaluator, the update clock, the gate, then the sources
             env.process(starts.pop(self.evaluator.key)())
+            if timed:
+                env.process(starts.pop(self.updates.key)())
             env.process(self._gate(self.queue))
             for start in starts.values():
                 env.process(start())

@@ -128,11 +128,18 @@ def test_teacher_labels_claimed_queries_the_critic_under_the_claimed_labels():
     critic = LinearCritic(shift=3)
     critic.drop.eval()
     pool, _ = _pools(40, 0)
+    asked: list[bool] = []
+
+    class Spy(TargetView):  # a view is read-only: the spy is a subclass, not a patched attribute
+        __slots__ = ()
+
+        def critic_score(self, x, y, on_claimed=False):
+            asked.append(on_claimed)
+            return super().critic_score(x, y, on_claimed)
+
     for labels in ("defense", "claimed"):
-        view = TargetView("posteriors", _Learner(), critic, query_budget=1_000)
-        asked = []
-        real = view.critic_score
-        view.critic_score = lambda x, y, on_claimed=False: asked.append(on_claimed) or real(x, y, on_claimed)  # noqa: B023
+        view = Spy("posteriors", _Learner(), critic, query_budget=1_000)
+        asked.clear()
         a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
                  shadow_teacher_labels=labels)
         a.prepare(SetupContext(seed=0, pool=pool, view=view))

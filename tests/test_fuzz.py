@@ -192,6 +192,9 @@ NUMBERS: list[tuple[str, list[object]]] = [
     ("data.eval_size", [0, -(2**63)]),
     ("data.splits.stream", [0.0, 1e-300]),
     ("data.splits.test", [5e-324, 1.0000001]),
+    ("learner.update", [{"policy": "buffered", "interval": 1e-300}, {"policy": "buffered", "every": 0},
+                        {"policy": "buffered", "every": 2**70}, {"policy": "replay", "mix": 1.0},
+                        {"policy": "window-retrain", "interval": 5e-324}, {"policy": "buffered", "steps": 10**9, "every": 1}]),
 ]
 
 

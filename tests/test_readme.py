@@ -99,6 +99,18 @@ def test_the_adaptive_comparison_is_printed_from_the_committed_results():
         assert row in README, row
 
 
+def test_the_update_regime_comparison_is_printed_from_the_committed_results():
+    # the side-by-side table of "How the target learns": per-batch, buffered and replay over the same seeds
+    regimes = _benchmark("update_regimes")
+    path = REPO / "benchmarks" / "results" / "update_regimes-seeds0-4.json"
+    record = json.loads(path.read_text())
+    assert record["complete"] and len(record["seeds"]) >= 5
+    rows = [row for row in regimes.table(path) if row]
+    assert len(rows) >= 2 + len(regimes.ROWS) + 2 + len(regimes.POLICIES)
+    for row in rows:
+        assert row in README, row
+
+
 def test_reference_table_1_and_ablation_are_printed_from_the_committed_results():
     rows = _benchmark("table1_reference").rows()
     assert len(rows) >= 10  # Table 1 (header, rule, four cells), the seeds line, the ablation's header and rule

@@ -16,8 +16,8 @@ batch's points, so the bandit, whose reward counts the damage per base-batch slo
 exact verdicts against the poison left unsent. The design assumes what this simulator's target
 does — it learns each screened batch on its own, and nothing else moves it between the attacker's
 before- and after-queries. A learner that also trains on other data in the same step (clean
-traffic mixed in, a replay buffer stepped on every batch) turns the bit into a magnitude and the
-certainty goes (``learner.params.replay``).
+traffic mixed in, a buffer learned long after) turns the bit into a magnitude or silences it
+(``learner.update``; measured in the README, "How the target learns").
 
 With probabilities, any change of any queried output is the signal (the attacker's poisons and
 controls, queried anyway). With labels only, outputs rarely change, so the attacker queries

@@ -80,6 +80,8 @@ class RiverLearner(Learner):
     """Any river classifier (``model`` = its path under ``river.``) on feature vectors or flattened, pooled pixels."""
 
     accepts = ("images", "vectors")
+    # river learns a sample (learn_one) or a batch (learn_many) in one call: no mini-batches of its own
+    update_policies = ("per-batch", "per-sample")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RiverLearner:
         # Linear models can be checkpointed without pickling: they get the subclass that can.

@@ -1,9 +1,12 @@
 """The parts a :class:`~streamsim.simulator.Simulation` is wired from, each owning its state.
 
-- :class:`~streamsim.parts.gate.Gate`: screen a batch, learn what was accepted, say so in a
-  :class:`~streamsim.records.ScreenRecord`; holds the learner and the defense.
+- :class:`~streamsim.parts.gate.Gate`: screen a batch, hand what was accepted to the update
+  policy, say so in a :class:`~streamsim.records.ScreenRecord`; holds the learner and the defense.
+- :mod:`~streamsim.parts.updates`: the update policy (``learner.update``): when the learner
+  learns, and on what; an :class:`~streamsim.records.UpdateRecord` each time the model changes.
 - :class:`~streamsim.parts.feedback.FeedbackChannel`: what each attacker hears back about its
-  batches (delayed, flipped), the queries it spent, and the attacks themselves.
+  batches (delayed, flipped, or only that they were processed), the queries it spent, and the
+  attacks themselves.
 - :class:`~streamsim.parts.evaluator.Evaluator`: accuracy on the held-out split on a clock, and
   the attackers' numbers polled at the same ticks.
 - :class:`~streamsim.parts.drift.DriftWatch`: ADWIN over the clean batches' errors.

@@ -15,12 +15,15 @@ from streamsim.parts import component_state
 from streamsim.records import Record
 from streamsim.seeds import child_seed
 from streamsim.sources import AttackerRuntime
+from streamsim.threat import hears_processed, restore_queries
 from streamsim.wakeups import Wakeups
 
 
 class FeedbackChannel:
-    """Observations to the attacks: verdicts when their knowledge allows, flipped with probability
-    ``feedback_flip`` and delivered ``feedback_delay`` late (held in flight until then).
+    """Observations to the attacks, each delivered ``feedback_delay`` after its batch was screened
+    (held in flight until then): verdicts when the knowledge allows, flipped with probability
+    ``feedback_flip``; otherwise only the news that the batch was processed — withheld when the
+    source sets ``announce_processed = false`` (see :mod:`streamsim.threat`).
 
     Owns the attacker side of a checkpoint: the flip RNGs, observations in flight, the queries
     each view spent, and the attacks' own states.
@@ -37,12 +40,13 @@ class FeedbackChannel:
         attacker = self.attackers[source]
         now = clock.env.now
         seen: torch.Tensor | None = None
-        delay = 0.0
         if attacker.view.sees_verdicts:
             seen = accept.clone()
             if attacker.config.feedback_flip > 0:
                 seen ^= torch.from_numpy(self.rng[source].random(len(batch)) < attacker.config.feedback_flip)
-            delay = attacker.config.feedback_delay
+        elif not hears_processed(attacker.view.knowledge, attacker.config.announce_processed):
+            return  # the deployment does not say when it processed a submission
+        delay = attacker.config.feedback_delay
         observation = Observation(time=now + delay, submitted_at=now, batch=batch, accepted=seen)
         if delay <= 0:
             attacker.attack.observe(observation)
@@ -77,7 +81,7 @@ class FeedbackChannel:
     def restore_state(self, state: dict[str, Any], records: Sequence[Record]) -> None:
         for name, attacker in self.attackers.items():
             self.rng[name].bit_generator.state = state["rng"][name]
-            attacker.view.queries_used = int(state["queries_used"][name])
+            restore_queries(attacker.view, int(state["queries_used"][name]))
             attacker.attack.restore_state(state["attacks"][name])
         self.in_flight = {key: (Observation(float(o["time"]), float(o["submitted_at"]), Batch.from_state(o["batch"]),
                                             o["accepted"]), str(o["source"])) for key, o in state["in_flight"].items()}

@@ -1,4 +1,5 @@
-"""The gate: every batch is screened by the defense, then the learner learns what was accepted."""
+"""The gate: every batch is screened by the defense, and what was accepted goes to the update policy,
+which decides when the learner learns it (:mod:`streamsim.parts.updates`)."""
 
 from __future__ import annotations
 
@@ -13,27 +14,33 @@ import torch
 from streamsim.abilities import Bounded, has
 from streamsim.base import Defense, Learner
 from streamsim.batch import Batch
+from streamsim.config import PerBatch
 from streamsim.errors import PluginError
 from streamsim.parts import component_state
-from streamsim.records import Record, ScreenRecord
+from streamsim.parts.updates import PerBatchPolicy, Policy
+from streamsim.records import Record, ScreenRecord, UpdateRecord
 
 
 @dataclass(frozen=True)
 class Screened:
-    """A batch after the gate: its record, and the per-sample verdicts as tensors for the other parts."""
+    """A batch after the gate: its record, the per-sample verdicts as tensors for the other parts, and
+    the update it caused (``None``: the model did not change)."""
 
     record: ScreenRecord
     batch: Batch
     accept: torch.Tensor
+    update: UpdateRecord | None = None
 
 
 class Gate:
-    """Screen → learn. Holds the learner and the defense, and checkpoints them."""
+    """Screen → hand the accepted samples to the update policy. Holds the learner and the defense, and
+    checkpoints them (the policy is a part of its own). Without ``updates``: learn every batch as it comes."""
 
-    def __init__(self, learner: Learner, defense: Defense, run: str) -> None:
+    def __init__(self, learner: Learner, defense: Defense, run: str, updates: Policy | None = None) -> None:
         self.learner = learner
         self.defense = defense
         self.run = run
+        self.updates = updates if updates is not None else PerBatchPolicy(PerBatch(), learner, 0, run)
         # a runtime-checkable protocol's isinstance walks its attributes: ask once, not per batch
         self._bounded = has(defense, Bounded)
 
@@ -50,7 +57,8 @@ class Gate:
         accept = verdicts.accept
         # an all-accepted batch is learned as is: the learner sees the very tensor it just predicted on
         accepted = batch if bool(accept.all()) else batch.subset(accept)
-        self.learner.learn(accepted.x, accepted.labels)
+        update = self.updates.accepted(accepted.x, accepted.labels, now)
+        # an online defense follows what the deployment accepted, whenever the learner gets to it
         self.defense.after_learn(accepted)
         # the counts in numpy: a handful of tiny tensors per batch, where torch's per-op cost dominates
         poison, ok, right = batch.is_poison.numpy(), accept.numpy(), correct.numpy()
@@ -66,7 +74,7 @@ class Gate:
             accept=ok.copy(), correct=right.copy(),
             labels=batch.labels.numpy().copy(), screen_seconds=screen_seconds,
         )
-        return Screened(record, batch, accept)
+        return Screened(record, batch, accept, update)
 
     def _boundary(self) -> float | None:
         return float(self.defense.boundary) if self._bounded else None
