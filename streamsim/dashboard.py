@@ -29,7 +29,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from streamsim.catalogue import DASHBOARD_ATTACKERS, attacker_metric
+from streamsim.catalogue import DASHBOARD_ATTACKERS, METRICS, attacker_metric
 from streamsim.metrics import Detection
 from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord, UpdateRecord
 
@@ -78,6 +78,7 @@ class DashboardState:
     alarms: list[tuple[str, float]] = field(default_factory=list)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=EVENTS_SHOWN))
     attackers: dict[str, dict[str, float]] = field(default_factory=dict)  # latest AttackRecord values
+    probes: dict[str, dict[str, float]] = field(default_factory=dict)  # per run: the latest harm-probe rates
     updates: int = 0  # times this run's model changed (UpdateRecord), and the last time it did
     last_update: float | None = None
 
@@ -90,6 +91,8 @@ class DashboardState:
             self._screen(record, wall)
         elif isinstance(record, EvalRecord):
             self.accuracy.setdefault(record.run, []).append((record.time, record.accuracy))
+            if record.probes:
+                self.probes[record.run] = dict(record.probes)
             self.time = max(self.time, record.time)
         elif isinstance(record, AttackRecord):
             self.attackers[record.source] = dict(record.values)
@@ -258,6 +261,13 @@ def render(state: DashboardState) -> RenderableType:
     acc_line.append(_f(now[1]) if now else "–")
     if now is not None and (base := state.baseline_at(now[0])) is not None:
         acc_line.append(f"   baseline {_f(base)}   drop {_f(base - now[1])}   at t={now[0]:g}")
+
+    for name, value in state.probes.get(state.run, {}).items():  # only the probes the attacks define
+        metric = METRICS.get(name)
+        acc_line.append(f"   {metric.short if metric and metric.short else name} ", style="bold")
+        acc_line.append(_f(value))
+        if (base := state.probes.get("baseline", {}).get(name)) is not None and state.run != "baseline":
+            acc_line.append(f" (baseline {_f(base)})")
 
     m = state.metrics()
     detection = Text("ca ", style="bold")

@@ -45,7 +45,10 @@ METRICS = {  # summary key → (heading, what it is)
     "accuracy_drop": ("accuracy drop", "baseline final accuracy − attacked final accuracy; lower is better"),
     "clean_frr": ("clean FRR", "share of clean points rejected; lower is better"),
     "screen_s_per_1k": ("screening cost (s per 1,000 points)", "wall time of defense.screen; lower is better"),
+    "asr": ("backdoor ASR", "triggered held-out inputs (not of the target class) classified as the target; lower is better"),
+    "targeted_success": ("targeted success", "the targeted attack's chosen inputs classified as it wants; lower is better"),
 }
+HARM_ONLY = ("asr", "targeted_success")  # shown only when some attack in the sweep defines them
 KNOWN_ATTACKS = {  # (attack name, knowledge) → the leaderboard's column name
     ("fgsm", "white-box"): "white-box FGSM",
     ("fgsm", "posteriors"): "black-box FGSM",
@@ -112,6 +115,8 @@ def leaderboard(sweep_dir: Path) -> pd.DataFrame:
     for (defense, attack), group in results.groupby(["defense", "attack"], sort=False):
         for metric in METRICS:
             values = pd.to_numeric(group[metric], errors="coerce").dropna() if metric in group else pd.Series([])
+            if metric in HARM_ONLY and not len(values):
+                continue  # the attack defines no such probe: no row, rather than an empty one
             rows.append({"defense": defense, "attack": attack, "metric": metric,
                          "mean": float(values.mean()) if len(values) else math.nan,
                          "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan, "seeds": len(values)})
@@ -130,12 +135,17 @@ def _cell(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
 
 
+def shown(board: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The metrics with a table: all but the harm probes no attack of the sweep defines."""
+    return {m: v for m, v in METRICS.items() if m not in HARM_ONLY or (board["metric"] == m).any()}
+
+
 def markdown(board: pd.DataFrame) -> str:
     """One table per metric: a row per defense, a column per attack, ``mean ± std`` over seeds."""
     defenses, attacks = board.attrs["defenses"], board.attrs["attacks"]
     seeds = sorted(set(board["seeds"]))
     lines = [f"Mean ± std over {', '.join(map(str, seeds))} seeds per cell."]
-    for metric, (heading, what) in METRICS.items():
+    for metric, (heading, what) in shown(board).items():
         part = board[board["metric"] == metric].set_index(["defense", "attack"])
         digits = 2 if metric == "screen_s_per_1k" else 3
         lines += ["", f"**{heading}** — {what}", "", "| defense | " + " | ".join(attacks) + " |",
@@ -148,11 +158,15 @@ def markdown(board: pd.DataFrame) -> str:
 
 
 def figure(board: pd.DataFrame) -> Figure:
-    """Four heatmaps (defense × attack), one per metric, annotated with the means."""
+    """One heatmap (defense × attack) per metric with a table, annotated with the means."""
     defenses, attacks = board.attrs["defenses"], board.attrs["attacks"]
-    fig = Figure(figsize=(4 + 1.6 * len(attacks), 2.2 + 0.9 * len(defenses) * 2), layout="constrained")
-    axes = fig.subplots(2, 2).flatten()
-    for ax, (metric, (heading, _)) in zip(axes, METRICS.items(), strict=True):
+    metrics = shown(board)
+    rows = -(-len(metrics) // 2)
+    fig = Figure(figsize=(4 + 1.6 * len(attacks), 2.2 + 0.9 * len(defenses) * rows), layout="constrained")
+    axes = fig.subplots(rows, 2).flatten()
+    for ax in axes[len(metrics):]:
+        ax.set_axis_off()
+    for ax, (metric, (heading, _)) in zip(axes, metrics.items(), strict=False):
         part = board[board["metric"] == metric].pivot(index="defense", columns="attack", values="mean")
         values = part.reindex(index=defenses, columns=attacks).to_numpy(dtype=float)
         cmap = "viridis" if metric == "da" else "viridis_r"

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from streamsim.atomic import write_atomic, write_text_atomic
-from streamsim.catalogue import METRICS, REPORT, SWEEP_PLOTS
+from streamsim.catalogue import METRICS, PROBES, REPORT, SWEEP_PLOTS
 from streamsim.errors import ConfigError, DataError
 from streamsim.leaderboard import is_leaderboard, write_leaderboard
 from streamsim.rundir import RUN_FILES
@@ -124,6 +124,26 @@ def accuracy_figure(timeline: pd.DataFrame, alarms: list[float], baseline_alarms
            ylabel="accuracy (fraction correct)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
+    return fig
+
+
+def harm_figure(timeline: pd.DataFrame) -> Figure | None:
+    """Accuracy beside each harm probe's success rate over time (attacked vs baseline); ``None``
+    when the run's attacks define no probe (:mod:`streamsim.probes`)."""
+    probes = [name for name in PROBES if name in timeline]
+    if not probes:
+        return None
+    fig = Figure(figsize=(4.5 * (1 + len(probes)), 4), layout="constrained")
+    axes = fig.subplots(1, 1 + len(probes), squeeze=False)[0]
+    for ax, column, title in zip(axes, ["accuracy", *probes], ["accuracy", *(METRICS[p].label for p in probes)],
+                                 strict=True):
+        ax.plot(timeline["time"], timeline[column], marker="o", color=ATTACK_COLOR, label="under attack")
+        if f"baseline_{column}" in timeline:
+            ax.plot(timeline["time"], timeline[f"baseline_{column}"], marker="o", linestyle="--", color=BASELINE_COLOR,
+                    label="no-attack baseline")
+        ax.set(title=title, xlabel="simulated time", ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="best")
     return fig
 
 
@@ -373,6 +393,10 @@ def run_report(run_dir: Path, out: Path) -> Path:
                      + ("; black dashed lines are the stream's own concept changes." if s.get("concept_change_times") else "."),
                      accuracy_figure(t.timeline, _alarm_times(s, ""), _alarm_times(s, "baseline_"),
                                      [float(x) for x in s.get("concept_change_times", [])])))
+        if (harm := harm_figure(t.timeline)) is not None:
+            figs.append(("harm", "Harm over time", "Accuracy beside the attack's own goal: the backdoor's attack "
+                         "success rate (triggered held-out inputs classified as its target) or the targeted "
+                         "attack's success on its chosen inputs, under attack and in the no-attack baseline.", harm))
         figs.append(("detection", "Detection over time", "Cumulative and windowed ca and da of the attacked run.",
                      detection_figure(t.timeline, t.window)))
         if (attackers := attackers_figure(t.timeline)) is not None:

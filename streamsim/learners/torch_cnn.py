@@ -32,7 +32,12 @@ CODE_VERSION = "1"  # bump when pretraining changes what given settings produce
 
 
 class TorchLearner(Learner):
-    """A torch classifier trained with Adam; subclasses say which network."""
+    """A torch classifier trained with Adam (or plain SGD, ``optim = "sgd"``); subclasses say which network.
+
+    Adam scales every parameter's step to about ``lr`` whatever the gradient's size, so one batch
+    moves the model only so far; plain SGD steps in proportion to the gradient, which is what an
+    attack that crafts one large-gradient batch (``accumulative``'s trigger) relies on.
+    """
 
     def __init__(
         self,
@@ -41,7 +46,11 @@ class TorchLearner(Learner):
         pretrain_epochs: int = 3,
         pretrain_batch_size: int = 64,
         update: bool = True,
+        optim: Literal["adam", "sgd"] = "adam",
     ) -> None:
+        if optim not in ("adam", "sgd"):
+            raise ValueError(f"optim must be 'adam' or 'sgd', not {optim!r}")
+        self.optim = optim
         self.lr = lr
         self.steps_per_batch = steps_per_batch
         self.pretrain_epochs = pretrain_epochs
@@ -82,11 +91,14 @@ class TorchLearner(Learner):
     def _fresh(self, seed: int) -> None:
         with seeded(seed):
             self.model = self.build().to(self._device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        make = torch.optim.Adam if self.optim == "adam" else torch.optim.SGD
+        self.optimizer = make(self.model.parameters(), lr=self.lr)
 
     def _cache_key(self, x: torch.Tensor, y: torch.Tensor, context: SetupContext) -> dict[str, object]:
         digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()
         settings = {"lr": self.lr, "pretrain_epochs": self.pretrain_epochs, "batch": self.pretrain_batch_size}
+        if self.optim != "adam":  # so the default keeps the keys cached before the option existed
+            settings["optim"] = self.optim
         return {"learner": type(self).__name__, "settings": settings, "data": digest, "seed": context.seed,
                 "code_version": CODE_VERSION}
 
