@@ -85,3 +85,16 @@ def test_a_grid_value_may_be_a_whole_table():
 
     grid = parse_grid(['defense={name = "knn", params = {k = 3, space = "input"}},{name = "none"}'])
     assert grid == {"defense": [{"name": "knn", "params": {"k": 3, "space": "input"}}, {"name": "none"}]}
+
+
+def test_the_readme_harm_leaderboard_is_the_committed_results():
+    committed = REPO_ROOT / "benchmarks" / "results" / "leaderboard-harm"
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- leaderboard-harm:start -->\n(.*?)<!-- leaderboard-harm:end -->", text, re.S)
+    assert found, "README.md has no harm leaderboard"
+    board = leaderboard(committed)
+    assert found.group(1) == markdown(board)
+    assert set(board.attrs["defenses"]) >= BUILT_IN_DEFENSES
+    assert board.attrs["attacks"] == ["accumulative", "backdoor", "targeted"]
+    assert (board["seeds"] >= 3).all()
+    assert {"asr", "targeted_success"} <= set(board["metric"])

@@ -171,3 +171,15 @@ def test_the_full_grid_tables_are_printed_from_the_committed_sweep(sweep):
     assert len(rows) == 2 * 14 + 1  # per access: header, rule, 12 ε rows; a blank line between
     for row in rows:
         assert row in README, row
+
+
+def test_the_harm_table_is_printed_from_the_committed_results():
+    # the undefended harm of the accumulative, backdoor and targeted attacks, over three seeds
+    harm = _benchmark("harm")
+    path = REPO / "benchmarks" / "results" / "harm.json"
+    record = json.loads(path.read_text())
+    assert len(record["seeds"]) >= 3 and all(len(runs) >= 3 for runs in record["cells"].values())
+    rows = harm.table(path)
+    assert len(rows) == 2 + len(harm.CELLS)
+    for row in rows:
+        assert row in README, row
