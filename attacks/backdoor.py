@@ -22,7 +22,7 @@ the target class, trigger stamped, classified as ``target``.
 >>> poison = Backdoor(target=0, size=3).craft(base, ctx)
 >>> poison.labels.tolist(), float(poison.x[0, 0, -1, -1]), float(poison.x[0, 0, 0, 0])  # a 0 teaches nothing
 ([0, 0, 0], 1.0, -1.0)
->>> Backdoor(target=0).probes(base, IMAGES)["asr"].wanted.tolist()
+>>> Backdoor(target=0).harm_probes(base, IMAGES)["asr"].wanted.tolist()
 [0, 0, 0]
 """
 
@@ -90,7 +90,7 @@ class Backdoor(Attack):
         out[..., rows, cols] = self.value
         return out
 
-    def probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
+    def harm_probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
         """``asr``: every held-out input not of the target class, stamped, wanted as the target."""
         if self.target >= space.n_classes:
             raise ConfigError(f"target must be a class 0..{space.n_classes - 1}, got {self.target}")

@@ -22,7 +22,7 @@ Works on images and feature vectors.
 >>> import torch
 >>> from streamsim import Batch, IMAGES
 >>> test = Batch.clean(torch.zeros(20, 1, 28, 28), torch.arange(20) % 10)
->>> probe = Targeted(target=3, source_class=5, n_victims=4).probes(test, IMAGES)["targeted_success"]
+>>> probe = Targeted(target=3, source_class=5, n_victims=4).harm_probes(test, IMAGES)["targeted_success"]
 >>> len(probe), probe.wanted.tolist()  # only two held-out fives exist
 (2, [3, 3])
 """
@@ -62,7 +62,7 @@ class Targeted(MatchingAttack):
         self.own_: Batch | None = None  # its pool samples of the target class
         self.last_cosine_ = float("nan")
 
-    def probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
+    def harm_probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
         """The victims: ``n_victims`` held-out inputs of ``source_class`` (any class but the target
         when unset), drawn with ``victim_seed``; wanted label ``target``."""
         if self.target >= space.n_classes or (self.source_class or 0) >= space.n_classes:
@@ -76,7 +76,7 @@ class Targeted(MatchingAttack):
     def prepare(self, context: SetupContext) -> None:
         probe = context.probes.get(PROBE)
         if probe is None:  # prepared outside a run: aim at the split it poisons
-            probe = self.probes(context.base if context.base is not None else context.pool, context.space)[PROBE]
+            probe = self.harm_probes(context.base if context.base is not None else context.pool, context.space)[PROBE]
         if len(probe) == 0:
             raise PluginError("targeted: no held-out input fits source_class; nothing to aim at")
         self.victims_ = probe.x

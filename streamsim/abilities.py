@@ -24,7 +24,7 @@ ability             who          what for
                                  --checkpoint-every`` and resume
 ``VerdictBeliefs``  attack       ``verdict_beliefs()``: what it believes the defense decided,
                                  scored by the simulator
-``HarmProbes``      attack       ``probes(test, space)``: held-out inputs with the label the
+``HarmProbes``      attack       ``harm_probes(test, space)``: held-out inputs with the label the
                                  attack wants them to get (ASR, targeted success), measured
                                  at every evaluation of both runs (:mod:`streamsim.probes`)
 ==================  ===========  ==========================================================
@@ -148,7 +148,7 @@ class VerdictBeliefs(Protocol):
 class HarmProbes(Protocol):
     """An attack with a goal beyond accuracy: a backdoor's trigger, a targeted poison's targets."""
 
-    def probes(self, test: Any, space: Any) -> dict[str, Any]:
+    def harm_probes(self, test: Any, space: Any) -> dict[str, Any]:
         """``{name: Probe}`` built from the held-out evaluation split ``test`` (a
         :class:`~streamsim.batch.Batch`) and the data space; deterministic in the attack's settings,
         since the no-attack baseline measures the same probes. Called before :meth:`prepare`."""
@@ -164,7 +164,7 @@ _MISSING = {
     HoldoutBoundary: "cannot fit its boundary on other data: it has no boundary_from / fit_boundary",
     Checkpointable: "cannot be checkpointed: it has no checkpoint_state / restore_state",
     VerdictBeliefs: "exposes no verdict beliefs: it has no verdict_beliefs()",
-    HarmProbes: "defines no harm probes: it has no probes(test, space)",
+    HarmProbes: "defines no harm probes: it has no harm_probes(test, space)",
 }
 
 

@@ -1,7 +1,7 @@
 """Harm probes: fixed held-out inputs with the label an attack wants the model to give them.
 
 An attack that aims at a specific behaviour (a backdoor, a targeted poison) declares how to
-measure its success with :meth:`probes` (the :class:`~streamsim.abilities.HarmProbes` ability):
+measure its success with ``harm_probes`` (the :class:`~streamsim.abilities.HarmProbes` ability):
 named :class:`Probe` sets built once from the held-out evaluation split. The evaluator measures
 every probe at every evaluation, in the attacked run *and* in the no-attack baseline, so a
 success rate always has the rate the same inputs reach without any poison next to it.

@@ -45,7 +45,7 @@ Sink = Callable[[Record], None]
 def harm_probes(attacks: dict[str, Attack], test: Batch, space: DataSpace) -> dict[str, dict[str, Probe]]:
     """The harm probes each attacker source defines (:class:`~streamsim.abilities.HarmProbes`) on
     the held-out evaluation split ``test``, by source then name."""
-    return {source: attack.probes(test, space) for source, attack in attacks.items() if has(attack, HarmProbes)}
+    return {source: attack.harm_probes(test, space) for source, attack in attacks.items() if has(attack, HarmProbes)}
 
 
 def merge_probes(by_source: dict[str, dict[str, Probe]]) -> dict[str, Probe]:

@@ -118,7 +118,7 @@ def test_matched_poisons_step_the_model_towards_the_victims_wanted_class():
     learner = LinearLearner(6, 3)
     view = TargetView("white-box", learner, None)
     attack = Targeted(target=2, source_class=0, n_victims=5, eps=0.4, steps=20)
-    probe = attack.probes(test, SPACE)["targeted_success"]
+    probe = attack.harm_probes(test, SPACE)["targeted_success"]
     attack.prepare(_context(view, SPACE, pool, {"targeted_success": probe}))
     base = pool.subset(torch.arange(12))
     poison = _craft(attack, view, SPACE, base)
@@ -178,7 +178,7 @@ def test_matching_attacks_stay_within_eps_and_the_feature_ranges(make):
 def test_the_backdoor_stamps_images_and_vectors_inside_their_ranges():
     images = Batch.clean(torch.full((6, 1, 28, 28), -1.0), torch.tensor([0, 1, 2, 3, 4, 5]))
     from streamsim import IMAGES
-    probe = Backdoor(target=1, trigger="blend", blend_alpha=0.3).probes(images, IMAGES)["asr"]
+    probe = Backdoor(target=1, trigger="blend", blend_alpha=0.3).harm_probes(images, IMAGES)["asr"]
     assert len(probe) == 5 and probe.x.min() >= -1 and probe.x.max() <= 1 and float(probe.x.std()) > 0
     vectors = _blobs(9)
     space = DataSpace.vectors(3, ("real",) * 6, lo=torch.full((6,), -0.5), hi=torch.full((6,), 0.5))
