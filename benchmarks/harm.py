@@ -4,7 +4,8 @@ Each cell runs a scenario of ``scenarios/`` with a few settings changed, over se
 the harm numbers of its ``summary.json``. Results go to ``benchmarks/results/harm.json`` one cell at
 a time (a stopped run resumes where it was); ``--print`` only prints the README tables from it.
 
-    python benchmarks/harm.py            # about 10 minutes on 2 cores
+    python benchmarks/harm.py            # every cell over seeds 0-2: about 10 minutes on 2 cores
+    python benchmarks/harm.py --seeds 0,1,2,3,4 --cells "accumulative + trigger;trigger alone;..."  # more seeds
     python benchmarks/harm.py --print
 """
 
@@ -21,6 +22,10 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results" / "harm.json"
 SEEDS = (0, 1, 2)
 SGD = {"learner.params.optim": "sgd", "learner.params.lr": 0.05}
+# the update regimes of benchmarks/update_regimes.py: when the target no longer learns each batch on its own
+BUFFERED = {"learner.update": {"policy": "buffered", "every": 256, "steps": 4, "batch_size": 64}}
+REPLAY = {"learner.update": {"policy": "replay", "capacity": 1024, "mix": 0.5}}
+ALONE = {"attackers.0.attack.params.accumulate": False}
 FLIPS = {"name": "label-flip", "params": {"mode": "permutation"}}
 # cell -> (scenario, values): the accumulative cells share one source (16 poisons per unit from t = 10, a
 # 64-digit trigger at 59), label flips get that source's poison budget
@@ -32,6 +37,10 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     "trigger alone, SGD learner": ("accumulative", {**SGD, "attackers.0.attack.params.accumulate": False}),
     "label flips, same budget, SGD learner": ("accumulative", {**SGD, "attackers.0.attack": FLIPS,
                                                                "attackers.0.budget": 848}),
+    "accumulative + trigger, buffered updates": ("accumulative", BUFFERED),
+    "trigger alone, buffered updates": ("accumulative", {**BUFFERED, **ALONE}),
+    "accumulative + trigger, replay updates": ("accumulative", REPLAY),
+    "trigger alone, replay updates": ("accumulative", {**REPLAY, **ALONE}),
     "backdoor, dirty label": ("backdoor", {}),
     "backdoor, clean label": ("backdoor", {"attackers.0.attack.params.label": "clean"}),
     "targeted (4 → 9)": ("targeted", {}),
@@ -79,9 +88,8 @@ def _cell(runs: dict[str, dict[str, Any]], key: str) -> str:
 def table(path: Path = RESULTS) -> list[str]:
     """The README's harm table: mean ± std over the seeds of each cell."""
     record = json.loads(path.read_text())
-    seeds = ", ".join(str(s) for s in record["seeds"])
-    lines = [f"| attack (seeds {seeds}) | poisons | accuracy drop | worst class drop | ASR (baseline) | "
-             "targeted success (baseline) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| attack | seeds | poisons | accuracy drop | worst class drop | ASR (baseline) | "
+             "targeted success (baseline) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name in CELLS:
         runs = record["cells"].get(name, {})
         if not runs:
@@ -92,7 +100,8 @@ def table(path: Path = RESULTS) -> list[str]:
             main = _cell(runs, key)
             return main if main == "–" else f"{main} ({_mean([r.get('baseline_' + key) for r in runs.values()]):.3f})"
 
-        lines.append(f"| {name} | {poisons:.0f} | {_cell(runs, 'accuracy_drop')} | {_cell(runs, 'worst_class_drop')} | "
+        seeds = ", ".join(sorted(runs, key=int))
+        lines.append(f"| {name} | {seeds} | {poisons:.0f} | {_cell(runs, 'accuracy_drop')} | {_cell(runs, 'worst_class_drop')} | "
                      f"{paired('asr')} | {paired('targeted_success')} |")
     return lines
 

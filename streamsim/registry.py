@@ -71,10 +71,12 @@ def _entry_points(kind: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
 
 
-def _static_description(target: str) -> str:
+def _static_description(target: str, hops: int = 3) -> str:
     """The first docstring line of ``module:attr``, read from the source without importing it.
 
-    ``streamsim list`` must stay fast (no torch import) and must not run any plugin's code.
+    ``streamsim list`` must stay fast (no torch import) and must not run any plugin's code. A name
+    a package re-exports (``from pkg.mod import Name`` in its ``__init__``) is followed to the
+    module that defines it, at most ``hops`` times.
     """
     module_name, _, attr = target.partition(":")
     try:
@@ -86,6 +88,12 @@ def _static_description(target: str) -> str:
             tree = ast.parse(f.read())
     except (ImportError, ValueError, OSError, SyntaxError, UnicodeDecodeError):
         return ""
+    first = attr.split(".")[0]
+    if hops > 0 and not any(isinstance(n, ast.ClassDef | ast.FunctionDef) and n.name == first for n in tree.body):
+        for n in tree.body:
+            if isinstance(n, ast.ImportFrom) and n.module and n.level == 0 and any(a.name == first and a.asname is None
+                                                                                  for a in n.names):
+                return _static_description(f"{n.module}:{attr}", hops - 1)
     node: Any = tree
     for part in attr.split("."):
         node = next((n for n in getattr(node, "body", []) if isinstance(n, ast.ClassDef | ast.FunctionDef)

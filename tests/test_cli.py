@@ -109,3 +109,10 @@ def test_help_piped_into_a_closed_pipe_ends_without_a_traceback():
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err and "AttributeError" not in err, err
+
+
+def test_every_built_in_plugin_has_a_one_line_description():
+    from streamsim.registry import available
+    for kind in ("learner", "defense", "attack", "dataset"):
+        for info in available(kind):
+            assert info.description and info.description != "(no description)", f"{kind} {info.name}"

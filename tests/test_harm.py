@@ -237,3 +237,41 @@ def test_the_dashboard_shows_only_the_probes_the_attack_defines():
     console.print(render(state))
     text = console.export_text()
     assert "ASR 0.930 (baseline 0.010)" in text and "targeted" not in text
+
+
+class Brightness:
+    """A toy critic: the brighter (higher mean feature), the more trusted."""
+
+    boundary = 0.3
+
+    def screen(self, batch):  # pragma: no cover - never screened here
+        raise NotImplementedError
+
+    def score(self, x: torch.Tensor, claimed: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).mean(1)
+
+
+def test_the_critic_term_keeps_matched_poisons_above_the_boundary():
+    pool, learner = _blobs(90), LinearLearner(6, 3)
+    view = TargetView("white-box", learner, Brightness())
+    scores = {}
+    for weight in (0.0, 50.0):
+        attack = Accumulative(eps=0.3, steps=10, trigger_at=100.0, trigger_size=10, val_size=20, critic_weight=weight)
+        attack.prepare(_context(view, SPACE, pool))
+        poison = _craft(attack, view, SPACE, pool.subset(torch.arange(30, 60)))
+        scores[weight] = float((Brightness().score(poison.x, poison.labels) >= Brightness.boundary).float().mean())
+        assert attack.stats().get("critic_stage_skipped", 0.0) == 0.0
+    assert scores[50.0] > scores[0.0]
+
+
+def test_black_box_matching_distils_a_shadow_within_the_query_budget():
+    pool, learner = _blobs(120), LinearLearner(6, 3)
+    view = TargetView("posteriors", learner, None, query_budget=80)
+    attack = Accumulative(eps=0.2, steps=3, trigger_at=100.0, trigger_size=10, val_size=20, knowledge="posteriors",
+                          shadow={"epochs": 2})
+    attack.prepare(_context(view, SPACE, pool))
+    assert view.queries_used <= 80 and attack.stats()["shadow_queries"] == view.queries_used
+    poison = _craft(attack, view, SPACE, pool.subset(torch.arange(40, 60)))
+    assert float((poison.x - pool.x[40:60]).abs().max()) <= 0.2 + 1e-6
+    with pytest.raises(Exception, match="may not hold the deployed learner"):
+        view.learner  # noqa: B018 - the black-box attack never needed it

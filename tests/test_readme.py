@@ -178,7 +178,10 @@ def test_the_harm_table_is_printed_from_the_committed_results():
     harm = _benchmark("harm")
     path = REPO / "benchmarks" / "results" / "harm.json"
     record = json.loads(path.read_text())
-    assert len(record["seeds"]) >= 3 and all(len(runs) >= 3 for runs in record["cells"].values())
+    assert all(len(runs) >= 3 for runs in record["cells"].values())
+    # the accumulative comparison (Adam learner, every update regime) runs over five seeds; the SGD ablation over three
+    five = [name for name in harm.CELLS if ("accumulative" in name or "trigger alone" in name) and "SGD" not in name]
+    assert five and all(len(record["cells"][name]) >= 5 for name in five)
     rows = harm.table(path)
     assert len(rows) == 2 + len(harm.CELLS)
     for row in rows:
