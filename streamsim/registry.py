@@ -39,6 +39,7 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, ValidationError, create_model
@@ -71,6 +72,26 @@ def _entry_points(kind: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
 
 
+def _source_file(module_name: str) -> str | None:
+    """The ``.py`` file of a dotted module, found without importing it or its parent packages.
+
+    ``importlib.util.find_spec("pkg.sub")`` imports ``pkg`` first, and a plugin package's
+    ``__init__`` may import torch.
+    """
+    top, *rest = module_name.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        return None
+    if not rest:
+        return spec.origin if spec.origin and spec.origin.endswith(".py") else None
+    for location in spec.submodule_search_locations or []:
+        path = Path(location, *rest[:-1])
+        for candidate in (path / f"{rest[-1]}.py", path / rest[-1] / "__init__.py"):
+            if candidate.is_file():
+                return str(candidate)
+    return None
+
+
 def _static_description(target: str, hops: int = 3) -> str:
     """The first docstring line of ``module:attr``, read from the source without importing it.
 
@@ -80,9 +101,8 @@ def _static_description(target: str, hops: int = 3) -> str:
     """
     module_name, _, attr = target.partition(":")
     try:
-        spec = importlib.util.find_spec(module_name)
-        origin = spec.origin if spec is not None else None
-        if not origin or not origin.endswith(".py"):
+        origin = _source_file(module_name)
+        if origin is None:
             return ""
         with open(origin, encoding="utf-8") as f:
             tree = ast.parse(f.read())
