@@ -114,6 +114,11 @@ class RiverLearner(Learner):
         # batch and then learns it, and both want the same dicts (river's models never modify x).
         self._converted: tuple[torch.Tensor, int, list[dict[Any, float]]] | None = None
 
+    @classmethod
+    def _unit_test_params(cls) -> dict[str, Any]:
+        """Settings cheap enough for a unit test (streamsim.testing): 7×7 pooled pixels, one pretraining epoch."""
+        return {"pool": 4, "pretrain_epochs": 1}
+
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.space.kind == "vectors":
             return x.numpy()
