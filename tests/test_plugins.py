@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from streamsim import Attack, Checkpointable, Defense, Verdicts, has
 from streamsim.registry import GROUPS, available, build, resolve
 from streamsim.testing import check_attack, check_dataset, check_defense, check_learner, unit_test_params
 
+REPO = Path(__file__).resolve().parent.parent
 CHECKS = {"learner": check_learner, "defense": check_defense, "attack": check_attack}
 
 
@@ -175,3 +177,11 @@ def test_the_checks_use_a_plugins_cheap_settings_unless_given_others():
     check_defense(Expensive)  # constructible only with its _unit_test_params()
     with pytest.raises(ValueError, match="steps too many"):
         check_defense(Expensive, {"steps": 100})
+
+
+def test_the_plugin_guides_example_runs():
+    guide = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### In your tests"):]
+    body = re.search(r"^```python\n(.*?)^```$", section, re.S | re.M)[1]
+    assert "check_defense(BorderInk)" in body
+    exec(compile(body, "docs/plugins.md", "exec"), {})  # noqa: S102
