@@ -153,6 +153,7 @@ class RiverLearner(Learner):
         if "seed" in cls.__init__.__code__.co_varnames and "seed" not in params:
             params["seed"] = context.seed
         est = cls(**params)
+        # `_multiclass` (and `_weights` below) are river's private names: pyproject.toml bounds river for them
         self.binary = not est._multiclass and self.n_classes == 2
         self.estimator = est if est._multiclass or self.binary else multiclass.OneVsRestClassifier(est)
         if self.space.kind == "vectors":
