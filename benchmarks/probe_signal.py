@@ -40,7 +40,8 @@ from streamsim import SetupContext
 from streamsim.atomic import write_text_atomic
 from streamsim.cache import ArtifactCache
 from streamsim.config import load_scenario
-from streamsim.experiment import build_components, load_data
+from streamsim.experiment import load_data
+from streamsim.preflight import build_components
 from streamsim.seeds import child_seed
 from streamsim.threat import TargetView
 

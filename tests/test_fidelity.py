@@ -14,9 +14,10 @@ from streamsim.config import AttackerSource, load_scenario
 from streamsim.data.datasets import mnist_5k
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
-from streamsim.experiment import build_components, run
+from streamsim.experiment import run
 from streamsim.learners.torch_cnn import PaperCNNLearner
 from streamsim.nn import paper_cnn, paper_cnn_channels_first
+from streamsim.preflight import build_components
 from streamsim.threat import TargetView
 
 from .conftest import SHARED_MNIST

@@ -332,7 +332,7 @@ def test_7_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, 
     real = experiment._execute
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        seen["cache"] = kwargs["cache"]
+        seen["cache"] = args[0].cache  # the plan says whether to use the cache
         return real(*args, **kwargs)
 
     monkeypatch.setattr(experiment, "_execute", spy)

@@ -16,7 +16,8 @@ from streamsim import Batch, CraftContext
 from streamsim.cli import app
 from streamsim.config import load_scenario
 from streamsim.errors import DataError
-from streamsim.experiment import build_components, run
+from streamsim.experiment import run
+from streamsim.preflight import build_components
 from streamsim.report import sweep_figures, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
