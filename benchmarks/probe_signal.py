@@ -36,7 +36,7 @@ from attacks.adaptive.attribution import attribute, influence
 from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import movement
-from streamsim import SetupContext
+from streamsim import IMAGES, SetupContext
 from streamsim.atomic import write_text_atomic
 from streamsim.cache import ArtifactCache
 from streamsim.config import load_scenario
@@ -64,7 +64,7 @@ def design(name: str, pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetVi
         noise = torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1
         return (x + 0.3 * noise).clamp(-1, 1), y
     if name in ("canary", "canary-shared"):
-        return x, label_inconsistent(x, view, gen, shared=name == "canary-shared")
+        return x, label_inconsistent(x, view, gen, IMAGES.n_classes, shared=name == "canary-shared")
     return boundary_probes(x, y, pool_x, pool_y, view, gen)
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from streamsim.cache import ArtifactCache
     from streamsim.threat import TargetView
 
-N_CLASSES = 10
+N_CLASSES = IMAGES.n_classes  # the image datasets' classes; a run's own are its data space's
 
 
 @dataclass

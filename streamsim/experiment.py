@@ -272,7 +272,7 @@ def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Re
             start_resumable(out_path, resolved_toml, {"checkpoint_every": checkpoint_every, "cache": cache,
                                                       "scenario_sha256": meta["scenario_sha256"]})
         log = RecordLog(out_path / CHECKPOINT)
-    return _Recorder(Collector(setup.scenario.metrics.window), on_record, log, meta)
+    return _Recorder(Collector(setup.scenario.metrics.window, setup.data.space.n_classes), on_record, log, meta)
 
 
 def _fit(setup: _Setup) -> None:

@@ -120,7 +120,7 @@ def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> Non
             fraction = getattr(sc.data.splits, role)
             raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
     kind = "vectors" if raw.is_vectors else "images"
-    what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else "28×28 images"
+    what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else f"{'×'.join(map(str, raw.x.shape[1:]))} images"
     for role, component in (components or {}).items():
         if kind not in accepted(component):
             raise ConfigError(f"{role}: {type(component).__name__} handles {' and '.join(accepted(component))} only, "

@@ -1,4 +1,4 @@
-"""The reference-profile options (issue 17): each changes behaviour as documented; defaults are unchanged."""
+"""The reference-profile options: each changes behaviour as documented; defaults are unchanged."""
 
 from __future__ import annotations
 
@@ -362,7 +362,7 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
 
 
 def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
-    # The robustness fix (issue 17): the fast preset's critic is trained without cGAN samples.
+    # The robustness fix: the fast preset's critic is trained without cGAN samples.
     assert DePois(preset="fast").training_config()["augment_factor"] == 1.0
     assert DePois(preset="paper").training_config()["augment_factor"] == 5.0  # the method as published
     # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults
