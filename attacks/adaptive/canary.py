@@ -38,7 +38,7 @@ def label_inconsistent(x: torch.Tensor, view: TargetView, generator: torch.Gener
     ``shared``: every point claims the same label, drawn at random (the rare point the model already
     gives that label claims the next one). Learning any of them then shifts the model towards that
     one label everywhere, a common movement the controls (claimed the same way) measure and the
-    inference subtracts. Measured: it does not help (``benchmarks/probe_signal.py``), as the
+    inference subtracts. Measured: it does not help (``experiments/probe_signal.py``), as the
     canaries' own pulls shrink with the common part.
     """
     predicted = view.predict(x)

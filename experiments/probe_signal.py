@@ -20,7 +20,7 @@ noise), ``canary`` (a pool point claimed as a label the model does not predict),
 (bisected between two differently predicted pool points to the model's boundary, claimed as the
 class on the other side).
 
-    python benchmarks/probe_signal.py [--rounds 30] [--json benchmarks/results/probe_signal.json]
+    python experiments/probe_signal.py [--rounds 30] [--json experiments/results/probe_signal.json]
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from pathlib import Path
 import torch
 
 from attacks.adaptive.attack import train_surrogate
-from attacks.adaptive.attribution import attribute, influence
 from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import movement
@@ -93,6 +92,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--table", action="store_true", help="only print the README's table from the committed results")
     args = parser.parse_args()
+    from attribution import attribute, influence  # a sibling script: experiments/ is on the path when run
+
     if args.table:
         results = Path(__file__).resolve().parent / "results"
         print("\n".join(table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json")))
