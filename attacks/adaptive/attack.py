@@ -113,6 +113,7 @@ class Adaptive(Attack):
 
     knowledge = "verdicts"
     accepts = ("images", "vectors")
+    labels = {"verdicts": "adaptive verdicts", "effects": "adaptive effects"}
 
     def __init__(
         self,
