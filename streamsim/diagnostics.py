@@ -61,7 +61,11 @@ def seconds_per_1k(seconds: float, points: int) -> float:
 
 @dataclass
 class FilterDiagnostics:
-    """Running totals over the screen records of one run, whose data has ``n_classes`` classes."""
+    """Running totals over the screen records of one run, whose data has ``n_classes`` classes.
+
+    >>> FilterDiagnostics(n_classes=2).summary()["clean_removed_by_class"]  # nothing screened yet
+    [nan, nan]
+    """
 
     n_classes: int
     clean_seen: np.ndarray = field(init=False)
