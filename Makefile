@@ -32,6 +32,8 @@ test-fast: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
+# The speed benchmarks, each printing ratios against a reference measured in the same run. The paper
+# reproductions and the README's result regenerators (hours) are in experiments/, run one by one.
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 

@@ -134,6 +134,7 @@ class FGSM(Attack):
 
     knowledge = "white-box"
     accepts = ("images", "vectors")
+    labels = {"white-box": "white-box FGSM", "posteriors": "black-box FGSM"}  # the attack paper's names
 
     def __init__(
         self,

@@ -47,6 +47,8 @@ def pgd(x: torch.Tensor, direction: Direction, eps: float, steps: int, step_size
 class PGD(FGSM):
     """Projected gradient-sign poison against De-Pois's critic and/or the classifier."""
 
+    labels = {}  # named pgd, not by FGSM's labels
+
     def __init__(
         self,
         eps: float = 0.3,

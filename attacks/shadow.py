@@ -61,7 +61,7 @@ from streamsim import IMAGES, N_CLASSES, ArtifactCache, Batch, DataSpace, Defens
 from streamsim.nn import classifier as classifier_for
 from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
-IMAGE_PIXELS = 28 * 28
+IMAGE_PIXELS = IMAGES.n_features  # the default critic's input; a vector space passes its own
 LEAK = 0.2
 DROPOUT = 0.4
 

@@ -19,9 +19,9 @@ unit) and how many of those one iteration costs.
     python benchmarks/bench_depois_train.py [--iterations 30] [--rounds 5] [--threads 1]
     python benchmarks/bench_depois_train.py --paper-fit   # + a whole `paper`-preset De-Pois fit (~10-30 min)
 
-``--paper-fit`` runs ``bench_depois_detection.py --presets fast,paper`` (cold fits, seed 0) in a
+``--paper-fit`` runs ``experiments/depois_detection.py --presets fast,paper`` (cold fits, seed 0) in a
 child process — the fast row is the comparison — and writes its rows to
-``benchmarks/results/depois-detection-seed0.json``.
+``experiments/results/depois-detection-seed0.json``.
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ def timed(loops: dict[str, Callable[[int], None]], iterations: dict[str, int], r
 
 
 def paper_fit(threads: int) -> None:
-    out = HERE / "results" / "depois-detection-seed0.json"
-    cmd = [sys.executable, str(HERE / "bench_depois_detection.py"), "--presets", "fast,paper", "--seed", "0",
+    experiments = HERE.parent / "experiments"  # the detection numbers are an experiment's; this times it
+    out = experiments / "results" / "depois-detection-seed0.json"
+    cmd = [sys.executable, str(experiments / "depois_detection.py"), "--presets", "fast,paper", "--seed", "0",
            "--json", str(out)]
     print("\n$", " ".join(["python", *cmd[1:]]).replace(str(HERE.parent) + "/", ""), flush=True)
     started = time.perf_counter()

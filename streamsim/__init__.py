@@ -1,8 +1,8 @@
 """streamsim: data-poisoning attacks and defenses on models that learn from a live stream.
 
-Plugins import what they need from here (the protocols, optional abilities, data classes, errors,
-`cached_fit`, the progress factory) and from the public modules `streamsim.nn`, `streamsim.state`
-and `streamsim.seeds`; see docs/plugins.md, "The plugin API".
+Plugins import what they need from here (the protocols, optional abilities, data classes — a
+dataset plugin's `RawData` too — errors, `cached_fit`, the progress factory) and from the public
+modules `streamsim.nn`, `streamsim.state` and `streamsim.seeds`; see docs/plugins.md, "The plugin API".
 Names that need torch (the protocols, ``Batch``, ``TargetView``, ``run``) load on first use, so
 ``import streamsim`` — and ``streamsim --help`` — stay fast and torch-free.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Differentiable,
         Features,
         HarmProbes,
+        HoldoutBoundary,
         LabelConditioned,
         Scoring,
         VerdictBeliefs,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     )
     from streamsim.batch import Batch, Verdicts
     from streamsim.cache import ArtifactCache, cached_fit
+    from streamsim.data.datasets import RawData
     from streamsim.experiment import run
     from streamsim.probes import Probe
     from streamsim.progress import ProgressFactory, silent
@@ -52,13 +54,13 @@ _LAZY = {
     **dict.fromkeys(("N_CLASSES", "Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext",
                      "require_trusted"),
                     "streamsim.base"),
-    **dict.fromkeys(("Bounded", "Checkpointable", "Differentiable", "Features", "LabelConditioned", "Scoring",
-                     "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
+    **dict.fromkeys(("Bounded", "Checkpointable", "Differentiable", "Features", "HarmProbes", "HoldoutBoundary",
+                     "LabelConditioned", "Scoring", "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
     "Batch": "streamsim.batch", "Verdicts": "streamsim.batch", "TargetView": "streamsim.threat",
     "ArtifactCache": "streamsim.cache", "cached_fit": "streamsim.cache",
     "ProgressFactory": "streamsim.progress", "silent": "streamsim.progress",
     "run": "streamsim.experiment", "DataSpace": "streamsim.space", "IMAGES": "streamsim.space",
-    "Probe": "streamsim.probes", "HarmProbes": "streamsim.abilities",
+    "Probe": "streamsim.probes", "RawData": "streamsim.data.datasets",
 }
 
 
@@ -76,7 +78,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
-    "CraftContext", "DataError", "Defense", "Differentiable", "Features", "HarmProbes", "LabelConditioned", "Learner", "Observation",
-    "PluginError", "Probe", "ProgressFactory", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
+    "CraftContext", "DataError", "Defense", "Differentiable", "Features", "HarmProbes", "HoldoutBoundary", "LabelConditioned", "Learner",
+    "Observation", "PluginError", "Probe", "ProgressFactory", "RawData", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
     "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "require_trusted", "run", "silent",
 ]

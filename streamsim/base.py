@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from streamsim.cache import ArtifactCache
     from streamsim.threat import TargetView
 
-N_CLASSES = 10
+N_CLASSES = IMAGES.n_classes  # the image datasets' classes; a run's own are its data space's
 
 
 @dataclass
@@ -159,6 +159,10 @@ class Attack:
 
     knowledge: ClassVar[str] = "none"
     accepts: ClassVar[tuple[str, ...]] = ("images",)
+    #: its column names in result tables (the leaderboard) by knowledge level, e.g. ``{"posteriors":
+    #: "black-box X"}``; without one an attack is named by its plugin name, followed by its knowledge
+    #: when that is not the attack's default (``name (posteriors)``)
+    labels: ClassVar[dict[str, str]] = {}
     #: True when :meth:`prepare` needs ``context.training``: a scenario that does not grant the
     #: source ``training_data`` is then refused before anything trains
     needs_training_data: bool = False

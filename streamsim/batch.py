@@ -20,7 +20,8 @@ import torch
 class Batch:
     """A batch of samples as they arrive at the gate.
 
-    ``x`` is float32 ``N×1×28×28`` in ``[-1, 1]``; ``labels`` are the labels claimed by whoever
+    ``x`` is float32 ``N×`` the run's :class:`~streamsim.space.DataSpace` shape (``N×1×28×28`` images
+    or ``N×d`` feature vectors), in model units (``[-1, 1]``); ``labels`` are the labels claimed by whoever
     sent the batch (what a learner would train on), ``true_labels`` the ground truth, which only
     the simulator's bookkeeping and the ``oracle`` defense may read. ``ids`` index the dataset
     split the sample was drawn from (``-1`` never appears: crafted samples keep their base id).

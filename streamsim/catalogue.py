@@ -124,7 +124,7 @@ BELIEF_SUFFIXES: dict[str, tuple[str, Kind]] = {
     "_n": ("samples believed", "count"),
 }
 BELIEF_SHORT = {"inferred": "inferred", "forecast": "shadow"}
-PREFIXES = {"fidelity_": "shadow fidelity: ", "shadow_": "shadow training: "}  # FGSM's shadow numbers
+PREFIXES = {"fidelity_": "shadow fidelity: ", "shadow_": "shadow training: "}  # an attack's shadow models' numbers
 
 CONSOLE = ("final_accuracy", "baseline_final_accuracy", "accuracy_drop", "asr", "baseline_asr", "targeted_success",
            "baseline_targeted_success", "worst_class", "worst_class_drop", "harm_per_1k_accepted", "ca", "da", "ca_window", "da_window",

@@ -200,11 +200,10 @@ def validate(
     """Check a scenario as `run` does before it starts (plugins, data, splits, numbers), running nothing."""
     from streamsim import preflight
     from streamsim.config import load_scenario
-    from streamsim.experiment import build_components
 
     with _allowing(allow_import):
         sc = guarded(lambda: load_scenario(scenario, set_))
-        guarded(lambda: preflight.check(build_components(sc)[3]))
+        guarded(lambda: preflight.check(sc))
     typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
                f"defense {sc.defense.name}, learner {sc.learner.name})")
 

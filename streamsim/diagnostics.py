@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import chdtrc
 
-from streamsim.base import N_CLASSES
 from streamsim.records import ScreenRecord
 
 WALL_CLOCK_KEYS = ("wall_time_s", "screen_s_per_1k")
@@ -62,12 +61,21 @@ def seconds_per_1k(seconds: float, points: int) -> float:
 
 @dataclass
 class FilterDiagnostics:
-    """Running totals over the screen records of one run."""
+    """Running totals over the screen records of one run, whose data has ``n_classes`` classes.
 
-    clean_seen: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES, dtype=np.int64))
-    clean_removed: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES, dtype=np.int64))
+    >>> FilterDiagnostics(n_classes=2).summary()["clean_removed_by_class"]  # nothing screened yet
+    [nan, nan]
+    """
+
+    n_classes: int
+    clean_seen: np.ndarray = field(init=False)
+    clean_removed: np.ndarray = field(init=False)
     screened: int = 0
     screen_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.clean_seen = np.zeros(self.n_classes, dtype=np.int64)
+        self.clean_removed = np.zeros(self.n_classes, dtype=np.int64)
 
     def add(self, record: ScreenRecord) -> None:
         self.screened += record.n
@@ -76,8 +84,9 @@ class FilterDiagnostics:
             return
         clean = ~record.is_poison
         labels = record.labels[clean].astype(np.int64)
-        self.clean_seen += np.bincount(labels, minlength=N_CLASSES)[:N_CLASSES]
-        self.clean_removed += np.bincount(labels[~record.accept[clean]], minlength=N_CLASSES)[:N_CLASSES]
+        k = self.n_classes
+        self.clean_seen += np.bincount(labels, minlength=k)[:k]
+        self.clean_removed += np.bincount(labels[~record.accept[clean]], minlength=k)[:k]
 
     def summary(self) -> dict[str, object]:
         return {

@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,17 @@ import river
 import torch
 
 import streamsim
-from streamsim import preflight, registry
+from streamsim import preflight
 from streamsim.abilities import Checkpointable, HoldoutBoundary, has, require
 from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
 from streamsim.config import DataConfig, Scaling, Scenario, load_scenario
+from streamsim.data.datasets import RawData
 from streamsim.data.splits import CutData, cut
-from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelError
+from streamsim.errors import ConfigError, DataError
 from streamsim.parts.evaluator import held_out
-from streamsim.parts.updates import check_policy
+from streamsim.preflight import Plan
 from streamsim.probes import Probe
 from streamsim.progress import ProgressFactory, silent
 from streamsim.records import PhaseRecord, Record
@@ -46,8 +47,7 @@ from streamsim.rundir import (
 )
 from streamsim.seeds import child_seed
 from streamsim.simulator import Simulation, harm_probes, merge_probes
-from streamsim.space import IMAGES
-from streamsim.threat import KNOWLEDGE_LEVELS, TargetView
+from streamsim.threat import TargetView
 
 
 def load_data(cfg: DataConfig, seed: int) -> tuple[dict[str, Batch], str]:
@@ -58,7 +58,11 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[dict[str, Batch], str]:
 
 def load_cut(cfg: DataConfig, seed: int) -> tuple[CutData, str]:
     """The run's splits with their data space and feature scaling, and a key that identifies them."""
-    raw = preflight.load_raw(cfg, seed)
+    return cut_raw(preflight.load_raw(cfg, seed), cfg, seed)
+
+
+def cut_raw(raw: RawData, cfg: DataConfig, seed: int) -> tuple[CutData, str]:
+    """:func:`load_cut` of data already loaded (a run's :class:`~streamsim.preflight.Plan` holds it)."""
     split_seed = child_seed(seed, "splits")
     fractions = cfg.splits.model_dump()
     data = cut(raw, fractions, split_seed, cfg.scaling.model_dump() if cfg.scaling is not None else None)
@@ -79,30 +83,6 @@ def _make_cache(enabled: bool) -> Any:
     except ImportError:
         return None
     return ArtifactCache()
-
-
-def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, Attack], Scenario]:
-    """Construct every plugin (validating its settings); also returns the fully resolved scenario."""
-    learner, lp = registry.build("learner", scenario.learner.name, scenario.learner.params, "learner")
-    defense, dp = registry.build("defense", scenario.defense.name, scenario.defense.params, "defense")
-    attacks: dict[str, Attack] = {}
-    resolved = scenario.model_copy(deep=True)
-    resolved.learner.params, resolved.defense.params = lp, dp
-    for i, a in enumerate(scenario.attackers):
-        attack, ap = registry.build("attack", a.attack.name, a.attack.params, f"attackers.{i}.attack")
-        knowledge = getattr(attack, "knowledge", None)
-        if knowledge not in KNOWLEDGE_LEVELS:
-            raise PluginError(f"attackers.{i}.attack: knowledge {knowledge!r} is not one of {', '.join(KNOWLEDGE_LEVELS)}")
-        if getattr(attack, "needs_training_data", False) and not a.training_data:  # refused before anything trains
-            raise ThreatModelError(f"attackers.{i}: the attack distils on the target's training data; "
-                                   "grant it with training_data = true")
-        attacks[a.name] = attack
-        resolved.attackers[i].attack.params = ap
-    for role, obj in (("learner", learner), ("defense", defense)):
-        if not isinstance(obj, (Learner if role == "learner" else Defense)):
-            raise PluginError(f"{role} {getattr(scenario, role).name!r} is not a streamsim {role.capitalize()}")
-    check_policy(scenario.learner.update, learner)
-    return learner, defense, attacks, resolved
 
 
 def versions() -> dict[str, str]:
@@ -139,16 +119,15 @@ def run(
     sc = load_scenario(scenario, tuple(set), values)
     if baseline is not None:
         sc = sc.model_copy(update={"baseline": baseline})
-    resolved = build_components(sc)[3]
     auto = out == "auto"
     out_path = None if out is None or auto else Path(out)
-    cache = preflight.check(resolved, out=Path("runs") if auto else out_path, fresh=not auto,
-                            checkpoint_every=checkpoint_every, cache=cache)
+    plan = preflight.check(sc, out=Path("runs") if auto else out_path, fresh=not auto,
+                           checkpoint_every=checkpoint_every, cache=cache)
     if auto:
         out_path = reserve_run_dir(Path("runs"), sc.name, sc.seed)
     try:
         with preflight.torch_threads(sc.threads):
-            return _execute(sc, out_path, cache=cache, progress=progress, on_record=on_record,
+            return _execute(plan, out_path, progress=progress, on_record=on_record,
                             checkpoint_every=checkpoint_every)
     except BaseException:
         if auto and out_path is not None:
@@ -175,8 +154,8 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
     sc = load_scenario(scenario_file)
     if device is not None:
         sc = sc.model_copy(update={"device": device})
-    cache = preflight.check(build_components(sc)[3], checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
-                            cache=settings["cache"])
+    plan = preflight.check(sc, checkpoint_every=settings["checkpoint_every"], out=run_dir, fresh=False,
+                           cache=settings["cache"])
     folder = find_checkpoint(run_dir / CHECKPOINT)
     resumed = None
     if folder is not None:
@@ -187,31 +166,33 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
             raise CheckpointError(f"{folder}: not the checkpoint of a run (no phase and simulation state)")
         resumed = {**state, "segments": meta.get("records")}
     with preflight.torch_threads(sc.threads):
-        return _execute(sc, run_dir, cache=cache, progress=progress, on_record=on_record,
+        return _execute(plan, run_dir, progress=progress, on_record=on_record,
                         checkpoint_every=settings["checkpoint_every"], resumed=resumed)
 
 
 @dataclass
 class _Setup:
-    """What every phase of a run works with: the scenario, its components and its data."""
+    """What every phase of a run works with: the scenario, its components (the plan's) and its data."""
 
     scenario: Scenario
     resolved: Scenario
     learner: Learner
     defense: Defense
     attacks: dict[str, Attack]
-    splits: dict[str, Batch]
+    data: CutData
     data_key: str
     cache: Any
     progress: ProgressFactory
-    device: str = "cpu"
-    data: CutData | None = None
-    probes: dict[str, dict[str, Probe]] = field(default_factory=dict)  # each attacker source's harm probes
+    device: str
+    probes: dict[str, dict[str, Probe]]  # each attacker source's harm probes
+
+    @property
+    def splits(self) -> dict[str, Batch]:
+        return self.data.splits
 
     def context(self, name: str, **extra: Any) -> SetupContext:
-        space = self.data.space if self.data is not None else IMAGES
         return SetupContext(seed=child_seed(self.scenario.seed, name), data_key=self.data_key, cache=self.cache,
-                            progress=self.progress, device=self.device, space=space, **extra)
+                            progress=self.progress, device=self.device, space=self.data.space, **extra)
 
 
 class _Recorder:
@@ -248,12 +229,13 @@ class _Recorder:
         return save
 
 
-def _execute(sc: Scenario, out_path: Path | None, *, cache: bool, progress: ProgressFactory,
+def _execute(plan: Plan, out_path: Path | None, *, progress: ProgressFactory,
              on_record: Callable[[Record], None] | None, checkpoint_every: float | None,
              resumed: dict[str, Any] | None = None) -> Result:
     started = time.perf_counter()
-    setup = _set_up(sc, cache, progress)
-    recorder = _open_recorder(setup, out_path, on_record, checkpoint_every, cache, resumed)
+    sc = plan.scenario
+    setup = _set_up(plan, progress)
+    recorder = _open_recorder(setup, out_path, on_record, checkpoint_every, plan.cache, resumed)
     phase, records = (resumed["phase"], recorder.replay(resumed["segments"])) if resumed else (None, [])
     if resumed is None:
         recorder(PhaseRecord("attack", "setup"))
@@ -264,17 +246,17 @@ def _execute(sc: Scenario, out_path: Path | None, *, cache: bool, progress: Prog
     return _write_outputs(setup, recorder, out_path, checkpoint_every is not None, started)
 
 
-def _set_up(sc: Scenario, cache: bool, progress: ProgressFactory) -> _Setup:
-    """Build the components (validating their settings) and load the data; trains nothing."""
-    learner, defense, attacks, resolved = build_components(sc)
-    data, data_key = load_cut(sc.data, sc.seed)
+def _set_up(plan: Plan, progress: ProgressFactory) -> _Setup:
+    """Cut the plan's data into splits and fix the harm probes; trains nothing."""
+    sc, resolved = plan.scenario, plan.resolved
+    data, data_key = cut_raw(plan.raw, sc.data, sc.seed)
     if data.scaling is not None:  # stated in the resolved scenario: rerunning it scales the same way
         resolved.data.scaling = Scaling.model_validate(data.scaling)
     # The probes are fixed before anything runs: both runs measure them, and each attack is handed its own.
-    probes = harm_probes(attacks, held_out(data.splits["test"], sc.data.eval_size, sc.seed), data.space)
+    probes = harm_probes(plan.attacks, held_out(data.splits["test"], sc.data.eval_size, sc.seed), data.space)
     merge_probes(probes)  # refuse two sources defining one probe before anything trains
-    return _Setup(sc, resolved, learner, defense, attacks, data.splits, data_key, _make_cache(cache), progress,
-                  preflight.torch_device(sc.device), data, probes)
+    return _Setup(sc, resolved, plan.learner, plan.defense, plan.attacks, data, data_key, _make_cache(plan.cache),
+                  progress, plan.device, probes)
 
 
 def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Record], None] | None,
@@ -290,7 +272,7 @@ def _open_recorder(setup: _Setup, out_path: Path | None, on_record: Callable[[Re
             start_resumable(out_path, resolved_toml, {"checkpoint_every": checkpoint_every, "cache": cache,
                                                       "scenario_sha256": meta["scenario_sha256"]})
         log = RecordLog(out_path / CHECKPOINT)
-    return _Recorder(Collector(setup.scenario.metrics.window), on_record, log, meta)
+    return _Recorder(Collector(setup.scenario.metrics.window, setup.data.space.n_classes), on_record, log, meta)
 
 
 def _fit(setup: _Setup) -> None:

@@ -14,12 +14,14 @@ deviation over the sweep's seeds of one summary metric:
   this machine at that moment, unlike the others).
 
 Cells are matched to their settings through ``sweep.json`` (the grid) and the cell id, so a
-setting that is a whole table (a defense with its parameters) is labelled by its name.
+setting that is a whole table (a defense with its parameters) is labelled by its name. An attack's
+column is named by the attack itself (:attr:`streamsim.Attack.labels`, by the cell's resolved
+``knowledge``), else by its plugin name and a knowledge that is not its default:
 
->>> attack_label({"name": "fgsm", "params": {"knowledge": "posteriors", "eps": 0.3}})
-'black-box FGSM'
->>> attack_label({"name": "label-flip"})
-'label-flip'
+>>> attack_label({"name": "accumulative", "params": {"knowledge": "posteriors", "eps": 0.3}})
+'accumulative (posteriors)'
+>>> attack_label({"name": "accumulative"}), attack_label({"name": "label-flip"})
+('accumulative', 'label-flip')
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from streamsim import registry
 from streamsim.atomic import write_text_atomic
-from streamsim.errors import DataError
+from streamsim.errors import ConfigError, DataError, PluginError
 from streamsim.sweep import cell_id, grid_cells
 
 DEFENSE_KEYS = ("defense", "defense.name")
@@ -49,13 +52,6 @@ METRICS = {  # summary key → (heading, what it is)
     "targeted_success": ("targeted success", "the targeted attack's chosen inputs classified as it wants; lower is better"),
 }
 HARM_ONLY = ("asr", "targeted_success")  # shown only when some attack in the sweep defines them
-KNOWN_ATTACKS = {  # (attack name, knowledge) → the leaderboard's column name
-    ("fgsm", "white-box"): "white-box FGSM",
-    ("fgsm", "posteriors"): "black-box FGSM",
-    ("adaptive", "verdicts"): "adaptive verdicts",
-    ("adaptive", "effects"): "adaptive effects",
-}
-DEFAULT_KNOWLEDGE = {"fgsm": "white-box", "adaptive": "verdicts"}
 
 
 def attack_label(attack: dict[str, Any] | str) -> str:
@@ -63,10 +59,21 @@ def attack_label(attack: dict[str, Any] | str) -> str:
     if isinstance(attack, str):
         attack = {"name": attack}
     name = str(attack.get("name", "?"))
-    knowledge = (attack.get("params") or {}).get("knowledge", DEFAULT_KNOWLEDGE.get(name))
-    if knowledge is None:
-        return name
-    return KNOWN_ATTACKS.get((name, knowledge), f"{name} ({knowledge})")
+    params = attack.get("params") or {}
+    try:
+        factory = registry.resolve("attack", name)
+    except PluginError:  # not installed here (or not allowed): named by the settings the sweep wrote
+        knowledge = params.get("knowledge")
+        return name if knowledge is None else f"{name} ({knowledge})"
+    default = getattr(factory, "knowledge", None)
+    try:  # the cell's resolved setting, as its run wrote it: given, or the attack's default
+        knowledge = registry.check_params(factory, params, "attack").get("knowledge", default)
+    except ConfigError:  # settings of another version of the attack: what the cell states
+        knowledge = params.get("knowledge", default)
+    labels = getattr(factory, "labels", {})
+    if knowledge in labels:
+        return labels[knowledge]
+    return name if knowledge is None or knowledge == default else f"{name} ({knowledge})"
 
 
 def _name(value: Any) -> str:

@@ -1,9 +1,14 @@
-"""Everything checked before a run starts, the same way by ``streamsim validate`` and ``run``.
+"""Everything checked before a run starts, the same way by ``streamsim validate``, ``run``,
+``--resume`` and every sweep cell; what passes is the run's :class:`Plan`.
 
-Input is hostile until validated. A scenario that passes :func:`check` has a dataset that loads,
-a non-empty split for every role it uses, numbers that keep every loop finite, and folders it can
-write — so a run fails on bad input *before* any training, never after it:
+Input is hostile until validated. A scenario that passes :func:`check` has plugins that build
+with its settings, a dataset that loads, a non-empty split for every role it uses, numbers that
+keep every loop finite, and folders it can write — so a run fails on bad input *before* any
+training, never after it. The checks build the plugins and load the data, so :func:`check` hands
+them on as the :class:`Plan` the run executes: each plugin is built once and the data loaded once
+per run.
 
+- every plugin resolves and builds with its settings (a typo is a one-line error naming the key);
 - the dataset exists and loads (shapes, dtypes and labels checked by the loader);
 - every split role the scenario uses has samples (``pretrain`` and ``test`` always, ``trusted``
   when a defense is fitted, ``stream`` with clean sources, ``attacker`` with attackers);
@@ -31,17 +36,21 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from streamsim import registry
+from streamsim.base import Attack, Defense, Learner
 from streamsim.config import DataConfig, Scenario
 from streamsim.data import tabular
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import held_out, split_sizes
-from streamsim.errors import ConfigError, DataError
+from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelError
+from streamsim.parts.updates import check_policy
 from streamsim.seeds import child_seed
 from streamsim.space import accepted
+from streamsim.threat import KNOWLEDGE_LEVELS
 
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
@@ -67,6 +76,30 @@ def load_raw(cfg: DataConfig, seed: int = 0) -> RawData:
     return raw
 
 
+def build_components(scenario: Scenario) -> tuple[Learner, Defense, dict[str, Attack], Scenario]:
+    """Construct every plugin (validating its settings); also returns the fully resolved scenario."""
+    learner, lp = registry.build("learner", scenario.learner.name, scenario.learner.params, "learner")
+    defense, dp = registry.build("defense", scenario.defense.name, scenario.defense.params, "defense")
+    attacks: dict[str, Attack] = {}
+    resolved = scenario.model_copy(deep=True)
+    resolved.learner.params, resolved.defense.params = lp, dp
+    for i, a in enumerate(scenario.attackers):
+        attack, ap = registry.build("attack", a.attack.name, a.attack.params, f"attackers.{i}.attack")
+        knowledge = getattr(attack, "knowledge", None)
+        if knowledge not in KNOWLEDGE_LEVELS:
+            raise PluginError(f"attackers.{i}.attack: knowledge {knowledge!r} is not one of {', '.join(KNOWLEDGE_LEVELS)}")
+        if getattr(attack, "needs_training_data", False) and not a.training_data:  # refused before anything trains
+            raise ThreatModelError(f"attackers.{i}: the attack distils on the target's training data; "
+                                   "grant it with training_data = true")
+        attacks[a.name] = attack
+        resolved.attackers[i].attack.params = ap
+    for role, obj in (("learner", learner), ("defense", defense)):
+        if not isinstance(obj, (Learner if role == "learner" else Defense)):
+            raise PluginError(f"{role} {getattr(scenario, role).name!r} is not a streamsim {role.capitalize()}")
+    check_policy(scenario.learner.update, learner)
+    return learner, defense, attacks, resolved
+
+
 def _needed_roles(sc: Scenario) -> dict[str, str]:
     roles = {"pretrain": "the learner is pretrained on it", "test": "accuracy is measured on it"}
     if sc.defense.name != "none":
@@ -78,17 +111,16 @@ def _needed_roles(sc: Scenario) -> dict[str, str]:
     return roles
 
 
-def check_data(sc: Scenario, components: dict[str, object] | None = None) -> None:
-    """The dataset loads, every split role the scenario uses gets samples, and every component
-    (``components``: role → learner, defense or attack) accepts this kind of data."""
-    raw = load_raw(sc.data, sc.seed)
+def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> None:
+    """Every split role the scenario uses gets samples of the loaded ``raw`` data, and every
+    component (``components``: role → learner, defense or attack) accepts this kind of data."""
     sizes = split_sizes(len(raw.y), sc.data.splits.model_dump(), held_out(raw))
     for role, why in _needed_roles(sc).items():
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)
             raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
     kind = "vectors" if raw.is_vectors else "images"
-    what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else "28×28 images"
+    what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else f"{'×'.join(map(str, raw.x.shape[1:]))} images"
     for role, component in (components or {}).items():
         if kind not in accepted(component):
             raise ConfigError(f"{role}: {type(component).__name__} handles {' and '.join(accepted(component))} only, "
@@ -209,24 +241,36 @@ def usable_cache(enabled: bool) -> bool:
     return True
 
 
-def _components(sc: Scenario) -> dict[str, object]:
-    """The scenario's learner, defense and attacks, constructed (constructors only store settings)."""
-    out = {"learner": registry.build("learner", sc.learner.name, sc.learner.params, "learner")[0],
-           "defense": registry.build("defense", sc.defense.name, sc.defense.params, "defense")[0]}
-    for i, a in enumerate(sc.attackers):
-        out[f"attackers.{i}.attack"] = registry.build("attack", a.attack.name, a.attack.params, f"attackers.{i}.attack")[0]
-    return out
+@dataclass
+class Plan:
+    """A run as checked, ready to execute: what :func:`check` built and loaded, handed on so the
+    run builds nothing and loads nothing again.
 
-
-def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, checkpoint_every: float | None = None,
-          cache: bool = True, components: dict[str, object] | None = None) -> bool:
-    """Everything about a run that can be known before it starts; returns whether to use the cache.
-
-    ``resolved`` is the scenario with every plugin setting filled in (from ``build_components``).
-    ``out`` is the run folder (``fresh``: it must not hold anything yet) or, with ``fresh=False``,
-    the folder a new run folder will be made in. ``components`` (role → built learner, defense,
-    attack) are checked to accept the dataset's kind of data.
+    ``scenario`` is the scenario as given; ``resolved`` has every plugin setting filled in (what a
+    run directory's ``scenario.resolved.toml`` states). ``raw`` is the loaded dataset, not yet cut
+    into splits; ``cache`` says whether the artifact cache can be used; ``device`` is the torch
+    device ``scenario.device`` names.
     """
+
+    scenario: Scenario
+    resolved: Scenario
+    learner: Learner
+    defense: Defense
+    attacks: dict[str, Attack]
+    raw: RawData
+    cache: bool
+    device: str
+
+
+def check(scenario: Scenario, *, out: Path | None = None, fresh: bool = True, checkpoint_every: float | None = None,
+          cache: bool = True) -> Plan:
+    """Everything about a run that can be known before it starts; returns the run's :class:`Plan`.
+
+    Builds every plugin (validating its settings) and loads the dataset, once. ``out`` is the run
+    folder (``fresh``: it must not hold anything yet) or, with ``fresh=False``, the folder a new
+    run folder will be made in.
+    """
+    learner, defense, attacks, resolved = build_components(scenario)
     check_numbers(resolved, checkpoint_every)
     check_plugin_numbers(resolved.learner.params, "learner")
     check_plugin_numbers(resolved.defense.params, "defense")
@@ -234,11 +278,14 @@ def check(resolved: Scenario, *, out: Path | None = None, fresh: bool = True, ch
         check_plugin_numbers(a.attack.params, f"attackers.{i}.attack")
     if checkpoint_every is not None and out is None:
         raise ConfigError("checkpoints need a run directory: pass out= (or drop checkpoint_every)")
-    check_data(resolved, _components(resolved) if components is None else components)
-    torch_device(resolved.device)
+    raw = load_raw(resolved.data, resolved.seed)
+    components: dict[str, object] = {"learner": learner, "defense": defense}
+    components.update({f"attackers.{i}.attack": attacks[a.name] for i, a in enumerate(resolved.attackers)})
+    check_data(resolved, raw, components)
+    device = torch_device(resolved.device)
     if out is not None:
         check_output(out, fresh)
-    return usable_cache(cache)
+    return Plan(scenario, resolved, learner, defense, attacks, raw, usable_cache(cache), device)
 
 
 def torch_device(name: str) -> str:

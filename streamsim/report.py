@@ -322,59 +322,6 @@ def sweep_figures(results: pd.DataFrame) -> dict[str, Figure]:
     return out
 
 
-PAPER_KEYS = ("eps", "mode", "knowledge")
-PAPER_MODES = ("critic", "classifier", "critic-classifier", "classifier-critic")
-
-
-def _param(results: pd.DataFrame, suffix: str) -> str | None:
-    hits = [c for c in results.columns if c.startswith("param:") and c.endswith(f".{suffix}")]
-    return hits[0] if len(hits) == 1 else None
-
-
-def paper_figures(results: pd.DataFrame) -> dict[str, Figure]:
-    """The attack paper's Figures 2–6 when the sweep varies eps, mode and knowledge of an attack.
-
-    Figures 2–3 (white-box) and 4–5 (black-box): ca and da vs ε, one line per mode; Figure 6:
-    composed critic→classifier da, white-box against black-box. Mean ± std over seeds.
-    """
-    eps, mode, knowledge = (_param(results, k) for k in PAPER_KEYS)
-    if not (eps and mode and knowledge):
-        return {}
-    frame = results.assign(_x=pd.to_numeric(results[eps], errors="coerce"))
-    access = {"white-box": "white-box", "posteriors": "black-box"}
-    out: dict[str, Figure] = {}
-
-    def panel(data: pd.DataFrame, metric: str, by: str, title: str, labels: dict[str, str]) -> Figure:
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-        for level, label in labels.items():
-            stats = data[data[by] == level].groupby("_x")[metric].agg(["mean", "std"]).sort_index()
-            if stats.empty:
-                continue
-            std = stats["std"].fillna(0.0)
-            (line,) = ax.plot(stats.index, stats["mean"], marker="o", label=label)
-            ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=line.get_color(), alpha=0.2)
-        ax.set(title=title, xlabel="perturbation budget ε (L∞, pixels in [−1, 1])", ylabel=SWEEP_METRICS[metric],
-               ylim=(-0.02, 1.02))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        return fig
-
-    number = 2
-    for level, name in access.items():
-        subset = frame[frame[knowledge] == level]
-        for metric in ("ca", "da"):
-            if not subset.empty:
-                out[f"paper-fig{number}-{metric}-{name}"] = panel(
-                    subset, metric, mode, f"Figure {number}: {metric} vs ε, {name}", {m: m for m in PAPER_MODES})
-            number += 1
-    composed = frame[frame[mode] == "critic-classifier"]
-    if not composed.empty:
-        out["paper-fig6-da-composed"] = panel(composed, "da", knowledge, "Figure 6: composed critic→classifier da, "
-                                              "white-box vs black-box", access)
-    return out
-
-
 # --- writing -------------------------------------------------------------------------------
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write a PNG atomically: a temporary sibling renamed into place."""
@@ -428,7 +375,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     results = _csv(sweep_dir / "results.csv")
     if results.empty:
         raise DataError(f"{sweep_dir / 'results.csv'}: no finished cells yet")
-    figs = {**paper_figures(results), **sweep_figures(results)}
+    figs = sweep_figures(results)
     seeds = sorted(results["seed"].unique().tolist()) if "seed" in results else []
     lines = [f"# Sweep report: {sweep_dir.name}", "", f"From `{sweep_dir / 'results.csv'}`: {len(results)} rows, "
              f"seeds {', '.join(map(str, seeds)) or '?'}. Lines are means over seeds, bands ± one standard deviation."]

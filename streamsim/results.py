@@ -57,9 +57,10 @@ class Collector:
 
     It alone builds ``summary.json``, ``timeline.csv``, ``events.csv``, ``scores.csv`` and
     ``examples.npz`` (:meth:`tables`, :meth:`summary`, :meth:`examples`), from records only.
+    ``window`` is the scenario's ``metrics.window``; ``n_classes`` the data space's class count.
     """
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, n_classes: int) -> None:
         self.runs: dict[str, _RunState] = {run: _RunState(Detection(window)) for run in ("attack", "baseline")}
         self.timeline: list[dict[str, float]] = []
         self.events: list[dict[str, Any]] = []
@@ -67,7 +68,7 @@ class Collector:
         self.attack_columns: dict[str, float] = {}  # latest attacker numbers, as attack:<source>:<key>
         self.kept: list[ExampleRecord] = []
         self.attackers: dict[str, dict[str, Any]] = {}  # from AttackerSummary records
-        self.diagnostics = FilterDiagnostics()  # of the attacked run; summary only (wall time inside)
+        self.diagnostics = FilterDiagnostics(n_classes)  # of the attacked run; summary only (wall time inside)
         self.updates: list[float] = []  # times the attacked run's model changed (UpdateRecord)
 
     def __call__(self, record: Record) -> None:

@@ -25,11 +25,11 @@ from streamsim.data.splits import CutData
 from streamsim.errors import ConfigError
 from streamsim.parts import Part
 from streamsim.parts.beliefs import BeliefScorer
-from streamsim.parts.drift import DriftWatch
+from streamsim.parts.drift_detector import DriftWatch
 from streamsim.parts.evaluator import Evaluator, held_out
-from streamsim.parts.examples import KeptExamples
 from streamsim.parts.feedback import FeedbackChannel
 from streamsim.parts.gate import Gate
+from streamsim.parts.kept_examples import KeptExamples
 from streamsim.parts.updates import build_policy
 from streamsim.probes import Probe
 from streamsim.records import AttackerSummary, Record

@@ -16,7 +16,7 @@ import torch
 from streamsim.base import Attack, CraftContext
 from streamsim.batch import Batch
 from streamsim.config import AttackerSource, CleanSource
-from streamsim.data import drift
+from streamsim.data import drifting
 from streamsim.errors import PluginError
 from streamsim.records import ConceptChange
 from streamsim.seeds import torch_generator
@@ -108,9 +108,9 @@ class CleanRuntime(SourceRuntime):
             return self._in_order(env, n)
         d = self.config.drift
         priors = d.prior_shift.priors if d.prior_shift is not None and env.now >= d.prior_shift.at else None
-        batch = self._draw(n, drift.sample_weights(self.pool.labels, priors))
-        angle = drift.rotation_at(env.now, d.rotation_per_time, d.max_rotation)
-        return batch.with_(x=drift.rotate(batch.x, angle), source=self.name)
+        batch = self._draw(n, drifting.sample_weights(self.pool.labels, priors))
+        angle = drifting.rotation_at(env.now, d.rotation_per_time, d.max_rotation)
+        return batch.with_(x=drifting.rotate(batch.x, angle), source=self.name)
 
 
 class AttackerRuntime(SourceRuntime):

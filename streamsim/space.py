@@ -27,7 +27,6 @@ from typing import Literal
 import torch
 
 Kind = Literal["images", "vectors"]
-FeatureKind = Literal["real", "integer", "binary"]
 IMAGE_SHAPE = (1, 28, 28)
 
 
@@ -87,7 +86,7 @@ class DataSpace:
 
     def describe(self) -> str:
         if self.kind == "images":
-            return f"28×28 images, {self.n_classes} classes"
+            return f"{'×'.join(map(str, self.shape[1:]))} images, {self.n_classes} classes"
         return f"feature vectors (d = {self.shape[0]}), {self.n_classes} classes"
 
 

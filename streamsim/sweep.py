@@ -170,10 +170,9 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
     if any(not isinstance(s, int) or not 0 <= s < 2**63 for s in seeds):
         raise ConfigError(f"seeds must be integers in 0..2**63-1, got {seeds}")
     from streamsim import preflight
-    from streamsim.experiment import build_components
 
     for params in grid_cells(grid):  # each cell checked as `run` will check it: a typo fails before hours of work
-        preflight.check(build_components(load_scenario(base, overrides, params))[3], cache=False)
+        preflight.check(load_scenario(base, overrides, params), cache=False)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_text_atomic(meta_path, json.dumps({"grid": grid, "seeds": seeds, "overrides": list(overrides),

@@ -12,7 +12,8 @@ from attacks.adaptive import Adaptive
 from attacks.adaptive.policy import Arm, Policy
 from streamsim import Batch, Defense, Verdicts
 from streamsim.config import load_scenario
-from streamsim.experiment import build_components, load_data
+from streamsim.experiment import load_data
+from streamsim.preflight import build_components
 from streamsim.records import AttackRecord
 from streamsim.simulator import Simulation
 from streamsim.threat import TargetView

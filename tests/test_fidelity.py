@@ -1,4 +1,4 @@
-"""The reference-profile options (issue 17): each changes behaviour as documented; defaults are unchanged."""
+"""The reference-profile options: each changes behaviour as documented; defaults are unchanged."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from streamsim.config import AttackerSource, load_scenario
 from streamsim.data.datasets import mnist_5k
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
-from streamsim.experiment import build_components, run
+from streamsim.experiment import run
 from streamsim.learners.torch_cnn import PaperCNNLearner
 from streamsim.nn import paper_cnn, paper_cnn_channels_first
+from streamsim.preflight import build_components
 from streamsim.threat import TargetView
 
 from .conftest import SHARED_MNIST
@@ -361,7 +362,7 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
 
 
 def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
-    # The robustness fix (issue 17): the fast preset's critic is trained without cGAN samples.
+    # The robustness fix: the fast preset's critic is trained without cGAN samples.
     assert DePois(preset="fast").training_config()["augment_factor"] == 1.0
     assert DePois(preset="paper").training_config()["augment_factor"] == 5.0  # the method as published
     # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults

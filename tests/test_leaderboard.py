@@ -15,7 +15,7 @@ from streamsim.report import write_report
 from streamsim.sweep import ResultsFile, cell_id, grid_cells
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = REPO_ROOT / "benchmarks" / "results" / "leaderboard"
+COMMITTED = REPO_ROOT / "experiments" / "results" / "leaderboard"
 BUILT_IN_DEFENSES = {"none", "oracle", "depois", "knn", "centroid", "loss-trim", "roni", "spectral"}
 SIX_ATTACKS = ["label-flip", "noise", "white-box FGSM", "black-box FGSM", "adaptive verdicts", "adaptive effects"]
 
@@ -88,7 +88,7 @@ def test_a_grid_value_may_be_a_whole_table():
 
 
 def test_the_readme_harm_leaderboard_is_the_committed_results():
-    committed = REPO_ROOT / "benchmarks" / "results" / "leaderboard-harm"
+    committed = REPO_ROOT / "experiments" / "results" / "leaderboard-harm"
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     found = re.search(r"<!-- leaderboard-harm:start -->\n(.*?)<!-- leaderboard-harm:end -->", text, re.S)
     assert found, "README.md has no harm leaderboard"

@@ -19,7 +19,7 @@ from streamsim.base import Learner
 from streamsim.config import load_scenario
 from streamsim.experiment import load_data
 from streamsim.parts.beliefs import BeliefScorer
-from streamsim.parts.drift import Adwin, DriftWatch
+from streamsim.parts.drift_detector import Adwin, DriftWatch
 from streamsim.records import DriftAlarm, ScreenRecord
 from streamsim.simulator import Simulation
 from streamsim.wakeups import timeout_at

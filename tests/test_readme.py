@@ -49,9 +49,9 @@ def test_python_blocks_run(index, monkeypatch):
 
 
 def test_the_quickstart_numbers_are_the_committed_ones():
-    record = json.loads((REPO / "benchmarks" / "results" / "quickstart-seed0.json").read_text())
+    record = json.loads((REPO / "experiments" / "results" / "quickstart-seed0.json").read_text())
     m = record["metrics"]
-    assert record["command"] == "python benchmarks/quickstart_readme.py" and record["threads"] == 1
+    assert record["command"] == "python experiments/quickstart_readme.py" and record["threads"] == 1
     paragraph = README[README.index("**What we reach.**"):].split("\n\n")[0].replace("\n", " ")
     for text in (f"rejects {round(100 * m['ca'])} % of the flipped poisons", f"ca {m['ca']:.3f}", f"da {m['da']:.3f}",
                  f"false-rejection rate of {m['clean_frr']:.3f}", f"precision {m['precision']:.2f}", f"F1 {m['f1']:.2f}",
@@ -64,7 +64,7 @@ def test_table_1_is_printed_from_the_committed_sweep():
     # committed results.csv gives, row for row (a stale or hand-edited cell fails)
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("table1", REPO / "benchmarks" / "table1.py")
+    spec = importlib.util.spec_from_file_location("table1", REPO / "experiments" / "table1.py")
     table1 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table1)
     rows = table1.rows()
@@ -82,7 +82,7 @@ def test_table_1_with_the_paper_preset_is_printed_from_its_committed_sweep():
 def _benchmark(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -90,8 +90,8 @@ def _benchmark(name: str):
 
 def test_the_adaptive_comparison_is_printed_from_the_committed_results():
     # every row of the README's adaptive-attacker tables is what the committed per-seed file gives
-    bench = _benchmark("bench_adaptive")
-    path = REPO / "benchmarks" / "results" / "bench_adaptive-seeds0-4.json"
+    bench = _benchmark("adaptive_attackers")
+    path = REPO / "experiments" / "results" / "adaptive_attackers-seeds0-4.json"
     assert json.loads(path.read_text())["complete"]
     rows = [row for row in bench.table(path) if row]
     assert len(rows) >= 20
@@ -102,7 +102,7 @@ def test_the_adaptive_comparison_is_printed_from_the_committed_results():
 def test_the_update_regime_comparison_is_printed_from_the_committed_results():
     # the side-by-side table of "How the target learns": per-batch, buffered and replay over the same seeds
     regimes = _benchmark("update_regimes")
-    path = REPO / "benchmarks" / "results" / "update_regimes-seeds0-4.json"
+    path = REPO / "experiments" / "results" / "update_regimes-seeds0-4.json"
     record = json.loads(path.read_text())
     assert record["complete"] and len(record["seeds"]) >= 5
     rows = [row for row in regimes.table(path) if row]
@@ -127,21 +127,21 @@ def test_random_direction_control_is_printed_from_the_committed_results():
 
 def test_the_probe_signal_table_is_printed_from_the_committed_results():
     probe_signal = _benchmark("probe_signal")
-    results = REPO / "benchmarks" / "results"
+    results = REPO / "experiments" / "results"
     for row in probe_signal.table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json"):
         assert row in README, row
 
 
 def test_robustness_table_is_printed_from_the_committed_results():
-    bench = _benchmark("bench_depois_robustness")
-    rows = json.loads((REPO / "benchmarks" / "results" / "depois_robustness.json").read_text())["rows"]
+    bench = _benchmark("depois_robustness")
+    rows = json.loads((REPO / "experiments" / "results" / "depois_robustness.json").read_text())["rows"]
     for line in bench.table(rows):
         assert line in README, line
 
 
 def test_detection_table_is_printed_from_the_committed_results():
-    bench = _benchmark("bench_depois_detection")
-    rows = json.loads((REPO / "benchmarks" / "results" / "depois-detection-seed0.json").read_text())
+    bench = _benchmark("depois_detection")
+    rows = json.loads((REPO / "experiments" / "results" / "depois-detection-seed0.json").read_text())
     assert {r["preset"] for r in rows} == {"fast", "paper"}  # the issue asks for both presets
     for line in bench.table(rows):
         assert line in README, line
@@ -150,12 +150,12 @@ def test_detection_table_is_printed_from_the_committed_results():
 def test_the_tabular_numbers_are_the_committed_ones():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("tabular_scenarios", REPO / "benchmarks" / "tabular_scenarios.py")
+    spec = importlib.util.spec_from_file_location("tabular_scenarios", REPO / "experiments" / "tabular_scenarios.py")
     tab = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tab)
     for row in tab.readme_rows():  # the table and the sea-drift sentence, as the committed results give them
         assert row in README, row
-    found = json.loads((REPO / "benchmarks" / "results" / "tabular-scenarios.json").read_text())
+    found = json.loads((REPO / "experiments" / "results" / "tabular-scenarios.json").read_text())
     section = README[README.index("## Tabular and synthetic streams"):].split("\n## ")[0].replace("\n", " ")
     phishing = ", ".join(f"{r['ca']:.2f}" for r in found["phishing"]["runs"])
     assert f"(ca {phishing})" in section
@@ -167,7 +167,7 @@ def test_the_tabular_numbers_are_the_committed_ones():
 
 @pytest.mark.parametrize("sweep", ["paper-grid", "paper-grid-reference"])  # streamsim's defaults, the reference profile
 def test_the_full_grid_tables_are_printed_from_the_committed_sweep(sweep):
-    rows = _benchmark("paper_grid").tables(REPO / "benchmarks" / "results" / sweep / "results.csv")
+    rows = _benchmark("paper_grid").tables(REPO / "experiments" / "results" / sweep / "results.csv")
     assert len(rows) == 2 * 14 + 1  # per access: header, rule, 12 ε rows; a blank line between
     for row in rows:
         assert row in README, row
@@ -176,7 +176,7 @@ def test_the_full_grid_tables_are_printed_from_the_committed_sweep(sweep):
 def test_the_harm_table_is_printed_from_the_committed_results():
     # the undefended harm of the accumulative, backdoor and targeted attacks, over three seeds
     harm = _benchmark("harm")
-    path = REPO / "benchmarks" / "results" / "harm.json"
+    path = REPO / "experiments" / "results" / "harm.json"
     record = json.loads(path.read_text())
     assert all(len(runs) >= 3 for runs in record["cells"].values())
     # the accumulative comparison (Adam learner, every update regime) runs over five seeds; the SGD ablation over three

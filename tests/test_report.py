@@ -16,7 +16,8 @@ from streamsim import Batch, CraftContext
 from streamsim.cli import app
 from streamsim.config import load_scenario
 from streamsim.errors import DataError
-from streamsim.experiment import build_components, run
+from streamsim.experiment import run
+from streamsim.preflight import build_components
 from streamsim.report import sweep_figures, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -146,9 +147,15 @@ def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_paper_figures_from_an_eps_mode_knowledge_sweep(tmp_path):
-    from streamsim.report import paper_figures, sweep_report
+def test_paper_figures_are_the_paper_experiments_not_the_reports(tmp_path):
+    import importlib.util
 
+    from streamsim.report import sweep_report
+
+    spec = importlib.util.spec_from_file_location("paper_grid", REPO_ROOT / "experiments" / "paper_grid.py")
+    paper_grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(paper_grid)
+    paper_figures = paper_grid.paper_figures
     rows = []
     for knowledge in ("white-box", "posteriors"):
         for mode in ("critic", "classifier", "critic-classifier", "classifier-critic"):
@@ -168,9 +175,11 @@ def test_paper_figures_from_an_eps_mode_knowledge_sweep(tmp_path):
     assert paper_figures(results.drop(columns=["param:attackers.0.attack.params.mode"])) == {}
     (tmp_path / "sweep").mkdir()
     results.to_csv(tmp_path / "sweep" / "results.csv", index=False)
-    report = sweep_report(tmp_path / "sweep", tmp_path / "out")
-    assert "paper-fig6-da-composed.png" in report.read_text()
-    assert (tmp_path / "out" / "figures" / "paper-fig6-da-composed.png").stat().st_size > 1000
+    written = paper_grid.figures(tmp_path / "sweep" / "results.csv", tmp_path / "figs", "paper")
+    assert (tmp_path / "figs" / "paper-fig6-da-composed.png") in written
+    assert (tmp_path / "figs" / "paper-fig6-da-composed.png").stat().st_size > 1000
+    report = sweep_report(tmp_path / "sweep", tmp_path / "out")  # the core draws its generic figures only
+    assert "paper-fig" not in report.read_text() and "sweep-ca-vs-attackers.0.attack.params.eps" in report.read_text()
 
 
 def test_attackers_figure_draws_beliefs_queries_and_policy_only_when_reported():

@@ -1,4 +1,4 @@
-"""Same scenario and seed → the same summary in every process that can run it (issue 13, problem 10).
+"""Same scenario and seed → the same summary in every process that can run it.
 
 The scenario's ``threads`` (default 1) is applied by ``run`` itself, so a sweep worker — which the
 local executor starts with ``cores / jobs`` torch threads — and a Ray task compute exactly what

@@ -12,7 +12,8 @@ import streamsim
 from streamsim import Attack, Batch, Defense, Verdicts
 from streamsim.config import load_scenario
 from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.experiment import build_components, load_data
+from streamsim.experiment import load_data
+from streamsim.preflight import build_components
 from streamsim.records import ScreenRecord
 from streamsim.simulator import Simulation
 from streamsim.threat import TargetView

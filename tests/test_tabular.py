@@ -160,10 +160,8 @@ def test_the_concept_change_is_announced_when_the_in_order_stream_reaches_it():
 ])
 def test_validation_says_in_one_line_when_a_component_cannot_handle_the_data(changes, message, tmp_path):
     sc = load_scenario(_vector_scenario(**changes))
-    from streamsim.experiment import build_components
-
     with pytest.raises(ConfigError) as e:
-        check(build_components(sc)[3])
+        check(sc)
     assert message in str(e.value) and "\n" not in str(e.value)
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(_vector_scenario(**changes)))
@@ -172,11 +170,9 @@ def test_validation_says_in_one_line_when_a_component_cannot_handle_the_data(cha
 
 
 def test_an_image_scenario_refuses_data_params_and_vector_scaling(tiny):
-    from streamsim.experiment import build_components
-
     tiny["data"]["params"] = {"size": 10}
     with pytest.raises(ConfigError, match="data.params: dataset 'mnist-5k' takes no params"):
-        check(build_components(load_scenario(tiny))[3])
+        check(load_scenario(tiny))
 
 
 def test_a_river_tree_refuses_checkpoints_up_front_and_a_logistic_regression_resumes(tmp_path):

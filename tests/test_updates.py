@@ -21,9 +21,10 @@ from streamsim.checkpoint import load_checkpoint, save_checkpoint
 from streamsim.cli import app
 from streamsim.config import Buffered, PerBatch, PerSample, Replay, WindowRetrain, load_scenario
 from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.experiment import build_components, load_data
+from streamsim.experiment import load_data
 from streamsim.learners.mlp import MLPLearner
 from streamsim.parts.updates import Policy, build_policy
+from streamsim.preflight import build_components
 from streamsim.records import UpdateRecord
 from streamsim.simulator import Simulation
 from streamsim.space import DataSpace

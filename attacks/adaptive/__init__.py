@@ -5,9 +5,9 @@ One idea per module: :mod:`.shadow_critic` (an acceptance model learned online),
 back-off on the rate) and :mod:`.attack` (the ``adaptive`` plugin that ties them together). Active
 probing for ``effects`` attackers: :mod:`.probing` (probes in a batch, their twins and costs),
 :mod:`.canary` (label-inconsistent canaries), :mod:`.boundary` (points bisected onto the decision
-boundary), :mod:`.group` (was anything learned? from whether the model changed) and
-:mod:`.attribution` (a learning step's movements split over the learned points through the
-surrogate's gradients; measured in ``benchmarks/probe_signal.py``, not used by the attack).
+boundary) and :mod:`.group` (was anything learned? from whether the model changed). Attribution (a
+learning step's movements split over the learned points through the surrogate's gradients) was
+measured and is not used by the attack: ``experiments/attribution.py``, ``experiments/probe_signal.py``.
 """
 
 from attacks.adaptive.attack import Adaptive

@@ -113,6 +113,7 @@ class Adaptive(Attack):
 
     knowledge = "verdicts"
     accepts = ("images", "vectors")
+    labels = {"verdicts": "adaptive verdicts", "effects": "adaptive effects"}
 
     def __init__(
         self,
@@ -289,7 +290,7 @@ class Adaptive(Attack):
         if probed and k:
             twins = torch.from_numpy(context.rng.choice(len(pool), size=min(k, len(pool)), replace=False))
             px, py = torch.cat([base.x[m:], pool.x[twins]]), torch.cat([base.labels[m:], pool.labels[twins]])
-            probe_x, probe_claimed = prober.make(px, py, pool.x, pool.labels, view, context.generator)
+            probe_x, probe_claimed = prober.make(px, py, pool.x, pool.labels, view, context.generator, context.space.n_classes)
             prober.inference.before(view, context.time, probe_x, probe_claimed, k)  # covered: checked above
             poison, claimed = torch.cat([poison, probe_x[:k]]), torch.cat([claimed, probe_claimed[:k]])
             fooled = torch.cat([fooled, torch.ones(k, dtype=torch.bool)])  # the model does not give them that label

@@ -18,7 +18,7 @@ them. Never-submitted twins built the same way are the controls.
 >>> class Zero:  # a model that predicts class 0 everywhere
 ...     def predict(self, x): return torch.zeros(len(x), dtype=torch.long)
 >>> view = TargetView("effects", Zero(), None, query_budget=100)
->>> claimed = label_inconsistent(torch.rand(6, 1, 28, 28), view, torch.Generator().manual_seed(0))
+>>> claimed = label_inconsistent(torch.rand(6, 1, 28, 28), view, torch.Generator().manual_seed(0), n_classes=10)
 >>> len(claimed), bool((claimed != 0).all()), view.queries_used
 (6, True, 6)
 """
@@ -29,22 +29,21 @@ import torch
 
 from streamsim import TargetView
 
-N_CLASSES = 10
 
-
-def label_inconsistent(x: torch.Tensor, view: TargetView, generator: torch.Generator,
+def label_inconsistent(x: torch.Tensor, view: TargetView, generator: torch.Generator, n_classes: int,
                        shared: bool = False) -> torch.Tensor:
-    """A claimed label for each point that the deployed model does not predict for it (``len(x)`` queries).
+    """A claimed label for each point that the deployed model does not predict for it (``len(x)`` queries);
+    labels are ``0..n_classes-1`` (the data space's classes).
 
     ``shared``: every point claims the same label, drawn at random (the rare point the model already
     gives that label claims the next one). Learning any of them then shifts the model towards that
     one label everywhere, a common movement the controls (claimed the same way) measure and the
-    inference subtracts. Measured: it does not help (``benchmarks/probe_signal.py``), as the
+    inference subtracts. Measured: it does not help (``experiments/probe_signal.py``), as the
     canaries' own pulls shrink with the common part.
     """
     predicted = view.predict(x)
     if shared:
-        claimed = torch.full((len(x),), int(torch.randint(N_CLASSES, (1,), generator=generator)))
-        return torch.where(predicted == claimed, (claimed + 1) % N_CLASSES, claimed)
-    shift = torch.randint(1, N_CLASSES, (len(x),), generator=generator)
-    return (predicted + shift) % N_CLASSES
+        claimed = torch.full((len(x),), int(torch.randint(n_classes, (1,), generator=generator)))
+        return torch.where(predicted == claimed, (claimed + 1) % n_classes, claimed)
+    shift = torch.randint(1, n_classes, (len(x),), generator=generator)
+    return (predicted + shift) % n_classes

@@ -59,8 +59,9 @@ class Prober:
         return self.build_queries(k) + 2 * (2 * k)
 
     def make(self, x: torch.Tensor, y: torch.Tensor, pool_x: torch.Tensor, pool_y: torch.Tensor,
-             view: TargetView, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Probe versions of ``x`` (true labels ``y``): the points to send, and the labels to claim."""
+             view: TargetView, generator: torch.Generator, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probe versions of ``x`` (true labels ``y``, of ``n_classes`` classes): the points to send, and the
+        labels to claim."""
         if self.design == "canary":
-            return x, label_inconsistent(x, view, generator)
+            return x, label_inconsistent(x, view, generator, n_classes)
         return boundary_probes(x, y, pool_x, pool_y, view, generator, self.bisection_steps)

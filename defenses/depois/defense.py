@@ -97,7 +97,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         # 1.0: no cGAN samples. A 500-step cGAN's samples made the fast critic fragile (ca − clean FRR
         # 0.11–0.25 against label flips over 2 seeds × 2 datasets); the trusted set alone gave 0.58–0.61.
-        # See benchmarks/bench_depois_robustness.py and the README's "Is De-Pois robust?".
+        # See experiments/depois_robustness.py and the README's "Is De-Pois robust?".
         "augment_factor": 1.0,
         "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
         "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,

@@ -26,9 +26,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-N_CLASSES = 10
-IMAGE_SHAPE = (1, 28, 28)
-IMAGE_PIXELS = 28 * 28
+from streamsim import IMAGES
+
+# De-Pois's networks are the paper's, for its images: their sizes are the image space's.
+N_CLASSES = IMAGES.n_classes
+IMAGE_SHAPE = IMAGES.shape
+IMAGE_PIXELS = IMAGES.n_features
 LATENT_DIM = 100
 LEAK = 0.2
 DROPOUT = 0.4

@@ -51,6 +51,7 @@ import pandas as pd
 import torch
 
 from streamsim.base import Learner, SetupContext
+from streamsim.errors import ConfigError
 from streamsim.seeds import shuffled_batches
 from streamsim.space import IMAGES, DataSpace
 
@@ -104,8 +105,8 @@ class RiverLearner(Learner):
         self.pool = pool
         self.update = update
         _river_class(model)  # fail at configuration time, not mid-run
-        if 28 % pool:
-            raise ValueError(f"pool must divide 28, got {pool}")
+        if pool < 1:
+            raise ValueError(f"pool must be at least 1, got {pool}")
         self.estimator: Any = None
         self.columns: list[Any] = []
         self.space: DataSpace = IMAGES
@@ -159,7 +160,10 @@ class RiverLearner(Learner):
         if self.space.kind == "vectors":
             self.columns = list(self.space.feature_names)
         else:
-            self.columns = list(range((28 // self.pool) ** 2))
+            height, width = self.space.shape[-2:]
+            if height % self.pool or width % self.pool:
+                raise ConfigError(f"learner.params.pool: {self.pool} does not divide the {height}×{width} images")
+            self.columns = list(range((height // self.pool) * (width // self.pool)))
         # Online models take one step per learn_many call: pretraining walks the split in
         # stream-sized mini-batches, a few shuffled epochs, as the stream itself would.
         for idx in shuffled_batches(x.shape[0], self.pretrain_batch_size, self.pretrain_epochs, context.generator()):

@@ -9,10 +9,10 @@
   attacks themselves.
 - :class:`~streamsim.parts.evaluator.Evaluator`: accuracy on the held-out split on a clock, and
   the attackers' numbers polled at the same ticks.
-- :class:`~streamsim.parts.drift.DriftWatch`: ADWIN over the clean batches' errors.
+- :class:`~streamsim.parts.drift_detector.DriftWatch`: ADWIN over the clean batches' errors.
 - :class:`~streamsim.parts.beliefs.BeliefScorer`: the true verdicts on attacker batches, to score
   what each attack believes the defense decided.
-- :class:`~streamsim.parts.examples.KeptExamples`: the first poisons, for the report's example grid.
+- :class:`~streamsim.parts.kept_examples.KeptExamples`: the first poisons, for the report's example grid.
 
 Every part can save and restore itself (:class:`Part`); a simulation's checkpoint is the dict of
 its parts' states. Parts whose state is a fold of the records the run already emitted (the drift

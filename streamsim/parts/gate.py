@@ -27,7 +27,6 @@ class Screened:
     the update it caused (``None``: the model did not change)."""
 
     record: ScreenRecord
-    batch: Batch
     accept: torch.Tensor
     update: UpdateRecord | None = None
 
@@ -74,7 +73,7 @@ class Gate:
             accept=ok.copy(), correct=right.copy(),
             labels=batch.labels.numpy().copy(), screen_seconds=screen_seconds,
         )
-        return Screened(record, batch, accept, update)
+        return Screened(record, accept, update)
 
     def _boundary(self) -> float | None:
         return float(self.defense.boundary) if self._bounded else None

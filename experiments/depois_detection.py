@@ -14,7 +14,7 @@ trusted``, streamsim's protocol) and with the boundary refitted on the clean par
 mix (``screened-clean``, as ``count_score`` does), so the table shows how much of the paper's
 ">0.9" is the convention and the boundary rather than the critic.
 
-    python benchmarks/bench_depois_detection.py [--presets fast,paper,reference] [--json out.json] [--cache DIR]
+    python experiments/depois_detection.py [--presets fast,paper,reference] [--json out.json] [--cache DIR]
                                                 [--reference-critic CRITIC.safetensors]
 
 ``reference`` scores with the reference authors' own trained critic (converted by

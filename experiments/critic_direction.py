@@ -7,15 +7,15 @@ by exactly ±ε (``noise`` with ``kind = "sign"``), clipped to [−1, 1]. Its ca
 classifier-only FGSM cells already measured:
 
 - at ε = 0.7 for each seed, against the ``reference critic`` rows of
-  ``benchmarks/results/table1_reference.csv`` (white-box and black-box);
-- over ε for seed 0, against ``benchmarks/results/paper-grid-reference/results.csv``;
+  ``experiments/results/table1_reference.csv`` (white-box and black-box);
+- over ε for seed 0, against ``experiments/results/paper-grid-reference/results.csv``;
 - with the critic fed upright images (``--upright-seeds``, the ``channels_first`` bug fixed),
   against the ``reference critic upright`` rows.
 
-    python benchmarks/critic_direction.py --reference-critic /tmp/reference-critic.safetensors
-    python benchmarks/critic_direction.py --print     # the README's tables, from the committed CSV
+    python experiments/critic_direction.py --reference-critic /tmp/reference-critic.safetensors
+    python experiments/critic_direction.py --print     # the README's tables, from the committed CSV
 
-Rows are appended to ``benchmarks/results/critic_direction.csv`` after every run (rows already
+Rows are appended to ``experiments/results/critic_direction.csv`` after every run (rows already
 there are skipped). ``tests/test_readme.py`` checks that the README's tables are what ``--print``
 prints.
 """
@@ -104,7 +104,7 @@ def main() -> None:
     p.add_argument("--print", action="store_true", help="only print the README tables from --out")
     args = p.parse_args()
     if not args.print:
-        from table1_reference import append_row  # a sibling script: benchmarks/ is on the path when run
+        from table1_reference import append_row  # a sibling script: experiments/ is on the path when run
         if args.reference_critic is None:
             p.error("--reference-critic is required to run (or --print)")
         done = set()

@@ -1,12 +1,12 @@
 """Poisons that hurt: the accumulative, backdoor and targeted attacks on the quickstart's stream, undefended.
 
 Each cell runs a scenario of ``scenarios/`` with a few settings changed, over seeds 0-2, and keeps
-the harm numbers of its ``summary.json``. Results go to ``benchmarks/results/harm.json`` one cell at
+the harm numbers of its ``summary.json``. Results go to ``experiments/results/harm.json`` one cell at
 a time (a stopped run resumes where it was); ``--print`` only prints the README tables from it.
 
-    python benchmarks/harm.py            # every cell over seeds 0-2: about 10 minutes on 2 cores
-    python benchmarks/harm.py --seeds 0,1,2,3,4 --cells "accumulative + trigger;trigger alone;..."  # more seeds
-    python benchmarks/harm.py --print
+    python experiments/harm.py            # every cell over seeds 0-2: about 10 minutes on 2 cores
+    python experiments/harm.py --seeds 0,1,2,3,4 --cells "accumulative + trigger;trigger alone;..."  # more seeds
+    python experiments/harm.py --print
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results" / "harm.json"
 SEEDS = (0, 1, 2)
 SGD = {"learner.params.optim": "sgd", "learner.params.lr": 0.05}
-# the update regimes of benchmarks/update_regimes.py: when the target no longer learns each batch on its own
+# the update regimes of experiments/update_regimes.py: when the target no longer learns each batch on its own
 BUFFERED = {"learner.update": {"policy": "buffered", "every": 256, "steps": 4, "batch_size": 64}}
 REPLAY = {"learner.update": {"policy": "replay", "capacity": 1024, "mix": 0.5}}
 ALONE = {"attackers.0.attack.params.accumulate": False}

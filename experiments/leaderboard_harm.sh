@@ -1,9 +1,9 @@
 #!/bin/sh
 # The leaderboard's harm tables: 8 defenses x the three attacks that aim to hurt (accumulative, dirty-label
-# backdoor, targeted) x 3 seeds on scenarios/leaderboard.toml, through benchmarks/leaderboard.sh (sweep, then
+# backdoor, targeted) x 3 seeds on scenarios/leaderboard.toml, through experiments/leaderboard.sh (sweep, then
 # `streamsim report`). Copy leaderboard.md, leaderboard.csv, figures/leaderboard.png, results.csv and sweep.json
-# into benchmarks/results/leaderboard-harm/ to update the README (tests/test_leaderboard.py checks it).
-# Usage: benchmarks/leaderboard_harm.sh [OUT_DIR] [extra sweep options, e.g. --resume]
+# into experiments/results/leaderboard-harm/ to update the README (tests/test_leaderboard.py checks it).
+# Usage: experiments/leaderboard_harm.sh [OUT_DIR] [extra sweep options, e.g. --resume]
 set -eu
 OUT="${1:-runs/leaderboard-harm}"
 [ $# -gt 0 ] && shift

@@ -20,7 +20,7 @@ noise), ``canary`` (a pool point claimed as a label the model does not predict),
 (bisected between two differently predicted pool points to the model's boundary, claimed as the
 class on the other side).
 
-    python benchmarks/probe_signal.py [--rounds 30] [--json benchmarks/results/probe_signal.json]
+    python experiments/probe_signal.py [--rounds 30] [--json experiments/results/probe_signal.json]
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from pathlib import Path
 import torch
 
 from attacks.adaptive.attack import train_surrogate
-from attacks.adaptive.attribution import attribute, influence
 from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import movement
-from streamsim import SetupContext
+from streamsim import IMAGES, SetupContext
 from streamsim.atomic import write_text_atomic
 from streamsim.cache import ArtifactCache
 from streamsim.config import load_scenario
-from streamsim.experiment import build_components, load_data
+from streamsim.experiment import load_data
+from streamsim.preflight import build_components
 from streamsim.seeds import child_seed
 from streamsim.threat import TargetView
 
@@ -63,7 +63,7 @@ def design(name: str, pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetVi
         noise = torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1
         return (x + 0.3 * noise).clamp(-1, 1), y
     if name in ("canary", "canary-shared"):
-        return x, label_inconsistent(x, view, gen, shared=name == "canary-shared")
+        return x, label_inconsistent(x, view, gen, IMAGES.n_classes, shared=name == "canary-shared")
     return boundary_probes(x, y, pool_x, pool_y, view, gen)
 
 
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--table", action="store_true", help="only print the README's table from the committed results")
     args = parser.parse_args()
+    from attribution import attribute, influence  # a sibling script: experiments/ is on the path when run
+
     if args.table:
         results = Path(__file__).resolve().parent / "results"
         print("\n".join(table(results / "probe_signal.json", results / "probe_signal-fresh-adam.json")))

@@ -15,11 +15,11 @@ and black-box. Two sweeps produce our grids (about an hour each with ``--jobs 2`
       --set attackers.0.attack.params.critic_labels=claimed \\
       --set defense.params.critic_weights=/tmp/reference-critic.safetensors --seeds 0 --jobs 2 --out sweeps/paper-reference
 
-    python benchmarks/paper_grid.py sweeps/paper/results.csv --figures docs/figures --prefix paper
-    python benchmarks/paper_grid.py benchmarks/results/paper-grid/results.csv       # the README's tables
+    python experiments/paper_grid.py sweeps/paper/results.csv --figures docs/figures --prefix paper
+    python experiments/paper_grid.py experiments/results/paper-grid/results.csv       # the README's tables
 
-The committed results are ``benchmarks/results/paper-grid/results.csv`` (defaults) and
-``benchmarks/results/paper-grid-reference/results.csv``; ``tests/test_readme.py`` checks that the
+The committed results are ``experiments/results/paper-grid/results.csv`` (defaults) and
+``experiments/results/paper-grid-reference/results.csv``; ``tests/test_readme.py`` checks that the
 README's tables are exactly what this prints.
 """
 
@@ -29,12 +29,15 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from streamsim.report import PAPER_MODES, paper_figures, save_figure
+from streamsim.catalogue import METRICS
+from streamsim.report import save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results" / "paper-grid" / "results.csv"
 EPS, MODE, KNOWLEDGE = (f"param:attackers.0.attack.params.{k}" for k in ("eps", "mode", "knowledge"))
-MODES = {m: m.replace("-", "→") for m in PAPER_MODES}  # the figures' modes, in their order
+PAPER_MODES = ("critic", "classifier", "critic-classifier", "classifier-critic")  # FGSM's modes, in the figures' order
+MODES = {m: m.replace("-", "→") for m in PAPER_MODES}
 ACCESS = {"white-box": "white-box", "posteriors": "black-box"}
 
 
@@ -58,8 +61,52 @@ def tables(results: Path = RESULTS) -> list[str]:
     return out[:-1]
 
 
+def _panel(data: pd.DataFrame, metric: str, by: str, title: str, labels: dict[str, str]) -> Figure:
+    """``metric`` against ε, one line per level of ``by`` (mean ± std over seeds)."""
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for level, label in labels.items():
+        stats = data[data[by] == level].groupby("_x")[metric].agg(["mean", "std"]).sort_index()
+        if stats.empty:
+            continue
+        std = stats["std"].fillna(0.0)
+        (line,) = ax.plot(stats.index, stats["mean"], marker="o", label=label)
+        ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=line.get_color(), alpha=0.2)
+    ax.set(title=title, xlabel="perturbation budget ε (L∞, pixels in [−1, 1])", ylabel=METRICS[metric].label,
+           ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def paper_figures(results: pd.DataFrame) -> dict[str, Figure]:
+    """The attack paper's Figures 2–6 from a sweep over FGSM's eps, mode and knowledge.
+
+    Figures 2–3 (white-box) and 4–5 (black-box): ca and da vs ε, one line per mode; Figure 6:
+    composed critic→classifier da, white-box against black-box. Mean ± std over seeds. ``{}`` when
+    the sweep does not vary those three settings.
+    """
+    if not {EPS, MODE, KNOWLEDGE} <= set(results.columns):
+        return {}
+    frame = results.assign(_x=pd.to_numeric(results[EPS], errors="coerce"))
+    out: dict[str, Figure] = {}
+    number = 2
+    for level, name in ACCESS.items():
+        subset = frame[frame[KNOWLEDGE] == level]
+        for metric in ("ca", "da"):
+            if not subset.empty:
+                out[f"paper-fig{number}-{metric}-{name}"] = _panel(
+                    subset, metric, MODE, f"Figure {number}: {metric} vs ε, {name}", {m: m for m in PAPER_MODES})
+            number += 1
+    composed = frame[frame[MODE] == "critic-classifier"]
+    if not composed.empty:
+        out["paper-fig6-da-composed"] = _panel(composed, "da", KNOWLEDGE, "Figure 6: composed critic→classifier da, "
+                                               "white-box vs black-box", ACCESS)
+    return out
+
+
 def figures(results: Path, out_dir: Path, prefix: str) -> list[Path]:
-    """Figures 2–6 (``streamsim.report.paper_figures``) as ``PREFIX-fig*.png`` in ``out_dir``."""
+    """Figures 2–6 (:func:`paper_figures`) as ``PREFIX-fig*.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return [save_figure(fig, out_dir / f"{name.replace('paper', prefix, 1)}.png")
             for name, fig in paper_figures(pd.read_csv(results)).items()]

@@ -6,9 +6,9 @@ flips, the preset's mean ca is at least its clean false-rejection rate + 0.4, an
 below false-rejection + 0.2. A detector at chance rejects poisons as often as clean samples
 (ca = FRR); the margin ``ca − FRR`` is how much better than chance it is.
 
-    python benchmarks/bench_depois_robustness.py --seeds 0,1 --variants default,trusted-only
-    python benchmarks/bench_depois_robustness.py --seeds 0,1,2,3,4 --variants default \\
-        --json benchmarks/results/depois_robustness.json
+    python experiments/depois_robustness.py --seeds 0,1 --variants default,trusted-only
+    python experiments/depois_robustness.py --seeds 0,1,2,3,4 --variants default \\
+        --json experiments/results/depois_robustness.json
 
 Variants are De-Pois settings over the quickstart's (``preset = "fast"``, ``condition = "claimed"``):
 ``default`` is whatever the defaults are, ``trusted-only`` is ``augment_factor = 1.0`` (no cGAN
@@ -90,7 +90,7 @@ def main() -> None:
                     rows.append(one(dataset, attack, variant, seed))
                     print(json.dumps(rows[-1]), flush=True)
                     if path:  # after every run: a long benchmark that stops keeps what it measured
-                        path.write_text(json.dumps({"command": "python benchmarks/bench_depois_robustness.py "
+                        path.write_text(json.dumps({"command": "python experiments/depois_robustness.py "
                                                     "(see the module docstring)", "rows": rows}, indent=1) + "\n")
     print("\n".join(table(rows)))
 

@@ -2,11 +2,11 @@
 
 Runs ``scenarios/phishing.toml``, ``shuttle-adaptive.toml`` and ``sea-drift.toml`` for each seed
 (no run directories; the artifact cache is used), and writes per-seed numbers and their mean ± std
-to ``benchmarks/results/tabular-scenarios.json``. For ``sea-drift`` it also splits the clean
+to ``experiments/results/tabular-scenarios.json``. For ``sea-drift`` it also splits the clean
 stream's false-rejection rate and prequential error at the stream's own concept change, and says
 which ADWIN alarms came during the attack window and which after the change.
 
-Run: ``python benchmarks/tabular_scenarios.py [--seeds 0,1,2] [--scenarios phishing,sea-drift]``
+Run: ``python experiments/tabular_scenarios.py [--seeds 0,1,2] [--scenarios phishing,sea-drift]``
 (about a minute per run on a busy 2-core machine, De-Pois fits included).
 """
 

@@ -1,6 +1,6 @@
 """The adaptive comparison and the quickstart's label flips, re-measured under other update regimes.
 
-Each row is a row of ``benchmarks/bench_adaptive.py`` (``scenarios/adaptive-verdicts.toml`` with the
+Each row is a row of ``experiments/adaptive_attackers.py`` (``scenarios/adaptive-verdicts.toml`` with the
 attack swapped) or the quickstart's label flips (``scenarios/quickstart.toml``), run with
 ``learner.update`` set to each regime (:mod:`streamsim.parts.updates`):
 
@@ -13,8 +13,8 @@ attack swapped) or the quickstart's label flips (``scenarios/quickstart.toml``),
 
 Every attacked run has its own no-attack baseline under the same regime.
 
-    python benchmarks/update_regimes.py --seeds 0,1,2,3,4 --json benchmarks/results/update_regimes-seeds0-4.json
-    python benchmarks/update_regimes.py --table benchmarks/results/update_regimes-seeds0-4.json   # the README's table
+    python experiments/update_regimes.py --seeds 0,1,2,3,4 --json experiments/results/update_regimes-seeds0-4.json
+    python experiments/update_regimes.py --table experiments/results/update_regimes-seeds0-4.json   # the README's table
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import streamsim
 from streamsim.atomic import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("bench_adaptive", HERE / "bench_adaptive.py")
+_spec = importlib.util.spec_from_file_location("adaptive_attackers", HERE / "adaptive_attackers.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 

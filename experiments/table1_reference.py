@@ -8,11 +8,11 @@ default (or, for ``reference critic``, swaps our fast-preset critic for the refe
 trained one, converted by ``tools/reference_critic.py``).
 
     python tools/reference_critic.py REFERENCE_REPO/src/weights/critic /tmp/reference-critic.safetensors
-    python benchmarks/table1_reference.py --seeds 0,1,2 --reference-critic /tmp/reference-critic.safetensors
-    python benchmarks/table1_reference.py --seeds 3,4,5 --variants "reference critic" --reference-critic ...
-    python benchmarks/table1_reference.py --print       # the README's tables, from the committed CSV
+    python experiments/table1_reference.py --seeds 0,1,2 --reference-critic /tmp/reference-critic.safetensors
+    python experiments/table1_reference.py --seeds 3,4,5 --variants "reference critic" --reference-critic ...
+    python experiments/table1_reference.py --print       # the README's tables, from the committed CSV
 
-Rows are appended to ``benchmarks/results/table1_reference.csv`` after every run (a stopped run
+Rows are appended to ``experiments/results/table1_reference.csv`` after every run (a stopped run
 keeps what it measured; rows already there are skipped). ``--variants`` picks variants by name.
 Each run attacks the 1,050 test digits the attacker's source draws in 20 time units (not all
 10,000 as the reference did); everything else follows the scenario files.

@@ -4,7 +4,7 @@ queried points moved.
 One learning step on the accepted set ``A`` changes the model's log-probabilities at every point
 ``i`` by about ``−η J_i Σ_{j∈A} ∇ℓ_j`` (first order; ``J_i`` the Jacobian of point ``i``'s
 log-probabilities in the weights, ``∇ℓ_j`` the loss gradient of learned point ``j``). Reading the
-movement of a point alone, as :mod:`.inference` does, wastes this structure: the step moves each
+movement of a point alone, as :mod:`attacks.adaptive.inference` does, wastes this structure: the step moves each
 point through *every* learned point (cross-influence), which is what drowns a point's own pull.
 Here the attacker instead writes the observed movements of all its queried points (submitted and
 controls, every class's log-probability) as a non-negative mix of the movements each submitted
@@ -14,6 +14,8 @@ weight near zero explains nothing of what happened, so it was most likely not le
 The attacker has no access to the target's weights, so ``J`` and ``∇ℓ`` come from its own
 surrogate (the same architecture trained on its pool): the attribution holds to the extent that the
 two networks' gradient geometry agrees. Adam's per-weight scaling is ignored.
+
+Measured by ``probe_signal.py`` beside it; the ``adaptive`` attack does not use it.
 
 >>> import torch
 >>> from torch import nn

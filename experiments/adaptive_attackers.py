@@ -22,7 +22,7 @@ over the whole run and over the last window (``metrics.window`` attacker batches
 the adaptive attackers the balanced accuracy of their inferred verdicts (0.5 = guessing) and of
 their shadow critic's forecasts (its agreement with the real critic).
 
-    python benchmarks/bench_adaptive.py [--seeds 0,1,2] [--rows "NAME;..."] [--json out.json]
+    python experiments/adaptive_attackers.py [--seeds 0,1,2] [--rows "NAME;..."] [--json out.json]
 
 Cold, each seed fits De-Pois once (minutes); the fits are cached, and each run then takes about
 half a minute on 2 cores.

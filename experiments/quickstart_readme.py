@@ -1,6 +1,6 @@
 """The quickstart's numbers that the README quotes, regenerated from one command.
 
-    python benchmarks/quickstart_readme.py     # writes benchmarks/results/quickstart-seed0.json
+    python experiments/quickstart_readme.py     # writes experiments/results/quickstart-seed0.json
 
 Runs ``scenarios/quickstart.toml`` (seed 0, its default ``threads = 1``) with no run directory and
 keeps the summary's metrics; ``tests/test_readme.py`` checks the README quotes exactly these.
@@ -25,7 +25,7 @@ def main() -> None:
     result = streamsim.run("quickstart", out=None)
     summary = result.summary
     record = {
-        "command": "python benchmarks/quickstart_readme.py",
+        "command": "python experiments/quickstart_readme.py",
         "scenario": "quickstart", "seed": summary["seed"], "threads": result.scenario.threads,
         "metrics": {k: summary[k] for k in KEYS},
         "versions": summary["versions"], "wall_time_s": round(time.perf_counter() - started, 1),

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Regenerates the README's leaderboard: 8 defenses x 6 attacks x 3 seeds on scenarios/leaderboard.toml,
 # then `streamsim report`, which writes leaderboard.md, leaderboard.csv and leaderboard.png into the sweep
-# directory. Copy those (and results.csv, sweep.json) into benchmarks/results/leaderboard/ to update the
+# directory. Copy those (and results.csv, sweep.json) into experiments/results/leaderboard/ to update the
 # README (tests/test_leaderboard.py checks the README table against them).
-# Usage: benchmarks/leaderboard.sh [OUT_DIR] [extra sweep options, e.g. --resume]
-# ATTACKS (the attackers.0.attack grid values) replaces the six attacks: benchmarks/leaderboard_harm.sh sets it.
+# Usage: experiments/leaderboard.sh [OUT_DIR] [extra sweep options, e.g. --resume]
+# ATTACKS (the attackers.0.attack grid values) replaces the six attacks: experiments/leaderboard_harm.sh sets it.
 set -eu
 OUT="${1:-runs/leaderboard}"
 [ $# -gt 0 ] && shift

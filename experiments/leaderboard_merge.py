@@ -1,6 +1,6 @@
 """Rerun some of the leaderboard's cells and put them into the committed leaderboard.
 
-The whole leaderboard (``benchmarks/leaderboard.sh``) is 144 cells and about 43 minutes here. When a
+The whole leaderboard (``experiments/leaderboard.sh``) is 144 cells and about 43 minutes here. When a
 change touches one defense only, its 18 cells can be rerun alone — a sweep of the same scenario
 and seeds whose grid holds that defense and the same six attacks — and merged: every committed
 row of the same cell and seed is replaced by the new one (the cell id is the hash of its grid
@@ -10,8 +10,8 @@ rows. Columns the new rows have and the old ones lack stay empty for the old row
 
     streamsim sweep leaderboard --seeds 0,1,2 --out runs/lb-depois \\
       --grid 'defense={name = "depois", params = {preset = "fast", condition = "claimed", k = 1.0}}' \\
-      --grid 'attackers.0.attack=...the six attacks of benchmarks/leaderboard.sh...'
-    python benchmarks/leaderboard_merge.py runs/lb-depois
+      --grid 'attackers.0.attack=...the six attacks of experiments/leaderboard.sh...'
+    python experiments/leaderboard_merge.py runs/lb-depois
 
 ``tests/test_leaderboard.py`` then checks the README's copy against the merged results.
 """
