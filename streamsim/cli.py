@@ -197,12 +197,13 @@ def validate(
     allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Check a scenario as `run` does before it starts (plugins, data, splits, numbers), running nothing."""
-    from streamsim import preflight
     from streamsim.config import load_scenario
-    from streamsim.experiment import build_components
 
     with _allowing(allow_import):
-        sc = guarded(lambda: load_scenario(scenario, set_))
+        sc = guarded(lambda: load_scenario(scenario, set_))  # before torch is imported: bad input fails fast
+        from streamsim import preflight
+        from streamsim.experiment import build_components
+
         guarded(lambda: preflight.check(build_components(sc)[3]))
     typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
                f"defense {sc.defense.name}, learner {sc.learner.name})")

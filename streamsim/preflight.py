@@ -12,6 +12,9 @@ write — so a run fails on bad input *before* any training, never after it:
 - plugin settings that follow the naming conventions are in range: learning rates (``lr``,
   ``*_lr``) in (0, :data:`MAX_LR`], epoch and step counts (``*epochs``, ``*steps``,
   ``steps_per_*``) integers in 0..:data:`MAX_STEPS`;
+- pretraining is bounded by its cost, not by its epoch count alone: the learner's
+  ``pretrain_epochs`` times the samples of the pretrain split stays under
+  :data:`MAX_PRETRAIN_SAMPLES` (a million epochs of a thousand samples would never end);
 - the output folder can be written (refused), the artifact cache too (a warning, then a run
   without a cache).
 
@@ -46,6 +49,7 @@ from streamsim.space import accepted
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
+MAX_PRETRAIN_SAMPLES = 10_000_000  # samples the learner sees in pretraining (epochs × pretrain split): ~70× the largest built-in scenario
 
 
 def load_raw(cfg: DataConfig, seed: int = 0) -> RawData:
@@ -87,6 +91,7 @@ def check_data(sc: Scenario, components: dict[str, object] | None = None) -> Non
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)
             raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
+    check_pretrain_cost(sc.learner.params, sizes["pretrain"])
     kind = "vectors" if raw.is_vectors else "images"
     what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else "28×28 images"
     for role, component in (components or {}).items():
@@ -104,6 +109,21 @@ def check_data(sc: Scenario, components: dict[str, object] | None = None) -> Non
                               f"{raw.n_classes} classes")
         if raw.is_vectors and c.drift.rotation_per_time:
             raise ConfigError(f"clean.{i}.drift.rotation_per_time: rotation is for images; {sc.data.dataset!r} is {what}")
+
+
+def check_pretrain_cost(params: dict[str, Any], samples: int) -> None:
+    """The learner's ``pretrain_epochs`` over ``samples`` pretrain samples stay under :data:`MAX_PRETRAIN_SAMPLES`.
+
+    >>> check_pretrain_cost({"pretrain_epochs": 3}, 1000)
+    >>> check_pretrain_cost({"pretrain_epochs": 1_000_000}, 1000)
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: learner.params.pretrain_epochs: 1,000,000 epochs of the 1,000 pretrain samples are 1,000,000,000 sample steps, more than the limit of 10,000,000
+    """
+    epochs = params.get("pretrain_epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs * samples > MAX_PRETRAIN_SAMPLES:
+        raise ConfigError(f"learner.params.pretrain_epochs: {epochs:,} epochs of the {samples:,} pretrain samples are "
+                          f"{epochs * samples:,} sample steps, more than the limit of {MAX_PRETRAIN_SAMPLES:,}")
 
 
 def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:

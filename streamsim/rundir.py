@@ -17,6 +17,7 @@ import pandas as pd
 from streamsim.atomic import write_folder_atomic, write_text_atomic
 from streamsim.checkpoint import is_checkpoint_path
 from streamsim.errors import ConfigError
+from streamsim.reading import read_text
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
 # A run started with checkpoints: its directory holds the resolved scenario, how to resume it, and
@@ -24,6 +25,7 @@ RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.c
 RESUMABLE = "resume.json"
 CHECKPOINT = "checkpoint"
 OPTIONAL_RUN_FILES = ("examples.npz",)  # the first poisons and their originals, when the attack run sent any
+MAX_SETTINGS_BYTES = 1 << 20  # resume.json holds three settings
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -90,7 +92,7 @@ def read_resumable(out: Path) -> dict[str, Any]:
     if not (out / RESUMABLE).is_file():
         raise ConfigError(f"{out} is not a run started with --checkpoint-every (no {RESUMABLE})")
     try:
-        settings = json.loads((out / RESUMABLE).read_text(encoding="utf-8"))
+        settings = json.loads(read_text(out / RESUMABLE, MAX_SETTINGS_BYTES))
         every, cache, sha = settings["checkpoint_every"], settings["cache"], settings["scenario_sha256"]
         if isinstance(every, bool) or not isinstance(every, int | float) or not 0 < every < float("inf"):
             raise ValueError(f"checkpoint_every {every!r} is not a positive number")
