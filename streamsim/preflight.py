@@ -49,6 +49,8 @@ from streamsim.space import accepted
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
+MAX_NAME_BYTES = 255  # one file or folder name (ext4, xfs, btrfs, tmpfs)
+MAX_PATH_BYTES = 4096  # a whole path (Linux's PATH_MAX)
 MAX_PRETRAIN_SAMPLES = 10_000_000  # samples the learner sees in pretraining (epochs × pretrain split): ~70× the largest built-in scenario
 
 
@@ -190,28 +192,51 @@ def probe_writable(path: Path) -> str | None:
     nothing to root, and nothing about read-only mounts.
     """
     base = Path(path)
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        return f"{base} is not a folder"
     try:
+        while not base.exists() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():
+            return f"{base} is not a folder"
         fd, name = tempfile.mkstemp(dir=base, prefix=".streamsim-probe-")
         os.close(fd)
         os.unlink(name)
-    except OSError as e:
-        return f"cannot write in {base} ({e.strerror or type(e).__name__})"
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        return f"cannot write in {base} ({getattr(e, 'strerror', None) or e})"
     return None
 
 
-def check_output(out: Path, fresh: bool = True) -> None:
-    """Refuse an output folder that cannot be created or written, or (``fresh``) that holds something."""
+def check_path(path: Path, what: str) -> None:
+    """Refuse a path no folder can have: one holding a NUL byte, a name longer than a file system
+    allows (:data:`MAX_NAME_BYTES`), or a path longer than the kernel takes (:data:`MAX_PATH_BYTES`).
+
+    >>> check_path(Path("runs/x" * 1000), "--out")
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: --out: the path is 6,000 bytes long, more than the limit of 4,096
+    """
+    text = str(path)
+    if "\x00" in text:
+        raise ConfigError(f"{what} {text[:40]!r}...: holds a NUL character")
+    size = len(os.fsencode(text))
+    if size > MAX_PATH_BYTES:
+        raise ConfigError(f"{what}: the path is {size:,} bytes long, more than the limit of {MAX_PATH_BYTES:,}")
+    long = next((part for part in path.parts if len(os.fsencode(part)) > MAX_NAME_BYTES), None)
+    if long is not None:
+        raise ConfigError(f"{what}: the name {long[:40]}... is {len(os.fsencode(long)):,} bytes long, more than a "
+                          f"file system allows ({MAX_NAME_BYTES})")
+
+
+def check_output(out: Path, fresh: bool = True, what: str = "output") -> None:
+    """The one check of an output folder (``run``, ``sweep`` and ``report``'s ``--out``): refuse one that
+    cannot be created or written, or (``fresh``) that holds something."""
     from streamsim.rundir import check_free
 
+    check_path(out, f"{what} {out}" if len(str(out)) < 100 else what)
     if fresh:
         check_free(out)
     why = probe_writable(out)
     if why is not None:
-        raise ConfigError(f"output {out}: {why}")
+        raise ConfigError(f"{what} {out}: {why}")
 
 
 def usable_cache(enabled: bool) -> bool:
