@@ -216,8 +216,10 @@ def validate(
         from streamsim.experiment import build_components
 
         guarded(lambda: preflight.check(build_components(sc)[3]))
+    unused = sc.data.splits.unused()
+    note = f"; data.splits leave {unused:.0%} of the dataset unused" if unused > 1e-9 else ""
     typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
-               f"defense {sc.defense.name}, learner {sc.learner.name})")
+               f"defense {sc.defense.name}, learner {sc.learner.name}{note})")
 
 
 @app.command("list")

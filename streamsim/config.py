@@ -100,13 +100,25 @@ class LearnerRef(PluginRef):
 
 
 class Splits(_Strict):
-    """Fractions of the dataset for each role; drawn without overlap from one seeded permutation."""
+    """Fractions of the dataset for each role; drawn without overlap from one seeded permutation.
+
+    They may add up to less than 1 (a quick run on part of a large dataset): the rest is left unused,
+    which ``streamsim validate`` reports. More than 1 is refused.
+    """
 
     pretrain: float = Field(0.2, ge=0, le=1)
     trusted: float = Field(0.2, ge=0, le=1)
     stream: float = Field(0.3, ge=0, le=1)
     attacker: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.2, gt=0, le=1)
+
+    def unused(self) -> float:
+        """The share of the dataset no role gets.
+
+        >>> round(Splits(pretrain=0.1, trusted=0.1, stream=0.3, attacker=0.1, test=0.2).unused(), 3)
+        0.2
+        """
+        return max(0.0, 1.0 - (self.pretrain + self.trusted + self.stream + self.attacker + self.test))
 
     @model_validator(mode="after")
     def _sum_to_at_most_one(self) -> Splits:

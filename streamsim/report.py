@@ -416,6 +416,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     results = read_table(sweep_dir / "results.csv", lambda c: c == "seed" or c in SWEEP, required=("cell", "seed"))
     if results.empty:
         raise DataError(f"{sweep_dir / 'results.csv'}: no finished cells yet")
+    leaderboard = is_leaderboard(sweep_dir)  # reads sweep.json: refused before any figure is written
     figs = {**paper_figures(results), **sweep_figures(results)}
     seeds = sorted(results["seed"].unique().tolist()) if "seed" in results else []
     lines = [f"# Sweep report: {sweep_dir.name}", "", f"From `{sweep_dir / 'results.csv'}`: {len(results)} rows, "
@@ -423,7 +424,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     for stem, fig in figs.items():
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
-    if is_leaderboard(sweep_dir):  # the grid varies the defense
+    if leaderboard:  # the grid varies the defense
         write_leaderboard(sweep_dir, out, save_figure, FIGURES)
         lines += ["", "## Leaderboard", "", "One row per defense, one column per attack: [leaderboard.md](leaderboard.md) "
                   f"(every number in leaderboard.csv), ![leaderboard]({FIGURES}/leaderboard.png)"]

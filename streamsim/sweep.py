@@ -236,7 +236,7 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
 
     out = Path(out)
     meta_path = out / "sweep.json"
-    preflight.check_output(out, fresh=False, what="sweep directory")
+    preflight.check_output(out, fresh=False, what="sweep --out")
     if resume and not meta_path.is_file() and grid and seeds and not _holds_anything(out):
         resume = False  # killed before it wrote anything: resuming it is starting it
     if resume:
