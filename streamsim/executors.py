@@ -7,6 +7,7 @@ the parent, so the results file has the same atomic, resumable semantics whichev
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import multiprocessing as mp
 import os
 import signal
@@ -145,11 +146,8 @@ def check_executor(kind: str, jobs: int, address: str | None) -> None:
     if jobs > max_jobs() and not (kind == "ray" and address):
         raise ConfigError(f"--jobs {jobs:,}: more than {max_jobs()} ({JOBS_PER_CORE} per core of this machine's "
                           f"{os.cpu_count() or 1}); each job is a process")
-    if kind == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise ConfigError("--executor ray needs Ray: pip install 'streamsim[ray]'") from None
+    if kind == "ray" and importlib.util.find_spec("ray") is None:  # found, not imported: that takes a while
+        raise ConfigError("--executor ray needs Ray: pip install 'streamsim[ray]'")
 
 
 def make_executor(kind: str, jobs: int, address: str | None) -> LocalExecutor | RayExecutor:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,14 +42,13 @@ from streamsim.data import tabular
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import held_out, split_sizes
 from streamsim.errors import ConfigError, DataError
+from streamsim.folders import check_output, probe_writable
 from streamsim.seeds import child_seed
 from streamsim.space import accepted
 
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
-MAX_NAME_BYTES = 255  # one file or folder name (ext4, xfs, btrfs, tmpfs)
-MAX_PATH_BYTES = 4096  # a whole path (Linux's PATH_MAX)
 MAX_PRETRAIN_SAMPLES = 10_000_000  # samples the learner sees in pretraining (epochs × pretrain split): ~70× the largest built-in scenario
 
 
@@ -183,60 +181,6 @@ def check_plugin_numbers(params: dict[str, Any], where: str) -> None:
         elif (key.endswith(("epochs", "steps")) or key.startswith("steps_per_")) and \
                 not (float(value).is_integer() and 0 <= value <= MAX_STEPS):
             raise ConfigError(f"{where}.params.{key}: {value:g} is not a count in 0..{MAX_STEPS:,}")
-
-
-def probe_writable(path: Path) -> str | None:
-    """Why ``path`` (or the folders to be created above it) cannot be written; ``None`` if it can.
-
-    Tries for real (a temporary file in the nearest existing folder): permission bits say
-    nothing to root, and nothing about read-only mounts.
-    """
-    base = Path(path)
-    try:
-        while not base.exists() and base != base.parent:
-            base = base.parent
-        if not base.is_dir():
-            return f"{base} is not a folder"
-        fd, name = tempfile.mkstemp(dir=base, prefix=".streamsim-probe-")
-        os.close(fd)
-        os.unlink(name)
-    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        return f"cannot write in {base} ({getattr(e, 'strerror', None) or e})"
-    return None
-
-
-def check_path(path: Path, what: str) -> None:
-    """Refuse a path no folder can have: one holding a NUL byte, a name longer than a file system
-    allows (:data:`MAX_NAME_BYTES`), or a path longer than the kernel takes (:data:`MAX_PATH_BYTES`).
-
-    >>> check_path(Path("runs/x" * 1000), "--out")
-    Traceback (most recent call last):
-    ...
-    streamsim.errors.ConfigError: --out: the path is 6,000 bytes long, more than the limit of 4,096
-    """
-    text = str(path)
-    if "\x00" in text:
-        raise ConfigError(f"{what} {text[:40]!r}...: holds a NUL character")
-    size = len(os.fsencode(text))
-    if size > MAX_PATH_BYTES:
-        raise ConfigError(f"{what}: the path is {size:,} bytes long, more than the limit of {MAX_PATH_BYTES:,}")
-    long = next((part for part in path.parts if len(os.fsencode(part)) > MAX_NAME_BYTES), None)
-    if long is not None:
-        raise ConfigError(f"{what}: the name {long[:40]}... is {len(os.fsencode(long)):,} bytes long, more than a "
-                          f"file system allows ({MAX_NAME_BYTES})")
-
-
-def check_output(out: Path, fresh: bool = True, what: str = "output") -> None:
-    """The one check of an output folder (``run``, ``sweep`` and ``report``'s ``--out``): refuse one that
-    cannot be created or written, or (``fresh``) that holds something."""
-    from streamsim.rundir import check_free
-
-    check_path(out, f"{what} {out}" if len(str(out)) < 100 else what)
-    if fresh:
-        check_free(out)
-    why = probe_writable(out)
-    if why is not None:
-        raise ConfigError(f"{what} {out}: {why}")
 
 
 def usable_cache(enabled: bool) -> bool:

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from streamsim.atomic import write_atomic, write_text_atomic
 from streamsim.catalogue import METRICS, PROBES, REPORT, SWEEP, SWEEP_PLOTS
 from streamsim.errors import ConfigError, DataError
+from streamsim.folders import check_output
 from streamsim.leaderboard import is_leaderboard, write_leaderboard
 from streamsim.rundir import RUN_FILES, read_examples, read_json, read_table, read_toml
 
@@ -438,8 +439,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
     Figures go to ``OUT/figures/``, ``report.md`` to ``OUT`` (default: the directory itself).
     """
-    from streamsim.preflight import check_output
-
     src = Path(run_dir)
     if not src.is_dir():
         raise ConfigError(f"report: {src} is not a directory (expected a run or sweep directory)")

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from streamsim.atomic import write_folder_atomic, write_text_atomic
-from streamsim.checkpoint import is_checkpoint_path
 from streamsim.errors import ConfigError, DataError
+from streamsim.folders import check_free
 from streamsim.reading import read_bytes, read_text
 
 RUN_FILES = ("scenario.resolved.toml", "summary.json", "timeline.csv", "events.csv", "scores.csv")
@@ -76,12 +76,9 @@ def release_run_dir(path: Path) -> None:
         path.rmdir()
 
 
-def check_free(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"output {out} already exists; choose another --out or remove it")
-
-
 def _is_resumable(out: Path) -> bool:
+    from streamsim.checkpoint import is_checkpoint_path  # torch: `report` reads run folders without it
+
     return out.is_dir() and (out / RESUMABLE).is_file() and not (out / "summary.json").exists() and \
         all(p.name in ("scenario.resolved.toml", RESUMABLE) or is_checkpoint_path(p, out / CHECKPOINT) for p in out.iterdir())
 

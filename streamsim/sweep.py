@@ -37,6 +37,7 @@ from streamsim.catalogue import SWEEP
 from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
 from streamsim.executors import check_executor, make_executor
+from streamsim.folders import check_output
 from streamsim.jobs import Job, cell_id
 from streamsim.reading import read_text
 
@@ -232,11 +233,9 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
 
     Nothing is written when a check fails: a typo fails before hours of work, and leaves no folder.
     """
-    from streamsim import preflight
-
     out = Path(out)
     meta_path = out / "sweep.json"
-    preflight.check_output(out, fresh=False, what="sweep --out")
+    check_output(out, fresh=False, what="sweep --out")
     if resume and not meta_path.is_file() and grid and seeds and not _holds_anything(out):
         resume = False  # killed before it wrote anything: resuming it is starting it
     if resume:
@@ -267,6 +266,7 @@ def plan(scenario: str | Path, grid: dict[str, list[Any]], seeds: list[int], out
                           "its own runs/ folder")
     results = ResultsFile(out / "results.csv", list(grid))
     finished = results.finished({cell_id(p) for p in grid_cells(grid)}, seeds) if resume else set()
+    from streamsim import preflight  # torch: imported only once the cheap checks have passed
     from streamsim.experiment import build_components
 
     for params in grid_cells(grid):  # each cell checked as `run` will check it: a typo fails before hours of work
