@@ -32,7 +32,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -67,11 +66,3 @@ def read_bytes(path: str | os.PathLike[str], limit: int) -> bytes:
 def read_text(path: str | os.PathLike[str], limit: int) -> str:
     """:func:`read_bytes` decoded as UTF-8 (:class:`UnicodeDecodeError`, a ``ValueError``, if it is not)."""
     return read_bytes(path, limit).decode("utf-8")
-
-
-def is_regular(path: Path) -> bool:
-    """Whether ``path`` is a regular file (following symlinks), without opening it."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False

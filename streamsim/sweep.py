@@ -8,7 +8,7 @@ duplicated.
 
 Layout of a sweep directory::
 
-    sweep.json       the grid, seeds, base scenario and overrides (to resume from)
+    sweep.json       the grid, seeds, base scenario (and its sha256) and overrides (to resume from)
     results.csv      one row per (cell, seed): param:<key> columns, seed, metrics
     failures.jsonl   cells that raised, with the error (retried on resume)
     runs/<cell>-seed<N>/   each cell's run directory
