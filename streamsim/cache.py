@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -42,10 +43,13 @@ import torch
 
 from streamsim import tensorfile
 from streamsim.atomic import write_bytes_atomic
+from streamsim.reading import read_bytes, read_text
 
 ENV_VAR = "STREAMSIM_CACHE"
 DEFAULT_DIR = ".streamsim-cache"
 FORMAT = 1  # bump when the on-disk layout changes; it is part of every key
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest lists shapes and a few settings: kilobytes
+MAX_WEIGHTS_BYTES = 16 << 30  # far above any network streamsim trains; a larger "entry" is not one
 _KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 T = TypeVar("T")
 
@@ -105,6 +109,9 @@ class ArtifactCache:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         manifest_text = _canonical(manifest)  # fails (before writing anything) if meta is not JSON-able
+        for path in (weights_path, manifest_path):
+            if path.is_dir() and not path.is_symlink():  # a damaged entry: a folder where a file belongs
+                shutil.rmtree(path)
         write_bytes_atomic(weights_path, data)
         write_bytes_atomic(manifest_path, manifest_text.encode())
         return manifest["key"]
@@ -129,10 +136,10 @@ class ArtifactCache:
 
     def _verified(self, kind: str, key_dict: Mapping[str, Any], weights_path: Path,
                   manifest_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            data = weights_path.read_bytes()
-        except (OSError, UnicodeDecodeError, ValueError) as e:
+        try:  # regular files only: a FIFO or a link to /dev/zero in their place must not hang the run
+            manifest = json.loads(read_text(manifest_path, MAX_MANIFEST_BYTES))
+            data = read_bytes(weights_path, MAX_WEIGHTS_BYTES)
+        except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested 100,000 deep
             raise _BadEntry(f"unreadable ({type(e).__name__}: {e})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise _BadEntry("manifest has an unknown format")
@@ -193,5 +200,9 @@ def cached_fit(cache: ArtifactCache | None, kind: str, key_dict: Mapping[str, An
     result = fit()
     if cache is not None:
         tensors, meta = save(result)
-        cache.put(kind, key_dict, tensors, meta)
+        try:
+            cache.put(kind, key_dict, tensors, meta)
+        except OSError as e:  # a cache that cannot take the entry costs a refit next time, not this run
+            warnings.warn(f"cache entry of kind {kind!r} not stored ({type(e).__name__}: {e})", RuntimeWarning,
+                          stacklevel=2)
     return result, False

@@ -44,11 +44,13 @@ import torch
 from streamsim import tensorfile
 from streamsim.atomic import partial_prefix, write_folder_atomic
 from streamsim.errors import StreamsimError
+from streamsim.reading import read_bytes
 from streamsim.records import RECORD_TYPES, Record, ScreenRecord
 
 FORMAT_VERSION = 2  # 2: records in an append-only RecordLog beside the state
 TENSORS = "state.safetensors"
 TREE = "state.json"
+MAX_BYTES = 16 << 30  # of either file: far above any run's state; a larger "checkpoint" is not one
 
 
 class CheckpointError(StreamsimError):
@@ -143,14 +145,16 @@ def load_checkpoint(folder: Path, sha256: str | None = None) -> tuple[Any, dict[
     must have that digest too. Raises :class:`CheckpointError`."""
     where = folder / TREE
     try:
-        text = (folder / TREE).read_bytes()
-        blob = (folder / TENSORS).read_bytes()
+        text = read_bytes(folder / TREE, MAX_BYTES)  # regular files only: a FIFO there must not hang resume
+        blob = read_bytes(folder / TENSORS, MAX_BYTES)
         if sha256 is not None and hashlib.sha256(text).hexdigest() != sha256:
             raise CheckpointError(f"{where}: checksum mismatch (not the segment the checkpoint names)")
         document = json.loads(text.decode("utf-8"))
     except FileNotFoundError as e:
         raise CheckpointError(f"checkpoint {folder}: missing {Path(e.filename).name}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except OSError as e:
+        raise CheckpointError(f"{e.filename or where}: cannot read it ({e.strerror or type(e).__name__})") from None
+    except (ValueError, RecursionError) as e:
         raise CheckpointError(f"{where}: not valid JSON ({type(e).__name__}: {e})") from None
     if not isinstance(document, dict) or not {"manifest", "meta", "state"} <= set(document):
         raise CheckpointError(f"{where}: not a streamsim checkpoint (no manifest, meta and state)")

@@ -68,6 +68,15 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _out_path(text: str | None) -> Path | None:
+    """``--out`` as a path. An empty one is refused: as a path it would quietly mean the current folder."""
+    if text is None:
+        return None
+    if not text.strip():
+        fail("--out is empty: give the folder to write to")
+    return Path(text)
+
+
 def _warn_one_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
     err_console.print(f"streamsim: warning: {_one_line(str(message))}", markup=False)
 
@@ -140,7 +149,7 @@ def run(
     scenario: Annotated[str | None, typer.Argument(help="Scenario file, or the name of a built-in scenario.")] = None,
     set_: SetOpt = [],  # noqa: B006 - typer needs a literal default
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/NAME-seedN-TIME).")] = None,
+    out: Annotated[str | None, typer.Option(help="Run directory (default runs/NAME-seedN-TIME).")] = None,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Skip the no-attack baseline run.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Train every artifact afresh.")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live dashboard.")] = False,
@@ -163,6 +172,7 @@ def run(
             fail(f"--resume continues a run with the settings it was started with; drop {', '.join(given) or 'the other options'}")
     elif scenario is None:
         fail("give a scenario file or name (or --resume RUN_DIR)")
+    run_dir = _out_path(out)
     console = Console()
     live = _dashboard(console, no_live)
     try:
@@ -172,7 +182,8 @@ def run(
                                                     device=device))
             else:
                 result = guarded(lambda: run_scenario(
-                    scenario, set=[*set_, *([f"device={device}"] if device else [])], seed=seed, out=out if out is not None else "auto",
+                    scenario, set=[*set_, *([f"device={device}"] if device else [])], seed=seed,
+                    out=run_dir if run_dir is not None else "auto",
                     baseline=False if no_baseline else None, cache=not no_cache, progress=RichProgress(console),
                     on_record=live, checkpoint_every=checkpoint_every,
                 ))
@@ -198,14 +209,17 @@ def validate(
     allow_import: AllowOpt = [],  # noqa: B006
 ) -> None:
     """Check a scenario as `run` does before it starts (plugins, data, splits, numbers), running nothing."""
-    from streamsim import preflight
     from streamsim.config import load_scenario
 
     with _allowing(allow_import):
-        sc = guarded(lambda: load_scenario(scenario, set_))
+        sc = guarded(lambda: load_scenario(scenario, set_))  # before torch is imported: bad input fails fast
+        from streamsim import preflight
+
         guarded(lambda: preflight.check(sc))
+    unused = sc.data.splits.unused()
+    note = f"; data.splits leave {unused:.0%} of the dataset unused" if unused > 1e-9 else ""
     typer.echo(f"{scenario}: ok ({len(sc.clean)} clean and {len(sc.attackers)} attacker sources, "
-               f"defense {sc.defense.name}, learner {sc.learner.name})")
+               f"defense {sc.defense.name}, learner {sc.learner.name}{note})")
 
 
 @app.command("list")
@@ -243,7 +257,7 @@ def sweep(
     grid: Annotated[list[str], typer.Option("--grid", "-g", help="key.path=v1,v2,... (repeatable; Cartesian product).")] = [],  # noqa: B006
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     jobs: Annotated[int, typer.Option(help="Cells run in parallel.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Sweep directory (default sweeps/NAME-TIME).")] = None,
+    out: Annotated[str | None, typer.Option(help="Sweep directory (default sweeps/NAME-TIME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the sweep in --out; skips finished cells.")] = False,
     set_: SetOpt = [],  # noqa: B006
     executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
@@ -273,8 +287,7 @@ def sweep(
 
     if resume and out is None:
         fail("--resume needs --out, the sweep directory to continue")
-    if out is None:
-        out = Path("sweeps") / f"{Path(scenario).stem}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    folder = _out_path(out) or Path("sweeps") / f"{Path(scenario).stem}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     parsed = guarded(lambda: parse_grid(grid))
     console = Console()
     plain = not console.is_terminal or bool(os.environ.get("CI"))
@@ -289,25 +302,26 @@ def sweep(
             typer.echo(f"sweep: {p.skipped + p.done + p.failed}/{p.total} cells, {p.failed} failed")
 
     with bar, _allowing(allow_import):
-        progress = guarded(lambda: run_sweep(scenario, parsed, chosen_seeds, out, jobs=jobs, resume=resume,
+        progress = guarded(lambda: run_sweep(scenario, parsed, chosen_seeds, folder, jobs=jobs, resume=resume,
                                              overrides=(*set_, *([f"device={device}"] if device else [])), executor=executor, address=address,
                                              on_progress=show))
     console.print(f"{progress.done} cells run, {progress.skipped} already done, {progress.failed} failed; "
-                  f"results in [bold]{out / 'results.csv'}[/bold]")
+                  f"results in [bold]{folder / 'results.csv'}[/bold]")
     if progress.failed:
-        console.print(f"failures logged in {out / 'failures.jsonl'}; rerun with --resume to retry them")
+        console.print(f"failures logged in {folder / 'failures.jsonl'}; rerun with --resume to retry them")
         raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, or a sweep directory (with results.csv).")],
-    out: Annotated[Path | None, typer.Option(help="Where report.md and figures/ go (default: RUN_DIR).")] = None,
+    out: Annotated[str | None, typer.Option(help="Where report.md and figures/ go (default: RUN_DIR).")] = None,
 ) -> None:
     """Draw a run's or a sweep's figures (PNG) and write a report.md that embeds them."""
     from streamsim.report import write_report
 
-    path = guarded(lambda: write_report(run_dir, out))
+    dest = _out_path(out)
+    path = guarded(lambda: write_report(run_dir, dest))
     typer.echo(f"report in {path}")
 
 def _first_comment(path: Path) -> str:

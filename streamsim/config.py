@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streamsim.errors import ConfigError
+from streamsim.reading import read_text
 
 
 def _builtin_scenario_dir() -> Path:
@@ -30,6 +32,8 @@ def _builtin_scenario_dir() -> Path:
 SCENARIO_DIR = _builtin_scenario_dir()
 MAX_THREADS = 1024
 MAX_DEPTH = 32  # tables and lists nested deeper than this are refused (and never reach a recursive parser)
+MAX_SCENARIO_BYTES = 1 << 20  # a scenario file is settings (kilobytes): a larger one is not a scenario
+MAX_SOURCES = 10_000  # clean and attacker sources together, counted before any of them is validated
 
 
 class _Strict(BaseModel):
@@ -105,13 +109,25 @@ class LearnerRef(PluginRef):
 
 
 class Splits(_Strict):
-    """Fractions of the dataset for each role; drawn without overlap from one seeded permutation."""
+    """Fractions of the dataset for each role; drawn without overlap from one seeded permutation.
+
+    They may add up to less than 1 (a quick run on part of a large dataset): the rest is left unused,
+    which ``streamsim validate`` reports. More than 1 is refused.
+    """
 
     pretrain: float = Field(0.2, ge=0, le=1)
     trusted: float = Field(0.2, ge=0, le=1)
     stream: float = Field(0.3, ge=0, le=1)
     attacker: float = Field(0.1, ge=0, le=1)
     test: float = Field(0.2, gt=0, le=1)
+
+    def unused(self) -> float:
+        """The share of the dataset no role gets.
+
+        >>> round(Splits(pretrain=0.1, trusted=0.1, stream=0.3, attacker=0.1, test=0.2).unused(), 3)
+        0.2
+        """
+        return max(0.0, 1.0 - (self.pretrain + self.trusted + self.stream + self.attacker + self.test))
 
     @model_validator(mode="after")
     def _sum_to_at_most_one(self) -> Splits:
@@ -224,14 +240,23 @@ class Scenario(_Strict):
         "cpu", description="where torch networks train and run: cpu (the reproducible reference), cuda (refused "
         "without a GPU) or auto (cuda when there is one)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _few_sources(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            n = sum(len(raw[key]) for key in ("clean", "attackers") if isinstance(raw.get(key), list))
+            if n > MAX_SOURCES:
+                raise ValueError(f"{n:,} clean and attacker sources, more than the limit of {MAX_SOURCES:,}")
+        return raw
+
     @model_validator(mode="after")
     def _name_sources(self) -> Scenario:
         for i, s in enumerate(self.clean):
             s.name = s.name or f"clean-{i}"
         for i, s in enumerate(self.attackers):
             s.name = s.name or f"attack-{i}"
-        names = [s.name for s in [*self.clean, *self.attackers]]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(s.name for s in [*self.clean, *self.attackers])  # linear: 200,000 sources must not hang
+        dupes = sorted(n for n, c in counts.items() if c > 1)
         if dupes:
             raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
         if not self.clean and not self.attackers:
@@ -343,11 +368,11 @@ def resolve_path(path_or_name: str | Path) -> Path:
 def read_raw(path_or_name: str | Path) -> tuple[dict[str, Any], str]:
     path = resolve_path(path_or_name)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_text(path, MAX_SCENARIO_BYTES)
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

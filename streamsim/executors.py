@@ -7,6 +7,7 @@ the parent, so the results file has the same atomic, resumable semantics whichev
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import multiprocessing as mp
 import os
 import signal
@@ -20,6 +21,7 @@ from streamsim.errors import ConfigError, StreamsimError
 from streamsim.jobs import Job, run_job
 
 Outcome = tuple[Job, dict[str, Any] | None, str | None]
+JOBS_PER_CORE = 4  # cells in flight per core: beyond it, more processes only add memory and start-up
 
 
 def _safe_run(job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None]:
@@ -56,8 +58,8 @@ def _warm_up() -> None:
 class LocalExecutor:
     """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork).
 
-    Entering it starts the workers and has them import torch at once, so that their start-up runs
-    while the parent still checks the sweep's cells, and each worker pays it once per sweep.
+    Entering it starts the workers and has them import torch at once, so that each worker pays its
+    start-up once per sweep.
     """
 
     def __init__(self, jobs: int) -> None:
@@ -129,9 +131,27 @@ class RayExecutor:
                 yield job, summary, error
 
 
+def max_jobs() -> int:
+    """The most cells run at once on this machine: :data:`JOBS_PER_CORE` per core."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_executor(kind: str, jobs: int, address: str | None) -> None:
+    """Refuse an unknown executor, or a ``jobs`` that is not 1..:func:`max_jobs` (unless Ray joins a
+    cluster, which sizes itself); starts nothing."""
+    if kind not in ("local", "ray"):
+        raise ConfigError(f"--executor must be 'local' or 'ray', got {kind!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > max_jobs() and not (kind == "ray" and address):
+        raise ConfigError(f"--jobs {jobs:,}: more than {max_jobs()} ({JOBS_PER_CORE} per core of this machine's "
+                          f"{os.cpu_count() or 1}); each job is a process")
+    if kind == "ray" and importlib.util.find_spec("ray") is None:  # found, not imported: that takes a while
+        raise ConfigError("--executor ray needs Ray: pip install 'streamsim[ray]'")
+
+
 def make_executor(kind: str, jobs: int, address: str | None) -> LocalExecutor | RayExecutor:
+    check_executor(kind, jobs, address)
     if kind == "local":
         return LocalExecutor(jobs)
-    if kind == "ray":
-        return RayExecutor(jobs, address)
-    raise ConfigError(f"--executor must be 'local' or 'ray', got {kind!r}")
+    return RayExecutor(jobs, address)

@@ -26,7 +26,7 @@ from streamsim.abilities import Checkpointable, HoldoutBoundary, has, require
 from streamsim.base import Attack, Defense, Learner, SetupContext
 from streamsim.batch import Batch
 from streamsim.checkpoint import CheckpointError, RecordLog, find_checkpoint, load_checkpoint, save_checkpoint
-from streamsim.config import DataConfig, Scaling, Scenario, load_scenario
+from streamsim.config import MAX_SCENARIO_BYTES, DataConfig, Scaling, Scenario, load_scenario
 from streamsim.data.datasets import RawData
 from streamsim.data.splits import CutData, cut
 from streamsim.errors import ConfigError, DataError
@@ -34,6 +34,7 @@ from streamsim.parts.evaluator import held_out
 from streamsim.preflight import Plan
 from streamsim.probes import Probe
 from streamsim.progress import ProgressFactory, silent
+from streamsim.reading import read_bytes
 from streamsim.records import PhaseRecord, Record
 from streamsim.results import Collector, Result
 from streamsim.rundir import (
@@ -145,9 +146,9 @@ def resume(run_dir: str | Path, *, progress: ProgressFactory = silent,
     settings = read_resumable(run_dir)
     scenario_file = run_dir / "scenario.resolved.toml"
     try:
-        edited = hashlib.sha256(scenario_file.read_bytes()).hexdigest() != settings["scenario_sha256"]
+        edited = hashlib.sha256(read_bytes(scenario_file, MAX_SCENARIO_BYTES)).hexdigest() != settings["scenario_sha256"]
     except OSError as e:
-        raise ConfigError(f"{scenario_file}: cannot read it ({e.strerror})") from None
+        raise ConfigError(f"{scenario_file}: cannot read it ({e.strerror or type(e).__name__})") from None
     if edited:
         raise ConfigError(f"{scenario_file}: changed since the run started (its sha256 differs from {RESUMABLE}'s); "
                           "resume continues only the scenario it was started with")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamsim.errors import ConfigError
+
 
 def cell_id(params: dict[str, Any]) -> str:
     text = json.dumps(params, sort_keys=True)
@@ -42,6 +44,18 @@ def run_job(job: Job, threads: int = 1) -> dict[str, Any]:
 
     torch.set_num_threads(threads)
     out = Path(job.out)
-    if out.exists():
-        shutil.rmtree(out)  # left by a run killed after writing but before its row was appended
+    remove_leftover(out)  # left by a run killed after writing but before its row was appended
     return run(job.scenario, set=job.overrides, seed=job.seed, out=out, values=job.params).summary
+
+
+def remove_leftover(out: Path) -> None:
+    """Remove a cell's run folder, never following a symlink: a link in its place is unlinked, and a
+    ``runs/`` folder that is itself a link (to somewhere outside the sweep) is refused.
+    (``shutil.rmtree`` already refuses to follow links inside the folder.)
+    """
+    if out.parent.is_symlink():
+        raise ConfigError(f"{out.parent}: a symlink; a sweep deletes only inside its own runs/ folder")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        out.unlink()
+    elif out.exists():
+        shutil.rmtree(out)

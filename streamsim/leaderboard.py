@@ -26,7 +26,6 @@ column is named by the attack itself (:attr:`streamsim.Attack.labels`, by the ce
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ from matplotlib.figure import Figure
 from streamsim import registry
 from streamsim.atomic import write_text_atomic
 from streamsim.errors import ConfigError, DataError, PluginError
+from streamsim.rundir import read_json
 from streamsim.sweep import cell_id, grid_cells
 
 DEFENSE_KEYS = ("defense", "defense.name")
@@ -80,19 +80,26 @@ def _name(value: Any) -> str:
     return str(value["name"]) if isinstance(value, dict) else str(value)
 
 
+def _sweep_meta(sweep_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``sweep.json``'s grid and base scenario; :class:`DataError` naming it when they are not tables."""
+    meta = read_json(sweep_dir / "sweep.json")
+    grid, base = (meta.get("grid"), meta.get("scenario")) if isinstance(meta, dict) else (None, None)
+    if not isinstance(grid, dict) or not isinstance(base, dict) or not all(isinstance(v, list) for v in grid.values()):
+        raise DataError(f"{sweep_dir / 'sweep.json'}: expected a grid of value lists and a scenario table")
+    return grid, base
+
+
 def is_leaderboard(sweep_dir: Path) -> bool:
     """Whether the sweep's grid varies the defense (then ``streamsim report`` writes a leaderboard)."""
-    meta = sweep_dir / "sweep.json"
-    if not meta.is_file():
+    if not (sweep_dir / "sweep.json").exists():
         return False
-    grid = json.loads(meta.read_text(encoding="utf-8")).get("grid", {})
+    grid, _ = _sweep_meta(sweep_dir)
     return any(len(grid.get(k, [])) > 1 for k in DEFENSE_KEYS)
 
 
 def cells(sweep_dir: Path) -> pd.DataFrame:
     """``results.csv`` with a ``defense`` and an ``attack`` column, one row per finished cell and seed."""
-    meta = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
-    grid, base = meta["grid"], meta["scenario"]
+    grid, base = _sweep_meta(sweep_dir)
     defense_key = next((k for k in DEFENSE_KEYS if k in grid), None)
     if defense_key is None:
         raise DataError(f"{sweep_dir / 'sweep.json'}: the grid does not vary the defense ({' or '.join(DEFENSE_KEYS)})")

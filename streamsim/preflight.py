@@ -17,6 +17,9 @@ per run.
 - plugin settings that follow the naming conventions are in range: learning rates (``lr``,
   ``*_lr``) in (0, :data:`MAX_LR`], epoch and step counts (``*epochs``, ``*steps``,
   ``steps_per_*``) integers in 0..:data:`MAX_STEPS`;
+- pretraining is bounded by its cost, not by its epoch count alone: the learner's
+  ``pretrain_epochs`` times the samples of the pretrain split stays under
+  :data:`MAX_PRETRAIN_SAMPLES` (a million epochs of a thousand samples would never end);
 - the output folder can be written (refused), the artifact cache too (a warning, then a run
   without a cache).
 
@@ -33,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ from streamsim.data import tabular
 from streamsim.data.datasets import RawData, npz
 from streamsim.data.splits import held_out, split_sizes
 from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelError
+from streamsim.folders import check_output, probe_writable
 from streamsim.parts.updates import check_policy
 from streamsim.seeds import child_seed
 from streamsim.space import accepted
@@ -55,6 +58,7 @@ from streamsim.threat import KNOWLEDGE_LEVELS
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
+MAX_PRETRAIN_SAMPLES = 10_000_000  # samples the learner sees in pretraining (epochs × pretrain split): ~70× the largest built-in scenario
 
 
 def load_raw(cfg: DataConfig, seed: int = 0) -> RawData:
@@ -119,6 +123,7 @@ def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> Non
         if sizes[role] == 0:
             fraction = getattr(sc.data.splits, role)
             raise DataError(f"data.splits.{role}: {fraction:g} of {len(raw.y)} samples is none, but {why}")
+    check_pretrain_cost(sc.learner.params, sizes["pretrain"])
     kind = "vectors" if raw.is_vectors else "images"
     what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else f"{'×'.join(map(str, raw.x.shape[1:]))} images"
     for role, component in (components or {}).items():
@@ -136,6 +141,21 @@ def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> Non
                               f"{raw.n_classes} classes")
         if raw.is_vectors and c.drift.rotation_per_time:
             raise ConfigError(f"clean.{i}.drift.rotation_per_time: rotation is for images; {sc.data.dataset!r} is {what}")
+
+
+def check_pretrain_cost(params: dict[str, Any], samples: int) -> None:
+    """The learner's ``pretrain_epochs`` over ``samples`` pretrain samples stay under :data:`MAX_PRETRAIN_SAMPLES`.
+
+    >>> check_pretrain_cost({"pretrain_epochs": 3}, 1000)
+    >>> check_pretrain_cost({"pretrain_epochs": 1_000_000}, 1000)
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: learner.params.pretrain_epochs: 1,000,000 epochs of the 1,000 pretrain samples are 1,000,000,000 sample steps, more than the limit of 10,000,000
+    """
+    epochs = params.get("pretrain_epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs * samples > MAX_PRETRAIN_SAMPLES:
+        raise ConfigError(f"learner.params.pretrain_epochs: {epochs:,} epochs of the {samples:,} pretrain samples are "
+                          f"{epochs * samples:,} sample steps, more than the limit of {MAX_PRETRAIN_SAMPLES:,}")
 
 
 def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
@@ -193,37 +213,6 @@ def check_plugin_numbers(params: dict[str, Any], where: str) -> None:
         elif (key.endswith(("epochs", "steps")) or key.startswith("steps_per_")) and \
                 not (float(value).is_integer() and 0 <= value <= MAX_STEPS):
             raise ConfigError(f"{where}.params.{key}: {value:g} is not a count in 0..{MAX_STEPS:,}")
-
-
-def probe_writable(path: Path) -> str | None:
-    """Why ``path`` (or the folders to be created above it) cannot be written; ``None`` if it can.
-
-    Tries for real (a temporary file in the nearest existing folder): permission bits say
-    nothing to root, and nothing about read-only mounts.
-    """
-    base = Path(path)
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        return f"{base} is not a folder"
-    try:
-        fd, name = tempfile.mkstemp(dir=base, prefix=".streamsim-probe-")
-        os.close(fd)
-        os.unlink(name)
-    except OSError as e:
-        return f"cannot write in {base} ({e.strerror or type(e).__name__})"
-    return None
-
-
-def check_output(out: Path, fresh: bool = True) -> None:
-    """Refuse an output folder that cannot be created or written, or (``fresh``) that holds something."""
-    from streamsim.rundir import check_free
-
-    if fresh:
-        check_free(out)
-    why = probe_writable(out)
-    if why is not None:
-        raise ConfigError(f"output {out}: {why}")
 
 
 def usable_cache(enabled: bool) -> bool:

@@ -15,10 +15,8 @@ Usage (``streamsim report DIR`` on the command line)::
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +26,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from streamsim.atomic import write_atomic, write_text_atomic
-from streamsim.catalogue import METRICS, PROBES, REPORT, SWEEP_PLOTS
+from streamsim.catalogue import METRICS, PROBES, REPORT, SWEEP, SWEEP_PLOTS
 from streamsim.errors import ConfigError, DataError
+from streamsim.folders import check_output
 from streamsim.leaderboard import is_leaderboard, write_leaderboard
-from streamsim.rundir import RUN_FILES
+from streamsim.rundir import RUN_FILES, read_examples, read_json, read_table, read_toml
 
 FIGURES = "figures"
 SWEEP_METRICS = {name: METRICS[name].label for name in SWEEP_PLOTS}  # plotted metric → axis label
 EXAMPLE_PAIRS_PER_ROW = 4
 ATTACK_COLOR, BASELINE_COLOR = "tab:red", "tab:blue"
+EVENT_TEXT = ("source", "kind")  # events.csv's columns that are not numbers
+EVENT_REQUIRED = ("time", "source", "kind", "n")
 
 
 @dataclass
@@ -52,13 +53,10 @@ class RunTables:
 
 
 # --- reading -------------------------------------------------------------------------------
-def _csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read it as CSV: {e}") from None
+def _plotted(column: str) -> bool:
+    """Timeline columns the figures plot as numbers: all but an attacker's own (``attack:…``), which
+    are plotted only when numeric."""
+    return not column.startswith("attack:")
 
 
 def load_run(run_dir: Path) -> RunTables:
@@ -67,28 +65,19 @@ def load_run(run_dir: Path) -> RunTables:
     if missing:
         raise DataError(f"{run_dir} is not a complete run directory (missing {', '.join(missing)}) "
                         "and not a sweep directory (no results.csv)")
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{run_dir / 'summary.json'}: not valid JSON: {e}") from None
+    summary = read_json(run_dir / "summary.json")
     if not isinstance(summary, dict):
         raise DataError(f"{run_dir / 'summary.json'}: expected a JSON object")
-    examples = None
-    if (run_dir / "examples.npz").is_file():
-        try:
-            with np.load(run_dir / "examples.npz", allow_pickle=False) as npz:
-                examples = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as e:
-            raise DataError(f"{run_dir / 'examples.npz'}: cannot read it: {e}") from None
-    try:
-        scenario = tomllib.loads((run_dir / "scenario.resolved.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{run_dir / 'scenario.resolved.toml'}: not valid TOML: {e}") from None
+    examples = read_examples(run_dir / "examples.npz") if (run_dir / "examples.npz").exists() else None
+    scenario = read_toml(run_dir / "scenario.resolved.toml")
     window = (scenario.get("metrics") or {}).get("window")
-    tables = RunTables(summary, _csv(run_dir / "timeline.csv"), _csv(run_dir / "events.csv"),
-                       _csv(run_dir / "scores.csv"), examples, window if isinstance(window, int) else None)
-    if not {"time", "accuracy"} <= set(tables.timeline.columns):  # every run evaluates at t = 0 at least
-        raise DataError(f"{run_dir / 'timeline.csv'}: needs columns time and accuracy")
+    tables = RunTables(summary,
+                       read_table(run_dir / "timeline.csv", _plotted, required=("time", "accuracy")),
+                       read_table(run_dir / "events.csv", lambda c: c not in EVENT_TEXT, required=EVENT_REQUIRED),
+                       read_table(run_dir / "scores.csv", lambda c: c in ("time", "score"), required=("score", "is_poison")),
+                       examples, window if isinstance(window, int) else None)
+    if tables.timeline.empty:  # every run evaluates at t = 0 at least
+        raise DataError(f"{run_dir / 'timeline.csv'}: no evaluations (every run has one at time 0 at least)")
     return tables
 
 
@@ -372,9 +361,10 @@ def run_report(run_dir: Path, out: Path) -> Path:
 
 def sweep_report(sweep_dir: Path, out: Path) -> Path:
     """Metric-vs-parameter figures and ``report.md`` for a sweep directory."""
-    results = _csv(sweep_dir / "results.csv")
+    results = read_table(sweep_dir / "results.csv", lambda c: c == "seed" or c in SWEEP, required=("cell", "seed"))
     if results.empty:
         raise DataError(f"{sweep_dir / 'results.csv'}: no finished cells yet")
+    leaderboard = is_leaderboard(sweep_dir)  # reads sweep.json: refused before any figure is written
     figs = sweep_figures(results)
     seeds = sorted(results["seed"].unique().tolist()) if "seed" in results else []
     lines = [f"# Sweep report: {sweep_dir.name}", "", f"From `{sweep_dir / 'results.csv'}`: {len(results)} rows, "
@@ -382,7 +372,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
     for stem, fig in figs.items():
         save_figure(fig, out / FIGURES / f"{stem}.png")
         lines += ["", f"## {stem.removeprefix('sweep-').replace('-vs-', ' vs ')}", "", f"![{stem}]({FIGURES}/{stem}.png)"]
-    if is_leaderboard(sweep_dir):  # the grid varies the defense
+    if leaderboard:  # the grid varies the defense
         write_leaderboard(sweep_dir, out, save_figure, FIGURES)
         lines += ["", "## Leaderboard", "", "One row per defense, one column per attack: [leaderboard.md](leaderboard.md) "
                   f"(every number in leaderboard.csv), ![leaderboard]({FIGURES}/leaderboard.png)"]
@@ -400,6 +390,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not src.is_dir():
         raise ConfigError(f"report: {src} is not a directory (expected a run or sweep directory)")
     dest = Path(out) if out is not None else src
+    check_output(dest, fresh=False, what="report --out")  # before reading: nothing is written where it cannot be
     if (src / "results.csv").is_file():
         return sweep_report(src, dest)
     return run_report(src, dest)

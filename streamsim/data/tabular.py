@@ -36,6 +36,7 @@ import functools
 import inspect
 import itertools
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,12 @@ SYNTH = ("Agrawal", "AnomalySine", "ConceptDriftStream", "Hyperplane", "LED", "L
 DEFAULT_SIZE = 5_000
 MAX_SIZE = 1_000_000
 SEED_NAMES = ("seed", "seed_model", "seed_sample", "seed_tree")
+# Generator settings that set how much work drawing samples takes, and their limits: a generator's
+# own checks stop wrong types, these stop a million centroids or features that would never finish.
+SYNTH_LIMITS = {"n_features": 1_000, "n_num_features": 1_000, "n_cat_features": 1_000,
+                "n_categories_per_feature": 100, "n_centroids": 1_000, "n_drift_centroids": 1_000, "n_tiles": 1_000}
+MAX_VALUES = 20_000_000  # size × features drawn from a generator
+MAX_TREE_NODES = 1_000_000  # RandomTree's largest possible tree (it is built node by node, recursively)
 
 
 def is_tabular(ref: str) -> bool:
@@ -160,22 +167,46 @@ def _generator(name: str, params: dict[str, Any], seed: int, where: str) -> tupl
     if unknown:
         raise DataError(f"{where}.{unknown[0]}: river.synth.{name} has no such parameter "
                         f"(it takes {', '.join(accepted)})")
+    _check_cost(name, {k: params.get(k, p.default) for k, p in accepted.items()}, where)
     try:
         generator = cls(**params)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise DataError(f"{where}: river.synth.{name}: {e}") from None
+    except Exception as e:  # river's own checks: asserts, TypeError, ValueError, and bugs on odd values alike
+        raise DataError(f"{where}: river.synth.{name}: {type(e).__name__}: {e}") from None
     if name == "ConceptDriftStream":
         changes.append(int(generator.position))
     return generator, changes
 
 
+def _check_cost(name: str, settings: dict[str, Any], where: str) -> None:
+    """Refuse generator settings whose work has no sane bound (:data:`SYNTH_LIMITS`, :data:`MAX_TREE_NODES`)."""
+    for key, limit in SYNTH_LIMITS.items():
+        value = settings.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise DataError(f"{where}.{key}: {value:,} is more than river.synth.{name} may take here ({limit:,})")
+    if name == "RandomTree":
+        depth, cats = settings.get("max_tree_depth"), settings.get("n_cat_features")
+        branches = settings.get("n_categories_per_feature")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (depth, cats, branches)):
+            # every path splits on each categorical feature at most once, on a number in two otherwise
+            deep, nominal = max(depth, 0), min(max(depth, 0), max(cats, 0))
+            log_nodes = nominal * math.log10(max(branches, 2)) + (deep - nominal) * math.log10(2)
+            if log_nodes > math.log10(MAX_TREE_NODES):
+                raise DataError(f"{where}.max_tree_depth: {depth:,} allows a tree of up to 1e{log_nodes:.0f} nodes, more "
+                                f"than the limit of {MAX_TREE_NODES:,} (lower it, or n_categories_per_feature)")
+
+
 def _synth(name: str, params: dict[str, Any], size: int, seed: int) -> RawData:
     ref = f"river.synth:{name}"
     generator, changes = _generator(name, params, seed, "data.params")
+    features = getattr(generator, "n_features", None)
+    if isinstance(features, int) and size * features > MAX_VALUES:
+        raise DataError(f"data.params.size: {size:,} samples of {features:,} features are more than the limit of "
+                        f"{MAX_VALUES:,} values")
     try:
         rows = list(itertools.islice(generator, size))
-    except (TypeError, ValueError, AssertionError) as e:
-        raise DataError(f"{ref}: {e}") from None
+    except Exception as e:  # river's generators fail on odd settings with any error (IndexError, ZeroDivisionError...)
+        raise DataError(f"{ref}: cannot draw samples with data.params {json.dumps(params, sort_keys=True, default=str)} "
+                        f"({type(e).__name__}: {e})") from None
     x, _, names, _ = _rows_to_arrays(rows, ref)
     y, n_classes = _class_indices([r[1] for r in rows], getattr(generator, "n_classes", None))
     return RawData(x, y, f"{ref} {json.dumps(params, sort_keys=True)} seed={seed}", n_classes, names,

@@ -26,6 +26,10 @@ from streamsim.base import SetupContext
 from streamsim.learners.torch_cnn import TorchLearner
 from streamsim.nn import mlp
 
+MAX_WIDTH = 16_384  # units in one hidden layer
+MAX_LAYERS = 64
+MAX_HIDDEN_WEIGHTS = 16_777_216  # between hidden layers (64 MiB of float32, four times that with Adam's moments)
+
 
 class MLPLearner(TorchLearner):
     """A small torch MLP (differentiable, with features) sized to the data: the tabular default for white-box attacks."""
@@ -39,6 +43,14 @@ class MLPLearner(TorchLearner):
         self.hidden = list(hidden) if hidden is not None else [64, 64]
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise ValueError(f"hidden must be positive layer widths, got {self.hidden}")
+        # bounded by cost, not by count alone: the network must fit in memory before it is built
+        if max(self.hidden) > MAX_WIDTH or len(self.hidden) > MAX_LAYERS:
+            raise ValueError(f"hidden: at most {MAX_LAYERS} layers of at most {MAX_WIDTH:,} units, got {len(self.hidden)} "
+                             f"layers of up to {max(self.hidden):,}")
+        weights = sum(a * b for a, b in zip(self.hidden, self.hidden[1:], strict=False))
+        if weights > MAX_HIDDEN_WEIGHTS:
+            raise ValueError(f"hidden: {weights:,} weights between the hidden layers, more than the limit of "
+                             f"{MAX_HIDDEN_WEIGHTS:,}")
 
     def build(self) -> nn.Module:
         return mlp(self.space.n_features, self.space.n_classes, self.hidden)

@@ -42,6 +42,7 @@ On feature vectors, with a checkpoint that restores the model exactly:
 from __future__ import annotations
 
 import importlib
+import inspect
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, Literal
@@ -77,6 +78,21 @@ def _river_class(path: str) -> Any:
     return cls
 
 
+def _check_settings(cls: type, params: dict[str, Any], model: str) -> None:
+    """``params`` are settings ``cls`` takes, and it can be built with them (river's constructors only store
+    them): a typo fails when the scenario is checked, not when the run pretrains."""
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ValueError(f"params.{unknown[0]}: river model {model!r} has no such setting "
+                             f"(it takes {', '.join(accepted) or 'none'})")
+    try:
+        cls(**params)
+    except Exception as e:  # river checks its settings with asserts, ValueErrors and TypeErrors alike
+        raise ValueError(f"params: river model {model!r} refuses them ({type(e).__name__}: {e})") from None
+
+
 class RiverLearner(Learner):
     """Any river classifier (``model`` = its path under ``river.``) on feature vectors or flattened, pooled pixels."""
 
@@ -104,9 +120,12 @@ class RiverLearner(Learner):
         self.params = params or {}
         self.pool = pool
         self.update = update
-        _river_class(model)  # fail at configuration time, not mid-run
+        cls = _river_class(model)  # fail at configuration time, not mid-run
+        _check_settings(cls, self.params, model)
         if pool < 1:
             raise ValueError(f"pool must be at least 1, got {pool}")
+        if pretrain_batch_size < 1:
+            raise ValueError(f"pretrain_batch_size must be at least 1, got {pretrain_batch_size}")
         self.estimator: Any = None
         self.columns: list[Any] = []
         self.space: DataSpace = IMAGES

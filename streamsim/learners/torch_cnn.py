@@ -50,6 +50,8 @@ class TorchLearner(Learner):
     ) -> None:
         if optim not in ("adam", "sgd"):
             raise ValueError(f"optim must be 'adam' or 'sgd', not {optim!r}")
+        if pretrain_batch_size < 1:
+            raise ValueError(f"pretrain_batch_size must be at least 1, got {pretrain_batch_size}")
         self.optim = optim
         self.lr = lr
         self.steps_per_batch = steps_per_batch
