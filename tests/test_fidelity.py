@@ -88,12 +88,13 @@ def test_runner_fits_the_boundary_on_the_test_split_only_when_asked(tiny):
 
 
 def test_fgsm_reference_recipe_settings_reach_the_shadows():
-    a = FGSM(knowledge="posteriors", shadow_alpha=0.1, shadow_kl_weight=0.9, shadow_epochs=1, shadow_batch_size=32,
-             shadow_critic_batch_size=2084, shadow_critic_temperature=1.0, shadow_teacher_labels="claimed")
-    s = a.shadow_settings()
+    a = FGSM(knowledge="posteriors", shadow={"alpha": 0.1, "kl_weight": 0.9, "epochs": 1, "batch_size": 32,
+                                             "critic_batch_size": 2084, "critic_temperature": 1.0,
+                                             "teacher_labels": "claimed"})
+    s = a.shadow
     assert (s.alpha, s.kl_weight, s.epochs, s.batch_size, s.critic_batch_size, s.critic_temperature, s.teacher_labels) \
         == (0.1, 0.9, 1, 32, 2084, 1.0, "claimed")
-    d = FGSM(knowledge="posteriors").shadow_settings()
+    d = FGSM(knowledge="posteriors").shadow
     assert (d.kl_weight, d.batch_size, d.critic_batch_size, d.teacher_labels) == (1.0, 64, 2048, "defense")
 
 
@@ -140,8 +141,8 @@ def test_teacher_labels_claimed_queries_the_critic_under_the_claimed_labels():
     for labels in ("defense", "claimed"):
         view = Spy("posteriors", _Learner(), critic, query_budget=1_000)
         asked.clear()
-        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
-                 shadow_teacher_labels=labels)
+        a = FGSM(knowledge="posteriors", mode="critic",
+                 shadow={"critic_hidden": (8,), "critic_epochs": 1, "teacher_labels": labels})
         a.prepare(SetupContext(seed=0, pool=pool, view=view))
         assert set(asked) == {labels == "claimed"}
     for on_claimed, shift in ((False, 3), (True, 0)):
@@ -158,8 +159,7 @@ def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
     used = {}
     for where in ("attacker", "attacker+base"):
         view = TargetView("posteriors", _Learner(), critic, query_budget=300)
-        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
-                 shadow_pool=where)
+        a = FGSM(knowledge="posteriors", mode="critic", shadow={"critic_hidden": (8,), "critic_epochs": 1, "pool": where})
         a.prepare(SetupContext(seed=0, pool=pool, view=view, base=base))
         used[where] = (view.queries_used, a.stats()["shadow_points"])
     assert used["attacker"] == (30, 30.0)  # one critic query per point of its own 30
@@ -169,22 +169,22 @@ def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
 def test_shadow_pool_training_distils_on_the_target_training_data_only_when_granted():
     pool, training = _pools(30, 120)
     view = TargetView("posteriors", _Learner(), None, query_budget=1_000)
-    attack = FGSM(knowledge="posteriors", mode="classifier", shadow_classifier="small-cnn", shadow_epochs=1,
-                  shadow_pool="training")
+    attack = FGSM(knowledge="posteriors", mode="classifier", shadow={"classifier": "small-cnn", "epochs": 1,
+                                                                     "pool": "training"})
     with pytest.raises(ThreatModelError, match="training_data = true"):
         attack.prepare(SetupContext(seed=0, pool=pool, view=view))  # not granted: no training data in the context
     attack.prepare(SetupContext(seed=0, pool=pool, view=view, training=training))
     assert view.queries_used == 120 and attack.stats()["shadow_points"] == 120.0  # its pool is the training data
-    assert attack.needs_training_data and not FGSM(knowledge="white-box", shadow_pool="training").needs_training_data
-    with pytest.raises(ConfigError, match="shadow_pool"):
-        FGSM(knowledge="posteriors", shadow_pool="pretrain")
+    assert attack.needs_training_data and not FGSM(knowledge="white-box", shadow={"pool": "training"}).needs_training_data
+    with pytest.raises(ConfigError, match="shadow.pool"):
+        FGSM(knowledge="posteriors", shadow={"pool": "pretrain"})
 
 
 def test_runner_hands_the_pretrain_split_to_attackers_granted_training_data(tiny):
     tiny.update(duration=2.0, eval_every=2.0)
     tiny["attackers"] = [{"name": "fgsm", "batch_size": 16, "query_budget": 5_000, "attack": {"name": "fgsm", "params": {
-        "eps": 0.1, "mode": "classifier", "knowledge": "posteriors", "shadow_classifier": "small-cnn",
-        "shadow_epochs": 1, "shadow_pool": "training"}}}]
+        "eps": 0.1, "mode": "classifier", "knowledge": "posteriors",
+        "shadow": {"classifier": "small-cnn", "epochs": 1, "pool": "training"}}}}]
     with pytest.raises(ThreatModelError, match="training_data = true"):
         build_components(load_scenario(tiny))  # refused while building, before anything trains
     assert AttackerSource().training_data is False  # off unless the scenario grants it
@@ -222,8 +222,8 @@ def test_channels_first_shadow_reads_rows_as_channels_as_the_reference_distiller
     # and it is a usable shadow: distilled from queries, then crafting through it moves the poisons
     pool, base = _pools(40, 0)
     view = TargetView("posteriors", _Learner(), None, query_budget=100)
-    attack = FGSM(knowledge="posteriors", mode="classifier", eps=0.1, shadow_classifier="paper-cnn-channels-first",
-                  shadow_epochs=1)
+    attack = FGSM(knowledge="posteriors", mode="classifier", eps=0.1,
+                  shadow={"classifier": "paper-cnn-channels-first", "epochs": 1})
     attack.prepare(SetupContext(seed=0, pool=pool, view=view))
     assert attack.stats()["shadow_points"] == 40
     out = attack.craft(pool.subset(torch.arange(8)), ctx(view))
