@@ -352,6 +352,13 @@ LATER_DEFAULTS = {"kl_weight": 1.0, "teacher_labels": "defense"}
 NOT_KEYED = ("pool",)  # where the points came from is in the answers' digest
 
 
+def keyed_settings(settings: ShadowSettings) -> dict[str, object]:
+    """The settings that enter a cached shadow's key. Options added later enter it only when set,
+    so shadows cached before them stay valid."""
+    return {k: v for k, v in asdict(settings).items()
+            if k not in NOT_KEYED and (k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k])}
+
+
 def _answers_digest(bought: TeacherAnswers) -> str:
     """sha256 of everything the target answered: a cache hit needs the very same answers."""
     h = hashlib.sha256()
@@ -404,10 +411,7 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         return tensors, {"boundary": boundary, "stats": {
             k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}}
 
-    # Options added later enter the key only when set, so shadows cached before them stay valid.
-    fields = {k: v for k, v in asdict(settings).items()
-              if k not in NOT_KEYED and (k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k])}
-    key = {"answers": _answers_digest(bought), "settings": fields, "seed": seed}
+    key = {"answers": _answers_digest(bought), "settings": keyed_settings(settings), "seed": seed}
     if space.kind == "vectors":  # the networks are sized to the data (images keep their old keys)
         key["space"] = {"features": space.n_features, "classes": space.n_classes}
     shadows, _ = cached_fit(cache, CACHE_KIND, key, fit=lambda: _fit_shadows(bought, settings, *fresh(), stats, generator),
