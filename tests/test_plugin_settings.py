@@ -8,6 +8,8 @@ out of range and crafting work beyond the cap are refused by ``streamsim validat
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -190,3 +192,28 @@ def test_crafting_work_is_bounded_by_steps_times_poisons(tiny, tmp_path):
     del tiny["attackers"][0]["budget"]
     path = _write(tmp_path, _with_attack(tiny, "adaptive", {"steps": 1_000_000}))
     assert "gradient steps per poison" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+
+
+# --- committed results --------------------------------------------------------------------------------
+
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+
+
+@pytest.mark.parametrize("sweep", sorted(p.parent.name for p in RESULTS.glob("*/sweep.json")))
+def test_every_committed_sweep_cell_still_builds(sweep):
+    # `sweep --resume` and benchmarks/leaderboard_merge.py read these settings again
+    from streamsim.sweep import grid_cells
+
+    meta = json.loads((RESULTS / sweep / "sweep.json").read_text())
+    for params in grid_cells(meta["grid"]):
+        build_components(load_scenario(meta["scenario"], meta["overrides"], params))
+
+
+def test_the_committed_leaderboard_grid_is_what_leaderboard_sh_sweeps():
+    # the cell ids (hashes of the grid values) of a rerun must match the committed rows to merge into them
+    from streamsim.config import parse_value
+    from streamsim.sweep import split_values
+
+    six = re.search(r"SIX_ATTACKS='(.*)'", (RESULTS.parent / "leaderboard.sh").read_text()).group(1)
+    meta = json.loads((RESULTS / "leaderboard" / "sweep.json").read_text())
+    assert meta["grid"]["attackers.0.attack"] == [parse_value(v) for v in split_values(six)]
