@@ -22,7 +22,7 @@ from streamsim.threat import TargetView
 from .conftest import SHARED_MNIST
 from .test_fgsm import LinearCritic, ctx
 
-TINY_DEPOIS = {"cgan_steps": 2, "authenticator_steps": 2, "wgan_steps": 2, "augment_factor": 1.5}
+TINY_DEPOIS = {"augment": {"cgan_steps": 2, "authenticator_steps": 2, "factor": 1.5}, "critic": {"steps": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -362,8 +362,8 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
 
 def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
     # The robustness fix (issue 17): the fast preset's critic is trained without cGAN samples.
-    assert DePois(preset="fast").training_config()["augment_factor"] == 1.0
-    assert DePois(preset="paper").training_config()["augment_factor"] == 5.0  # the method as published
+    assert DePois(preset="fast").training_config()["augment"]["factor"] == 1.0
+    assert DePois(preset="paper").training_config()["augment"]["factor"] == 5.0  # the method as published
     # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults
     # rejects label-flipped digits far more often than clean ones (~50 s on idle cores, so one seed).
     raw = mnist_5k()
@@ -373,7 +373,7 @@ def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_s
     trusted, clean = Batch.clean(x[:400], y[:400]), Batch.clean(x[1000:1400], y[1000:1400])
     flips = clean.with_(labels=(clean.labels + 1 + torch.arange(400) % 9) % 10)
     for seed in (0,):
-        d = DePois(wgan_steps=100, wgan_batch_size=64, wgan_lr=5e-4)
+        d = DePois(critic={"steps": 100, "batch_size": 64, "lr": 5e-4})
         d.fit(trusted, learner=None, context=SetupContext(seed=seed))
         clean_frr = 1 - float(d.screen(clean).accept.float().mean())
         ca = 1 - float(d.screen(flips).accept.float().mean())

@@ -99,6 +99,18 @@ def test_adaptive_settings_come_in_one_table_per_part():
     assert Adaptive(policy={"discount": 0.9}).policy == attack.policy  # Python takes the same tables
 
 
+def test_depois_tables_keep_the_preset_mechanism():
+    from defenses.depois import DePois
+
+    d, params = build("defense", "depois", {"preset": "paper", "critic": {"steps": 7}}, "defense")
+    config = d.training_config()
+    assert config["critic"] == {"steps": 7, "batch_size": 32, "n_critic": 5, "lr": 5e-5, "gp_weight": 10.0}
+    assert config["augment"]["factor"] == 5.0 and config["augment"]["cgan_steps"] == 2000  # the preset's
+    assert params["critic"]["steps"] == 7 and params["critic"]["lr"] is None  # unset: the preset decides
+    assert DePois(preset="tabular").training_config()["critic"]["n_critic"] == 2
+    assert DePois(refresh={"every": 50}).refresh.window == 1000
+
+
 def test_default_shadow_cache_keys_are_unchanged():
     # shadows cached by the flat-keyword version stay valid: the same key for the same settings
     assert keyed_settings(ShadowSettings()) == {
@@ -130,6 +142,18 @@ def test_old_flat_keys_are_one_line_naming_the_new_spelling(tiny, tmp_path, name
     assert _one_line_exit_2(res).endswith(expected)
 
 
+@pytest.mark.parametrize(("old", "value", "new"), [
+    ("augment_factor", 5.0, "augment.factor"),
+    ("wgan_steps", 2000, "critic.steps"),
+    ("cgan_lr", 1e-3, "augment.cgan_lr"),
+    ("refresh_every", 50, "refresh.every"),
+])
+def test_old_flat_depois_keys_are_one_line_naming_the_new_spelling(tiny, tmp_path, old, value, new):
+    tiny["defense"] = {"name": "depois", "params": {"preset": "paper", old: value}}
+    line = _one_line_exit_2(runner.invoke(app, ["validate", str(_write(tmp_path, tiny))]))
+    assert line.endswith(f"defense.params.{old} is now defense.params.{new}")
+
+
 def test_old_flat_keys_in_a_sweep_grid_are_refused_before_anything_runs(tiny, tmp_path):
     path = _write(tmp_path, _with_attack(tiny, "fgsm", {}))
     out = tmp_path / "sweep"
@@ -153,9 +177,16 @@ def test_old_flat_keys_in_a_sweep_grid_are_refused_before_anything_runs(tiny, tm
     ("adaptive", {"policy": {"discount": 0.0}}, "policy.discount must be in (0, 1]"),
     ("adaptive", {"probing": {"detector_steps": 0}}, "probing"),
     ("adaptive", {"shadow": 3}, "params.shadow: Input should be a valid dictionary"),
+    ("depois", {"augment": {"factor": 0.5}}, "defense.params: augment.factor must be >= 1"),
+    ("depois", {"critic": {"steps": -1}}, "defense.params.critic.steps"),
+    ("depois", {"refresh": {"every": 0}}, "defense.params: refresh.every must be a positive number"),
 ])
 def test_bad_table_values_are_one_line_at_validate(tiny, tmp_path, name, params, needle):
-    path = _write(tmp_path, _with_attack(tiny, name, params))
+    if name == "depois":
+        tiny["defense"] = {"name": name, "params": params}
+        path = _write(tmp_path, tiny)
+    else:
+        path = _write(tmp_path, _with_attack(tiny, name, params))
     assert needle in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
 
 
