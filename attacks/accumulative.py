@@ -28,12 +28,14 @@ is ``trigger_at − start``. Works on images and feature vectors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from attacks.gradient_matching import MatchingAttack, flat_grad, param_grads
+from attacks.gradient_matching import MATCHING_SHADOW, MatchingAttack, flat_grad, param_grads
+from attacks.shadow import ShadowSettings
 from streamsim import Batch, ConfigError, CraftContext, PluginError, SetupContext
 
 
@@ -45,7 +47,7 @@ class Accumulative(MatchingAttack):
     def __init__(self, eps: float = 0.3, steps: int = 5, trigger_at: float = 50.0, trigger_size: int = 64,
                  trigger_eps: float | None = None, accumulate: bool = True, direct: float = 0.0, val_size: int = 256,
                  knowledge: Literal["white-box", "posteriors"] = "white-box", critic_weight: float = 0.0,
-                 shadow: dict[str, Any] | None = None) -> None:
+                 shadow: ShadowSettings | Mapping[str, Any] = MATCHING_SHADOW) -> None:
         if trigger_at < 0 or trigger_size < 1 or val_size < 1 or direct < 0:
             raise ConfigError("need trigger_at >= 0, trigger_size >= 1, val_size >= 1 and direct >= 0, "
                               f"got {trigger_at}, {trigger_size}, {val_size}, {direct}")

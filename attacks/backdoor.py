@@ -90,17 +90,20 @@ class Backdoor(Attack):
         out[..., rows, cols] = self.value
         return out
 
+    def check_classes(self, n_classes: int) -> None:
+        """``target`` is a class of the data (checked before the run starts)."""
+        if self.target >= n_classes:
+            raise ConfigError(f"target must be a class 0..{n_classes - 1}, got {self.target}")
+
     def harm_probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
         """``asr``: every held-out input not of the target class, stamped, wanted as the target."""
-        if self.target >= space.n_classes:
-            raise ConfigError(f"target must be a class 0..{space.n_classes - 1}, got {self.target}")
+        self.check_classes(space.n_classes)
         others = test.subset(test.labels != self.target)
         wanted = torch.full((len(others),), self.target, dtype=torch.long)
         return {"asr": Probe(x=self.stamp(others.x, space), wanted=wanted)}
 
     def prepare(self, context: SetupContext) -> None:
-        if self.target >= context.space.n_classes:
-            raise ConfigError(f"target must be a class 0..{context.space.n_classes - 1}, got {self.target}")
+        self.check_classes(context.space.n_classes)
         if self.label == "dirty":
             return
         pool = context.pool

@@ -20,19 +20,21 @@ Threat model (``knowledge``):
   :mod:`attacks.shadow`); crafting then uses only the shadows. :meth:`FGSM.fidelity` measures
   how well they stand in and keeps the numbers in ``fidelity_``.
 
-**Shadow budget and the reference recipe** (``posteriors``): the shadows are distilled on the
-attacker's pool, one query per point and model, so a budget larger than twice the pool is not
-spent. ``shadow_pool = "attacker+base"`` adds the images the source poisons (its base split,
-e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow_pool = "training"`` distils on
+**Shadow budget and the reference recipe** (``posteriors``): everything about the shadows is
+one table, ``shadow`` (:class:`~attacks.shadow.ShadowSettings`; in a scenario
+``[attackers.attack.params.shadow]`` or ``shadow = { points = 1000 }``). They are distilled on
+the attacker's pool, one query per point and model, so a budget larger than twice the pool is not
+spent. ``shadow.pool = "attacker+base"`` adds the images the source poisons (its base split,
+e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow.pool = "training"`` distils on
 the target's own training data instead, as the reference distilled its shadow on the digits its
 target was trained on; the scenario must grant it (the source's ``training_data = true``,
-:class:`~streamsim.base.SetupContext` ``training``). ``shadow_alpha = 0.1,
-shadow_kl_weight = 0.9, shadow_epochs = 1, shadow_batch_size = 32, shadow_critic_batch_size =
-2084, shadow_critic_temperature = 1.0, shadow_teacher_labels = "claimed"`` is the reference
-code's recipe (see :mod:`attacks.shadow`); ``shadow_classifier = "paper-cnn-channels-first"``
-is the network its distiller actually built (rows read as channels, see
-:func:`streamsim.nn.paper_cnn_channels_first`). The summary reports ``shadow_queries`` and
-``shadow_points`` (what was bought) and the ``fidelity_*`` numbers.
+:class:`~streamsim.base.SetupContext` ``training``). ``shadow = { alpha = 0.1, kl_weight = 0.9,
+epochs = 1, batch_size = 32, critic_batch_size = 2084, critic_temperature = 1.0,
+teacher_labels = "claimed" }`` is the reference code's recipe (see :mod:`attacks.shadow`);
+``shadow.classifier = "paper-cnn-channels-first"`` is the network its distiller actually built
+(rows read as channels, see :func:`streamsim.nn.paper_cnn_channels_first`). The summary reports
+``shadow_queries`` and ``shadow_points`` (what was bought) and the ``fidelity_*`` numbers.
+The flat ``shadow_*`` keywords of earlier versions are refused with their new spelling.
 
 ``critic_labels`` (white-box): the critic stage raises the score the defense will compute
 (``"defense"``: ``defense.score``, which under De-Pois's ``condition="predicted"`` conditions on
@@ -71,16 +73,15 @@ Trained shadows are cached in ``context.cache`` when there is one (keyed by the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from attacks.gradients import classifier_grad, critic_grad, frozen
-from attacks.shadow import Shadows, ShadowSettings, distill_shadows
+from attacks.shadow import RENAMED, Shadows, ShadowSettings, distill_shadows, distillation_pool
 from streamsim import (
     IMAGES,
-    N_CLASSES,
     Attack,
     Batch,
     ConfigError,
@@ -97,13 +98,14 @@ from streamsim import (
     ThreatModelError,
     has,
     require,
+    settings_table,
 )
 
 Mode = Literal["critic", "classifier", "critic-classifier", "classifier-critic"]
 Knowledge = Literal["white-box", "posteriors"]
 MODES = ("critic", "classifier", "critic-classifier", "classifier-critic")
 KNOWLEDGE = ("white-box", "posteriors")
-SHADOW_POOLS = ("attacker", "attacker+base", "training")
+DEFAULT_SHADOW = ShadowSettings()
 Direction = Callable[[torch.Tensor], torch.Tensor]
 """Maps the current images to the ascent direction of one stage's objective."""
 
@@ -136,27 +138,16 @@ class FGSM(Attack):
     accepts = ("images", "vectors")
     labels = {"white-box": "white-box FGSM", "posteriors": "black-box FGSM"}  # the attack paper's names
 
+    renamed: ClassVar[dict[str, str]] = RENAMED  # the flat shadow_* keywords of earlier versions
+
     def __init__(
         self,
         eps: float = 0.3,
         mode: Mode = "critic-classifier",
         knowledge: Knowledge = "white-box",
         target: int | None = None,
-        shadow_classifier: Literal["paper-cnn", "paper-cnn-same", "paper-cnn-channels-first", "small-cnn"] = "paper-cnn",
-        shadow_points: int | None = None,
-        shadow_epochs: int = 5,
-        shadow_alpha: float = 0.5,
-        shadow_temperature: float = 10.0,
-        shadow_critic_hidden: Sequence[int] = (1024, 128, 16),
-        shadow_critic_epochs: int = 100,
-        shadow_critic_temperature: float | None = None,
-        shadow_boundary_k: float = 1.0,
         critic_labels: Literal["defense", "claimed"] = "defense",
-        shadow_kl_weight: float = 1.0,
-        shadow_batch_size: int = 64,
-        shadow_critic_batch_size: int = 2048,
-        shadow_teacher_labels: Literal["defense", "claimed"] = "defense",
-        shadow_pool: Literal["attacker", "attacker+base", "training"] = "attacker",
+        shadow: ShadowSettings | Mapping[str, Any] = DEFAULT_SHADOW,
     ) -> None:
         if eps < 0:
             raise ConfigError(f"eps must be >= 0, got {eps}")
@@ -164,34 +155,16 @@ class FGSM(Attack):
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if knowledge not in KNOWLEDGE:
             raise ConfigError(f"knowledge must be one of {', '.join(KNOWLEDGE)}, got {knowledge!r}")
-        if shadow_teacher_labels not in ("defense", "claimed"):
-            raise ConfigError(f"shadow_teacher_labels must be 'defense' or 'claimed', got {shadow_teacher_labels!r}")
-        if shadow_pool not in SHADOW_POOLS:
-            raise ConfigError(f"shadow_pool must be one of {', '.join(SHADOW_POOLS)}, got {shadow_pool!r}")
-        if shadow_batch_size < 1 or shadow_critic_batch_size < 2:
-            raise ConfigError("shadow_batch_size must be >= 1 and shadow_critic_batch_size >= 2, "
-                              f"got {shadow_batch_size} and {shadow_critic_batch_size}")
-        if target is not None and not 0 <= target < N_CLASSES:
-            raise ConfigError(f"target must be a class 0..{N_CLASSES - 1}, got {target}")
+        if critic_labels not in ("defense", "claimed"):
+            raise ConfigError(f"critic_labels must be 'defense' or 'claimed', got {critic_labels!r}")
+        if target is not None and target < 0:
+            raise ConfigError(f"target must be a class >= 0, got {target}")
         self.eps = eps
         self.mode = mode
         self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
         self.target = target
-        self.shadow_classifier = shadow_classifier
-        self.shadow_points = shadow_points
-        self.shadow_epochs = shadow_epochs
-        self.shadow_alpha = shadow_alpha
-        self.shadow_temperature = shadow_temperature
-        self.shadow_critic_hidden = tuple(shadow_critic_hidden)
-        self.shadow_critic_epochs = shadow_critic_epochs
-        self.shadow_critic_temperature = shadow_critic_temperature
-        self.shadow_boundary_k = shadow_boundary_k
         self.critic_labels = critic_labels
-        self.shadow_kl_weight = shadow_kl_weight
-        self.shadow_batch_size = shadow_batch_size
-        self.shadow_critic_batch_size = shadow_critic_batch_size
-        self.shadow_teacher_labels = shadow_teacher_labels
-        self.shadow_pool = shadow_pool
+        self.shadow = settings_table(ShadowSettings, shadow, "shadow")
         self.shadows_: Shadows | None = None
         self.shadow_stats_: dict[str, float] = {}
         self.fidelity_: dict[str, float] = {}
@@ -202,45 +175,35 @@ class FGSM(Attack):
 
     @property
     def needs_training_data(self) -> bool:
-        """Only a black-box attack distilling on ``shadow_pool = "training"`` reads ``context.training``."""
-        return self.shadow_pool == "training" and self.knowledge == "posteriors"
+        """Only a black-box attack distilling on ``shadow.pool = "training"`` reads ``context.training``."""
+        return self.shadow.pool == "training" and self.knowledge == "posteriors"
+
+    def check_classes(self, n_classes: int) -> None:
+        """``target`` is a class of the data (checked before the run, and again in :meth:`prepare`)."""
+        if self.target is not None and self.target >= n_classes:
+            raise ConfigError(f"target must be a class 0..{n_classes - 1}, got {self.target}")
+
+    def craft_steps(self) -> int:
+        """Gradient steps crafting one poison takes: one per stage."""
+        return len(self.stages)
 
     @property
     def stages(self) -> tuple[str, ...]:
         """The stages in the order they are applied."""
         return tuple(self.mode.split("-"))
 
-    def shadow_settings(self) -> ShadowSettings:
-        return ShadowSettings(
-            classifier=self.shadow_classifier, points=self.shadow_points, epochs=self.shadow_epochs,
-            alpha=self.shadow_alpha, temperature=self.shadow_temperature, critic_hidden=self.shadow_critic_hidden,
-            critic_epochs=self.shadow_critic_epochs, critic_temperature=self.shadow_critic_temperature,
-            boundary_k=self.shadow_boundary_k, kl_weight=self.shadow_kl_weight, batch_size=self.shadow_batch_size,
-            critic_batch_size=self.shadow_critic_batch_size, teacher_labels=self.shadow_teacher_labels,
-        )
-
     def prepare(self, context: SetupContext) -> None:
         """White-box: check the view grants the models. Posteriors: distil the shadows."""
         view = context.view
         if view is None:
             raise ThreatModelError(f"{type(self).__name__} needs a view of the target ({self.knowledge!r})")
-        if self.target is not None and self.target >= context.space.n_classes:
-            raise ConfigError(f"target must be a class 0..{context.space.n_classes - 1}, got {self.target}")
+        self.check_classes(context.space.n_classes)
         if self.knowledge == "white-box":
             _, defense = self._white_box(view)
             self.critic_skipped_ = "critic" in self.stages and not has_score(defense, context.space)
             return
-        if context.pool is None or len(context.pool) == 0:
-            raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
-        pool = context.pool
-        if self.shadow_pool == "attacker+base" and context.base is not None:
-            pool = Batch.concat([pool, context.base])  # the images it poisons are its data too
-        elif self.shadow_pool == "training":
-            if context.training is None or len(context.training) == 0:
-                raise ThreatModelError(f"{type(self).__name__} shadow_pool 'training' needs the target's training data: "
-                                       "set the attacker source's training_data = true")
-            pool = context.training
-        self.shadows_ = distill_shadows(view, pool, self.shadow_settings(), context.seed,
+        pool = distillation_pool(self.shadow, context, type(self).__name__)
+        self.shadows_ = distill_shadows(view, pool, self.shadow, context.seed,
                                         classifier="classifier" in self.stages, critic="critic" in self.stages,
                                         cache=context.cache, space=context.space)
         self.shadow_stats_ = dict(self.shadows_.stats)

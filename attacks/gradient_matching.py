@@ -30,9 +30,9 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from torch import nn
 
 from attacks.fgsm import has_score
 from attacks.gradients import frozen, modules_of
-from attacks.shadow import Shadows, ShadowSettings, distill_shadows
+from attacks.shadow import RENAMED, Shadows, ShadowSettings, distill_shadows, distillation_pool
 from streamsim import (
     IMAGES,
     Attack,
@@ -52,8 +52,11 @@ from streamsim import (
     TargetView,
     ThreatModelError,
     require,
+    settings_table,
 )
 
+MATCHING_SHADOW = ShadowSettings(classifier="small-cnn", epochs=3)
+"""Cheaper shadows than FGSM's paper-cnn default: matching runs many forward/backward passes per batch."""
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]
 Penalty = Callable[[torch.Tensor], torch.Tensor]
 """An extra loss on the crafted inputs, added to the matching loss (e.g. staying above a critic's boundary)."""
@@ -152,22 +155,26 @@ class MatchingAttack(Attack):
 
     accepts = ("images", "vectors")
 
+    renamed: ClassVar[dict[str, str]] = RENAMED  # flat shadow_* keywords are FGSM's old spelling
+
+    @property
+    def needs_training_data(self) -> bool:
+        """Only a black-box attack distilling on ``shadow.pool = "training"`` reads ``context.training``."""
+        return self.shadow.pool == "training" and self.knowledge == "posteriors"
+
+    def craft_steps(self) -> int:
+        """Gradient steps crafting one poison takes (each a second-order pass through the batch)."""
+        return self.steps
+
     def _set_up_matching(self, knowledge: str, eps: float, steps: int, critic_weight: float,
-                         shadow: dict[str, Any] | None) -> None:
+                         shadow: ShadowSettings | Mapping[str, Any] | None) -> None:
         if knowledge not in ("white-box", "posteriors"):
             raise ConfigError(f"knowledge must be 'white-box' or 'posteriors', got {knowledge!r}")
         if eps < 0 or steps < 0 or critic_weight < 0:
             raise ConfigError(f"eps, steps and critic_weight must be >= 0, got {eps}, {steps}, {critic_weight}")
         self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
         self.eps, self.steps, self.critic_weight = eps, steps, critic_weight
-        self.shadow = dict(shadow or {})
-        try:
-            settings = {**SHADOW_DEFAULTS, **self.shadow}
-            if "critic_hidden" in settings:
-                settings["critic_hidden"] = tuple(settings["critic_hidden"])
-            self.shadow_settings = ShadowSettings(**settings)
-        except TypeError as e:
-            raise ConfigError(f"shadow: {e}".replace("ShadowSettings.__init__() ", "")) from None
+        self.shadow = settings_table(ShadowSettings, shadow, "shadow", MATCHING_SHADOW)
         self.shadows_: Shadows | None = None
         self.critic_skipped_ = False
         self.space_: DataSpace = IMAGES
@@ -184,9 +191,8 @@ class MatchingAttack(Attack):
                 raise PluginError(f"{type(self).__name__} white-box needs a learner with torch weights to match gradients")
             self.critic_skipped_ = self.critic_weight > 0 and not has_score(view.defense, context.space)
             return
-        if context.pool is None or len(context.pool) == 0:
-            raise PluginError(f"{type(self).__name__} with knowledge 'posteriors' needs an attacker pool to distil on")
-        self.shadows_ = distill_shadows(view, context.pool, self.shadow_settings, context.seed, classifier=True,
+        pool = distillation_pool(self.shadow, context, type(self).__name__)
+        self.shadows_ = distill_shadows(view, pool, self.shadow, context.seed, classifier=True,
                                         critic=self.critic_weight > 0, cache=context.cache, space=context.space)
         if self.shadows_.classifier is None:
             raise PluginError(f"{type(self).__name__}: the query budget bought no answers to distil a shadow on")
@@ -229,7 +235,3 @@ class MatchingAttack(Attack):
         if self.critic_weight > 0:
             out["critic_stage_skipped"] = float(self.critic_skipped_)
         return out
-
-
-SHADOW_DEFAULTS: dict[str, Any] = {"classifier": "small-cnn", "epochs": 3}
-"""Cheaper shadows than FGSM's paper-cnn default: matching runs many forward/backward passes per batch."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from streamsim import N_CLASSES, Attack, Batch, ConfigError, CraftContext, SetupContext
+from streamsim import Attack, Batch, ConfigError, CraftContext, SetupContext
 
 
 def derangement(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -41,18 +41,22 @@ class LabelFlip(Attack):
     accepts = ("images", "vectors")
 
     def __init__(self, mode: Literal["random", "permutation", "target"] = "random", target: int | None = None) -> None:
-        if target is not None and not 0 <= target < N_CLASSES:
-            raise ValueError(f"target must be a class 0..{N_CLASSES - 1}, got {target}")
+        if target is not None and target < 0:
+            raise ValueError(f"target must be a class >= 0, got {target}")
         if mode == "target" and target is None:
             raise ValueError("mode 'target' needs a target class")
         self.mode = "target" if target is not None else mode
         self.target = target
         self.mapping: torch.Tensor | None = None
 
+    def check_classes(self, n_classes: int) -> None:
+        """``target`` is a class of the data: checked before the run starts (``streamsim validate``)."""
+        if self.target is not None and self.target >= n_classes:
+            raise ConfigError(f"target must be a class 0..{n_classes - 1}, got {self.target}")
+
     def prepare(self, context: SetupContext) -> None:
         k = context.space.n_classes
-        if self.target is not None and self.target >= k:
-            raise ConfigError(f"target must be a class 0..{k - 1}, got {self.target}")
+        self.check_classes(k)
         self.mapping = torch.from_numpy(derangement(context.rng(), k))
 
     def craft(self, base: Batch, context: CraftContext) -> Batch:

@@ -1,8 +1,8 @@
 """``pgd``: iterated gradient-sign poison (Madry et al. 2018), the multi-step form of :mod:`attacks.fgsm`.
 
-Same stages, modes, threat models and shadows as ``fgsm`` (Oschart et al., arXiv 2204.01090);
-each stage instead takes ``steps`` signed steps of ``step_size`` (default ``2.5·ε / steps``),
-projecting after each onto the L∞ ball of radius ε around the stage's starting image and into
+Same stages, modes, threat models and shadows as ``fgsm`` (Oschart et al., arXiv 2204.01090):
+every ``fgsm`` setting, the ``shadow`` table included, is a ``pgd`` setting too. Each stage
+instead takes ``steps`` signed steps of ``step_size`` (default ``2.5·ε / steps``), projecting after each onto the L∞ ball of radius ε around the stage's starting image and into
 ``[−1, 1]``. With ``random_start`` a stage first jumps to a uniform point of that ball (drawn
 from the craft context's generator, so seeded runs repeat). Composed modes chain stages as
 ``fgsm`` does — each stage has its own ε ball — so a two-stage poison moves at most 2ε from the
@@ -25,12 +25,11 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from typing import Any
 
 import torch
 
-from attacks.fgsm import FGSM, Direction, Knowledge, Mode
+from attacks.fgsm import FGSM, Direction
 from streamsim import ConfigError, CraftContext
 
 
@@ -49,33 +48,10 @@ class PGD(FGSM):
 
     labels = {}  # named pgd, not by FGSM's labels
 
-    def __init__(
-        self,
-        eps: float = 0.3,
-        steps: int = 10,
-        step_size: float | None = None,
-        random_start: bool = True,
-        mode: Mode = "critic-classifier",
-        knowledge: Knowledge = "white-box",
-        target: int | None = None,
-        shadow_classifier: Literal["paper-cnn", "small-cnn"] = "paper-cnn",
-        shadow_points: int | None = None,
-        shadow_epochs: int = 5,
-        shadow_alpha: float = 0.5,
-        shadow_temperature: float = 10.0,
-        shadow_critic_hidden: Sequence[int] = (1024, 128, 16),
-        shadow_critic_epochs: int = 100,
-        shadow_critic_temperature: float | None = None,
-        shadow_boundary_k: float = 1.0,
-        critic_labels: Literal["defense", "claimed"] = "defense",
-    ) -> None:
-        super().__init__(
-            eps=eps, mode=mode, knowledge=knowledge, target=target, shadow_classifier=shadow_classifier,
-            shadow_points=shadow_points, shadow_epochs=shadow_epochs, shadow_alpha=shadow_alpha,
-            shadow_temperature=shadow_temperature, shadow_critic_hidden=shadow_critic_hidden,
-            shadow_critic_epochs=shadow_critic_epochs, shadow_critic_temperature=shadow_critic_temperature,
-            shadow_boundary_k=shadow_boundary_k, critic_labels=critic_labels,
-        )
+    def __init__(self, steps: int = 10, step_size: float | None = None, random_start: bool = True,
+                 **fgsm: Any) -> None:
+        """``steps``, ``step_size`` and ``random_start``; every other setting is FGSM's (passed on as it is)."""
+        super().__init__(**fgsm)
         if steps < 1:
             raise ConfigError(f"steps must be >= 1, got {steps}")
         if step_size is not None and step_size <= 0:
@@ -86,6 +62,10 @@ class PGD(FGSM):
 
     def __repr__(self) -> str:
         return (f"PGD(eps={self.eps}, steps={self.steps}, mode={self.mode!r}, knowledge={self.knowledge!r})")
+
+    def craft_steps(self) -> int:
+        """Gradient steps crafting one poison takes: ``steps`` per stage."""
+        return self.steps * len(self.stages)
 
     def perturb(self, x: torch.Tensor, directions: dict[str, Direction | None], context: CraftContext) -> torch.Tensor:
         step_size = self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps

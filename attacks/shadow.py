@@ -51,13 +51,29 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import nn
 
-from streamsim import IMAGES, N_CLASSES, ArtifactCache, Batch, DataSpace, Defense, Learner, TargetView, cached_fit
+from streamsim import (
+    IMAGES,
+    N_CLASSES,
+    ArtifactCache,
+    Batch,
+    ConfigError,
+    DataSpace,
+    Defense,
+    Learner,
+    PluginError,
+    SetupContext,
+    TargetView,
+    ThreatModelError,
+    cached_fit,
+)
+from streamsim.nn import CLASSIFIERS
 from streamsim.nn import classifier as classifier_for
 from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
@@ -242,29 +258,105 @@ class Shadows:
         return out
 
 
+Classifier = Literal["paper-cnn", "paper-cnn-same", "paper-cnn-channels-first", "small-cnn"]
+Pool = Literal["attacker", "attacker+base", "training"]
+TeacherLabels = Literal["defense", "claimed"]
+POOLS = ("attacker", "attacker+base", "training")
+
+
 @dataclass(frozen=True)
 class ShadowSettings:
-    """How the shadows are bought and trained (the ``shadow_*`` arguments of the FGSM/PGD plugins)."""
+    """How a black-box attacker buys and trains its shadows: the ``shadow`` table of ``fgsm``,
+    ``pgd``, ``targeted`` and ``accumulative`` (``shadow = { points = 1000, epochs = 3 }``).
 
-    classifier: str = "paper-cnn"
+    ``classifier`` names the shadow network on images (:data:`streamsim.nn.CLASSIFIERS`; an MLP on
+    vectors), ``points`` caps the pool points bought (``None``: as many as the pool and budget
+    allow), ``pool`` says where they come from (``"attacker"``: the attacker's own split;
+    ``"attacker+base"``: plus the images it poisons; ``"training"``: the target's training data,
+    which the source must grant). The classifier is distilled with ``alpha·CE + kl_weight·KL`` at
+    ``temperature`` for ``epochs`` of ``batch_size``; the critic (``critic_hidden`` layers) with the
+    batch-softmax KL at ``critic_temperature`` (``None``: the teacher scores' std) for
+    ``critic_epochs`` of ``critic_batch_size``; ``teacher_labels`` conditions the critic queries
+    (``"claimed"``: the true labels, as the reference code did); ``boundary_k`` sets the boundary
+    estimate ``mean − k·std``.
+
+    >>> ShadowSettings(points=0)
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: points must be >= 1 (or left out: the whole pool), got 0
+    """
+
+    classifier: Classifier = "paper-cnn"
     points: int | None = None
+    pool: Pool = "attacker"
     epochs: int = 5
     batch_size: int = 64
     lr: float = 1e-3
     alpha: float = 0.5
     temperature: float = 10.0
-    critic_hidden: tuple[int, ...] = (1024, 128, 16)
+    kl_weight: float = 1.0
+    critic_hidden: Sequence[int] = (1024, 128, 16)
     critic_epochs: int = 100
     critic_batch_size: int = 2048
     critic_lr: float = 1e-3
     critic_temperature: float | None = None
     boundary_k: float = 1.0
-    kl_weight: float = 1.0
-    teacher_labels: str = "defense"
+    teacher_labels: TeacherLabels = "defense"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
+        if self.classifier not in CLASSIFIERS:
+            raise ConfigError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
+        if self.points is not None and self.points < 1:
+            raise ConfigError(f"points must be >= 1 (or left out: the whole pool), got {self.points}")
+        if self.pool not in POOLS:
+            raise ConfigError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
+        if self.teacher_labels not in ("defense", "claimed"):
+            raise ConfigError(f"teacher_labels must be 'defense' or 'claimed', got {self.teacher_labels!r}")
+        if self.epochs < 0 or self.critic_epochs < 0:
+            raise ConfigError(f"epochs and critic_epochs must be >= 0, got {self.epochs} and {self.critic_epochs}")
+        if self.batch_size < 1 or self.critic_batch_size < 2:
+            raise ConfigError("batch_size must be >= 1 and critic_batch_size >= 2 (a batch softmax needs two), "
+                              f"got {self.batch_size} and {self.critic_batch_size}")
+        if not (self.lr > 0 and self.critic_lr > 0 and self.temperature > 0):
+            raise ConfigError(f"lr, critic_lr and temperature must be > 0, got {self.lr}, {self.critic_lr}, "
+                              f"{self.temperature}")
+        if self.critic_temperature is not None and not self.critic_temperature > 0:
+            raise ConfigError(f"critic_temperature must be > 0 (or left out: the scores' std), got {self.critic_temperature}")
+        if self.alpha < 0 or self.kl_weight < 0:
+            raise ConfigError(f"alpha and kl_weight must be >= 0, got {self.alpha} and {self.kl_weight}")
+        if any(width < 1 for width in self.critic_hidden):
+            raise ConfigError(f"critic_hidden must be layer widths >= 1, got {list(self.critic_hidden)}")
+
+
+#: What the flat keywords of earlier versions are called now: the ``renamed`` of every attack with a shadow table.
+RENAMED = {f"shadow_{name}": f"shadow.{name}" for name in ShadowSettings.__dataclass_fields__}
+
+
+def distillation_pool(settings: ShadowSettings, context: SetupContext, who: str) -> Batch:
+    """The points a black-box attacker buys answers on: its pool, with its base split, or the target's training data."""
+    if context.pool is None or len(context.pool) == 0:
+        raise PluginError(f"{who} with knowledge 'posteriors' needs an attacker pool to distil on")
+    if settings.pool == "attacker+base" and context.base is not None:
+        return Batch.concat([context.pool, context.base])  # the images it poisons are its data too
+    if settings.pool == "training":
+        if context.training is None or len(context.training) == 0:
+            raise ThreatModelError(f"{who} shadow.pool 'training' needs the target's training data: "
+                                   "set the attacker source's training_data = true")
+        return context.training
+    return context.pool
 
 
 CACHE_KIND = "attack-shadows"
 LATER_DEFAULTS = {"kl_weight": 1.0, "teacher_labels": "defense"}
+NOT_KEYED = ("pool",)  # where the points came from is in the answers' digest
+
+
+def keyed_settings(settings: ShadowSettings) -> dict[str, object]:
+    """The settings that enter a cached shadow's key. Options added later enter it only when set,
+    so shadows cached before them stay valid."""
+    return {k: v for k, v in asdict(settings).items()
+            if k not in NOT_KEYED and (k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k])}
 
 
 def _answers_digest(bought: TeacherAnswers) -> str:
@@ -319,9 +411,7 @@ def distill_shadows(view: TargetView, pool: Batch, settings: ShadowSettings, see
         return tensors, {"boundary": boundary, "stats": {
             k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in fitted.items()}}
 
-    # Options added later enter the key only when set, so shadows cached before them stay valid.
-    fields = {k: v for k, v in asdict(settings).items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
-    key = {"answers": _answers_digest(bought), "settings": fields, "seed": seed}
+    key = {"answers": _answers_digest(bought), "settings": keyed_settings(settings), "seed": seed}
     if space.kind == "vectors":  # the networks are sized to the data (images keep their old keys)
         key["space"] = {"features": space.n_features, "classes": space.n_classes}
     shadows, _ = cached_fit(cache, CACHE_KIND, key, fit=lambda: _fit_shadows(bought, settings, *fresh(), stats, generator),

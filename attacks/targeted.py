@@ -29,12 +29,14 @@ Works on images and feature vectors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from attacks.gradient_matching import MatchingAttack, cosine, flat_grad, param_grads
+from attacks.gradient_matching import MATCHING_SHADOW, MatchingAttack, cosine, flat_grad, param_grads
+from attacks.shadow import ShadowSettings
 from streamsim import Batch, ConfigError, CraftContext, DataSpace, PluginError, Probe, SetupContext
 
 PROBE = "targeted_success"
@@ -48,7 +50,7 @@ class Targeted(MatchingAttack):
     def __init__(self, target: int = 0, source_class: int | None = None, n_victims: int = 10, victim_seed: int = 0,
                  eps: float = 0.3, steps: int = 10, poison_class: Literal["target", "any"] = "target",
                  knowledge: Literal["white-box", "posteriors"] = "white-box", critic_weight: float = 0.0,
-                 shadow: dict[str, Any] | None = None) -> None:
+                 shadow: ShadowSettings | Mapping[str, Any] = MATCHING_SHADOW) -> None:
         if target < 0 or (source_class is not None and (source_class < 0 or source_class == target)):
             raise ConfigError(f"need target >= 0 and a source_class >= 0 other than the target, got {target}, {source_class}")
         if n_victims < 1:
@@ -62,11 +64,16 @@ class Targeted(MatchingAttack):
         self.own_: Batch | None = None  # its pool samples of the target class
         self.last_cosine_ = float("nan")
 
+    def check_classes(self, n_classes: int) -> None:
+        """``target`` and ``source_class`` are classes of the data (checked before the run starts)."""
+        if self.target >= n_classes or (self.source_class or 0) >= n_classes:
+            raise ConfigError(f"target and source_class must be classes 0..{n_classes - 1}, "
+                              f"got {self.target} and {self.source_class}")
+
     def harm_probes(self, test: Batch, space: DataSpace) -> dict[str, Probe]:
         """The victims: ``n_victims`` held-out inputs of ``source_class`` (any class but the target
         when unset), drawn with ``victim_seed``; wanted label ``target``."""
-        if self.target >= space.n_classes or (self.source_class or 0) >= space.n_classes:
-            raise ConfigError(f"target and source_class must be classes 0..{space.n_classes - 1}")
+        self.check_classes(space.n_classes)
         eligible = (test.labels == self.source_class) if self.source_class is not None else (test.labels != self.target)
         idx = np.flatnonzero(eligible.numpy())
         pick = np.sort(np.random.default_rng(self.victim_seed).permutation(idx)[:self.n_victims])

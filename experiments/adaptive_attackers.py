@@ -62,10 +62,10 @@ ROWS: dict[str, dict[str, Any]] = {
 EFFECTS = {"labels": ROWS["adaptive effects (labels)"], "proba": ROWS["adaptive effects (proba)"]}
 PARAMS = f"{ATTACKER}.attack.params"
 PROBING: dict[str, tuple[str, dict[str, Any]]] = {  # active probing (attacks/adaptive/probing.py), by variant
-    "labels, groups of 1": ("labels", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 1}),
-    "proba, groups of 1": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 1}),
-    "proba, groups of 4": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.group_size": 4}),
-    "proba, bandit over none|group of 1": ("proba", {f"{PARAMS}.probes": ["none", "group"], f"{PARAMS}.group_size": 1}),
+    "labels, groups of 1": ("labels", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.probing.group_size": 1}),
+    "proba, groups of 1": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.probing.group_size": 1}),
+    "proba, groups of 4": ("proba", {f"{PARAMS}.probes": ["group"], f"{PARAMS}.probing.group_size": 4}),
+    "proba, bandit over none|group of 1": ("proba", {f"{PARAMS}.probes": ["none", "group"], f"{PARAMS}.probing.group_size": 1}),
     "proba, canaries": ("proba", {f"{PARAMS}.probes": ["canary"]}),
     "labels, boundary probes": ("labels", {f"{PARAMS}.probes": ["boundary"]}),
     "proba, target 3 steps per batch": ("proba", {"learner.params.steps_per_batch": 3}),

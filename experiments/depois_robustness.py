@@ -11,10 +11,10 @@ below false-rejection + 0.2. A detector at chance rejects poisons as often as cl
         --json experiments/results/depois_robustness.json
 
 Variants are De-Pois settings over the quickstart's (``preset = "fast"``, ``condition = "claimed"``):
-``default`` is whatever the defaults are, ``trusted-only`` is ``augment_factor = 1.0`` (no cGAN
-samples: the critic trains on the trusted set alone), ``augment-5`` is ``augment_factor = 5.0``
-(the paper's growth of the trusted set by cGAN samples), ``trusted-only-long`` is ``augment_factor
-= 1.0, wgan_steps = 2000``. Every run is ``streamsim.run("quickstart")``
+``default`` is whatever the defaults are, ``trusted-only`` is ``augment.factor = 1.0`` (no cGAN
+samples: the critic trains on the trusted set alone), ``augment-5`` is ``augment.factor = 5.0``
+(the paper's growth of the trusted set by cGAN samples), ``trusted-only-long`` is ``augment.factor
+= 1.0, critic.steps = 2000``. Every run is ``streamsim.run("quickstart")``
 with those overrides, baseline included; set ``STREAMSIM_CACHE`` to share trained critics.
 """
 
@@ -34,9 +34,9 @@ DATASETS = ("mnist-5k", "mnist")
 ATTACKS = ("permutation", "random")
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "trusted-only": {"augment_factor": 1.0},
-    "augment-5": {"augment_factor": 5.0},
-    "trusted-only-long": {"augment_factor": 1.0, "wgan_steps": 2000},
+    "trusted-only": {"augment.factor": 1.0},
+    "augment-5": {"augment.factor": 5.0},
+    "trusted-only-long": {"augment.factor": 1.0, "critic.steps": 2000},
 }
 MEAN_MARGIN, WORST_MARGIN = 0.4, 0.2  # the issue's bar: mean ca >= FRR + 0.4, every seed >= FRR + 0.2
 

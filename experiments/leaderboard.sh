@@ -9,7 +9,7 @@ set -eu
 OUT="${1:-runs/leaderboard}"
 [ $# -gt 0 ] && shift
 STREAMSIM="${STREAMSIM:-streamsim}"
-SIX_ATTACKS='{name = "label-flip", params = {mode = "permutation"}},{name = "noise", params = {scale = 0.5}},{name = "fgsm", params = {knowledge = "white-box", eps = 0.3, mode = "critic-classifier"}},{name = "fgsm", params = {knowledge = "posteriors", eps = 0.3, mode = "critic-classifier", shadow_classifier = "small-cnn", shadow_points = 1000, shadow_epochs = 3, shadow_critic_epochs = 30}},{name = "adaptive", params = {knowledge = "verdicts", surrogate_epochs = 3}},{name = "adaptive", params = {knowledge = "effects", surrogate_epochs = 3}}'
+SIX_ATTACKS='{name = "label-flip", params = {mode = "permutation"}},{name = "noise", params = {scale = 0.5}},{name = "fgsm", params = {knowledge = "white-box", eps = 0.3, mode = "critic-classifier"}},{name = "fgsm", params = {knowledge = "posteriors", eps = 0.3, mode = "critic-classifier", shadow = {classifier = "small-cnn", points = 1000, epochs = 3, critic_epochs = 30}}},{name = "adaptive", params = {knowledge = "verdicts", surrogate_epochs = 3}},{name = "adaptive", params = {knowledge = "effects", surrogate_epochs = 3}}'
 ATTACKS="${ATTACKS:-$SIX_ATTACKS}"
 $STREAMSIM sweep leaderboard --seeds 0,1,2 --jobs "${JOBS:-2}" --out "$OUT" "$@" \
   --grid 'defense={name = "none"},{name = "oracle"},{name = "depois", params = {preset = "fast", condition = "claimed", k = 1.0}},{name = "knn"},{name = "centroid"},{name = "loss-trim"},{name = "roni"},{name = "spectral"}' \

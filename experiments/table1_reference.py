@@ -41,10 +41,11 @@ PAPER = {  # Oschart et al., Table 1 (ca, da)
     ("black-box", "critic-classifier"): (0.2119, 0.2714),
 }
 STREAMSIM_SHADOWS = {  # FGSM's own shadow settings (everything else of the attack as in the scenario)
-    "shadow_classifier": "paper-cnn", "shadow_alpha": 0.5, "shadow_kl_weight": 1.0, "shadow_epochs": 5,
-    "shadow_batch_size": 64, "shadow_critic_batch_size": 2048, "shadow_teacher_labels": "defense",
+    "classifier": "paper-cnn", "alpha": 0.5, "kl_weight": 1.0, "epochs": 5,
+    "batch_size": 64, "critic_batch_size": 2048, "teacher_labels": "defense",
 }
 ATTACK = "attackers.0.attack.params."
+SHADOW = ATTACK + "shadow."
 #: name → (what it changes back, overrides, the accesses it applies to). ``reference critic``
 #: variants need ``--reference-critic``.
 VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
@@ -68,23 +69,23 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "critic step on defense label": ("white-box critic step on the label the defense conditions on (predicted)",
                                      {ATTACK + "critic_labels": "defense"}, ("white-box",)),
     "streamsim shadow recipe": ("shadows: α 0.5 CE + KL, 5 epochs of 64, critic T = score std, teacher on predicted labels",
-                                {ATTACK + k: v for k, v in STREAMSIM_SHADOWS.items()}
-                                | {ATTACK + "shadow_critic_temperature": None}, ("black-box",)),
+                                {SHADOW + k: v for k, v in STREAMSIM_SHADOWS.items()}
+                                | {SHADOW + "critic_temperature": None}, ("black-box",)),
     "shadow pool: attacker split": ("shadows distilled on the attacker's own 625 digits (1,250 of the 5,000 queries spent)",
-                                    {ATTACK + "shadow_pool": "attacker"}, ("black-box",)),
+                                    {SHADOW + "pool": "attacker"}, ("black-box",)),
     # The reference's distiller built its classifier shadow under channels_first (rows read as
     # channels; its saved variables have that shape) — a reference setting the profile lacks.
     "channels-first shadow": ("classifier shadow built as the reference's distiller built it (rows as channels)",
-                              {ATTACK + "shadow_classifier": "paper-cnn-channels-first"}, ("black-box",)),
+                              {SHADOW + "classifier": "paper-cnn-channels-first"}, ("black-box",)),
     # One epoch of batch 32 over 60,000 digits is 1,875 optimizer steps; over our 5,000 points, 156.
     "shadow steps as the reference": ("classifier shadow trained 12 epochs (1,875 steps of batch 32 on 5,000 points, "
-                                      "the reference's step count on 60,000)", {ATTACK + "shadow_epochs": 12},
+                                      "the reference's step count on 60,000)", {SHADOW + "epochs": 12},
                                       ("black-box",)),
     # The reference distilled its shadow on x_train, the digits its target was trained on. Here the
     # source is granted the target's pretrain split (2,500 digits) and distils on it alone.
     "shadow pool: target training split": ("shadows distilled on the digits the target was trained on (the source "
                                            "granted training_data; 2,500 points)",
-                                           {"attackers.0.training_data": True, ATTACK + "shadow_pool": "training"},
+                                           {"attackers.0.training_data": True, SHADOW + "pool": "training"},
                                            ("black-box",)),
 }
 #: The black-box variants again, on top of the reference critic: with the critic's training out of
@@ -116,6 +117,11 @@ ATTACKER_KEYS = ("shadow_queries", "shadow_points", "fidelity_classifier_agreeme
 COLUMNS = ("variant", "access", "mode", "seed", *KEYS, *ATTACKER_KEYS, "wall_s")
 
 
+def _without_none(table: dict[str, Any]) -> dict[str, Any]:
+    """A params table without its unset (``None``) settings, nested tables included."""
+    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in table.items() if v is not None}
+
+
 def one(variant: str, access: str, mode: str, seed: int, reference_critic: str | None) -> dict[str, Any]:
     import streamsim
 
@@ -125,8 +131,14 @@ def one(variant: str, access: str, mode: str, seed: int, reference_critic: str |
         from streamsim.config import load_scenario
 
         params = load_scenario(SCENARIOS[access]).attackers[0].attack.params
-        params |= {k.removeprefix(ATTACK): v for k, v in overrides.items() if k.startswith(ATTACK)}
-        attack_params = {k: v for k, v in params.items() if v is not None}
+        for key, value in overrides.items():
+            if key.startswith(ATTACK):  # shadow.critic_temperature: into the nested table
+                *tables, last = key.removeprefix(ATTACK).split(".")
+                table = params
+                for name in tables:
+                    table = table.setdefault(name, {})
+                table[last] = value
+        attack_params = _without_none(params)
         overrides = {k: v for k, v in overrides.items() if not k.startswith(ATTACK)} | {ATTACK[:-1]: attack_params}
     started = time.perf_counter()
     result = streamsim.run(SCENARIOS[access], out=None, seed=seed, values={ATTACK + "mode": mode, **overrides}

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from streamsim.abilities import (
         Bounded,
         Checkpointable,
+        ClassChecked,
+        CraftCost,
         Differentiable,
         Features,
         HarmProbes,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from streamsim.probes import Probe
     from streamsim.progress import ProgressFactory, silent
     from streamsim.space import IMAGES, DataSpace
+    from streamsim.tables import settings_table
     from streamsim.threat import TargetView
 
 __version__ = "0.1.0"
@@ -54,13 +57,13 @@ _LAZY = {
     **dict.fromkeys(("N_CLASSES", "Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext",
                      "require_trusted"),
                     "streamsim.base"),
-    **dict.fromkeys(("Bounded", "Checkpointable", "Differentiable", "Features", "HarmProbes", "HoldoutBoundary",
-                     "LabelConditioned", "Scoring", "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
+    **dict.fromkeys(("Bounded", "Checkpointable", "ClassChecked", "CraftCost", "Differentiable", "Features", "HarmProbes",
+                     "HoldoutBoundary", "LabelConditioned", "Scoring", "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
     "Batch": "streamsim.batch", "Verdicts": "streamsim.batch", "TargetView": "streamsim.threat",
     "ArtifactCache": "streamsim.cache", "cached_fit": "streamsim.cache",
     "ProgressFactory": "streamsim.progress", "silent": "streamsim.progress",
     "run": "streamsim.experiment", "DataSpace": "streamsim.space", "IMAGES": "streamsim.space",
-    "Probe": "streamsim.probes", "RawData": "streamsim.data.datasets",
+    "Probe": "streamsim.probes", "RawData": "streamsim.data.datasets", "settings_table": "streamsim.tables",
 }
 
 
@@ -77,8 +80,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ConfigError",
+    "IMAGES", "N_CLASSES", "ArtifactCache", "DataSpace", "Attack", "Batch", "Bounded", "BudgetExceeded", "Checkpointable", "ClassChecked",
+    "ConfigError", "CraftCost",
     "CraftContext", "DataError", "Defense", "Differentiable", "Features", "HarmProbes", "HoldoutBoundary", "LabelConditioned", "Learner",
     "Observation", "PluginError", "Probe", "ProgressFactory", "RawData", "Scoring", "SetupContext", "StreamsimError", "TargetView", "ThreatModelError",
-    "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "require_trusted", "run", "silent",
+    "VerdictBeliefs", "Verdicts", "cached_fit", "has", "require", "require_trusted", "run", "settings_table", "silent",
 ]

@@ -27,6 +27,12 @@ ability             who          what for
 ``HarmProbes``      attack       ``harm_probes(test, space)``: held-out inputs with the label the
                                  attack wants them to get (ASR, targeted success), measured
                                  at every evaluation of both runs (:mod:`streamsim.probes`)
+``ClassChecked``    any          ``check_classes(n_classes)``: settings that name classes
+                                 (a target) are checked against the data before the run
+                                 (``streamsim validate``), not found out at set-up
+``CraftCost``       attack       ``craft_steps()``: gradient steps crafting one poison takes;
+                                 the work a scenario asks for (steps × poisons) is bounded
+                                 before the run
 ==================  ===========  ==========================================================
 
 >>> import torch
@@ -155,6 +161,24 @@ class HarmProbes(Protocol):
         ...
 
 
+@runtime_checkable
+class ClassChecked(Protocol):
+    """A component with settings that name classes, checked against the data before anything runs."""
+
+    def check_classes(self, n_classes: int) -> None:
+        """Raise :class:`~streamsim.errors.ConfigError` when a setting names a class outside ``0..n_classes-1``."""
+        ...
+
+
+@runtime_checkable
+class CraftCost(Protocol):
+    """An attack whose crafting cost grows with its settings (gradient steps per poison)."""
+
+    def craft_steps(self) -> int:
+        """Gradient steps (forward and backward passes) crafting one poison takes."""
+        ...
+
+
 _MISSING = {
     Features: "exposes no features: it has no features(x)",
     Bounded: "has no boundary",
@@ -165,6 +189,8 @@ _MISSING = {
     Checkpointable: "cannot be checkpointed: it has no checkpoint_state / restore_state",
     VerdictBeliefs: "exposes no verdict beliefs: it has no verdict_beliefs()",
     HarmProbes: "defines no harm probes: it has no harm_probes(test, space)",
+    ClassChecked: "checks no class settings: it has no check_classes(n_classes)",
+    CraftCost: "declares no crafting cost: it has no craft_steps()",
 }
 
 

@@ -14,12 +14,15 @@ per run.
   when a defense is fitted, ``stream`` with clean sources, ``attacker`` with attackers);
 - the event count is bounded: batches of every source, evaluations and checkpoints together
   stay under :data:`MAX_EVENTS` per phase (``interval = 1e-300`` would never end);
-- plugin settings that follow the naming conventions are in range: learning rates (``lr``,
-  ``*_lr``) in (0, :data:`MAX_LR`], epoch and step counts (``*epochs``, ``*steps``,
-  ``steps_per_*``) integers in 0..:data:`MAX_STEPS`;
+- plugin settings that follow the naming conventions are in range, in nested tables too
+  (``shadow.epochs``): learning rates (``lr``, ``*_lr``) in (0, :data:`MAX_LR`], epoch and step
+  counts (``*epochs``, ``*steps``, ``steps_per_*``) integers in 0..:data:`MAX_STEPS`;
 - pretraining is bounded by its cost, not by its epoch count alone: the learner's
   ``pretrain_epochs`` times the samples of the pretrain split stays under
   :data:`MAX_PRETRAIN_SAMPLES` (a million epochs of a thousand samples would never end);
+- settings that name a class (a target) name one the data has (:class:`~streamsim.abilities.ClassChecked`),
+  and crafting is bounded by its cost: gradient steps per poison × poisons stay under
+  :data:`MAX_CRAFT_STEPS` (:class:`~streamsim.abilities.CraftCost`);
 - the output folder can be written (refused), the artifact cache too (a warning, then a run
   without a cache).
 
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from streamsim import registry
+from streamsim.abilities import ClassChecked, CraftCost, has
 from streamsim.base import Attack, Defense, Learner
 from streamsim.config import DataConfig, Scenario
 from streamsim.data import tabular
@@ -52,13 +56,14 @@ from streamsim.errors import ConfigError, DataError, PluginError, ThreatModelErr
 from streamsim.folders import check_output, probe_writable
 from streamsim.parts.updates import check_policy
 from streamsim.seeds import child_seed
-from streamsim.space import accepted
+from streamsim.space import IMAGES, accepted
 from streamsim.threat import KNOWLEDGE_LEVELS
 
 MAX_EVENTS = 1_000_000  # scheduled wake-ups per phase: batches + evaluations + checkpoints
 MAX_LR = 10.0
 MAX_STEPS = 1_000_000
 MAX_PRETRAIN_SAMPLES = 10_000_000  # samples the learner sees in pretraining (epochs × pretrain split): ~70× the largest built-in scenario
+MAX_CRAFT_STEPS = 100_000_000  # gradient steps on single poisons per run: about a day of a CNN on a CPU core
 
 
 def load_raw(cfg: DataConfig, seed: int = 0) -> RawData:
@@ -126,10 +131,16 @@ def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> Non
     check_pretrain_cost(sc.learner.params, sizes["pretrain"])
     kind = "vectors" if raw.is_vectors else "images"
     what = f"feature vectors (d = {raw.x.shape[1]})" if raw.is_vectors else f"{'×'.join(map(str, raw.x.shape[1:]))} images"
+    n_classes = raw.n_classes if raw.is_vectors else IMAGES.n_classes  # the classes the run's DataSpace will say
     for role, component in (components or {}).items():
         if kind not in accepted(component):
             raise ConfigError(f"{role}: {type(component).__name__} handles {' and '.join(accepted(component))} only, "
                               f"but dataset {sc.data.dataset!r} is {what}")
+        if has(component, ClassChecked):
+            try:
+                component.check_classes(n_classes)
+            except ConfigError as e:
+                raise ConfigError(f"{role}.params: {e} (dataset {sc.data.dataset!r} has {n_classes} classes)") from None
     if sc.data.scaling is not None and not raw.is_vectors:
         raise ConfigError(f"data.scaling: dataset {sc.data.dataset!r} is images; scaling is for feature vectors")
     if sc.data.scaling is not None and len(sc.data.scaling.lo) != raw.x.shape[1]:
@@ -181,11 +192,8 @@ def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
         total += ticks
     for kind, sources in (("clean", sc.clean), ("attackers", sc.attackers)):
         for i, s in enumerate(sources):
-            active = max(0.0, min(s.stop if s.stop is not None else sc.duration, sc.duration) - s.start)
-            key, batches = (f"{kind}.{i}.interval", active / s.interval + 1) if s.arrival == "fixed" else \
-                (f"{kind}.{i}.rate", active * s.rate + 1)
-            if s.budget is not None:
-                batches = min(batches, math.ceil(s.budget / s.batch_size))
+            key = f"{kind}.{i}.interval" if s.arrival == "fixed" else f"{kind}.{i}.rate"
+            batches = scheduled_batches(s, sc.duration)
             if batches > MAX_EVENTS:
                 value = s.interval if s.arrival == "fixed" else s.rate
                 raise ConfigError(f"{key}: {value:g} schedules about {batches:.0e} batches over duration "
@@ -193,6 +201,33 @@ def check_numbers(sc: Scenario, checkpoint_every: float | None = None) -> None:
             total += batches
     if total > MAX_EVENTS:
         raise ConfigError(f"sources, evaluations and checkpoints together schedule about {total:.0e} events, {limit}")
+
+
+def scheduled_batches(source: Any, duration: float) -> float:
+    """About how many batches a source sends over ``duration`` (its ``budget`` caps them)."""
+    active = max(0.0, min(source.stop if source.stop is not None else duration, duration) - source.start)
+    batches = active / source.interval + 1 if source.arrival == "fixed" else active * source.rate + 1
+    if source.budget is not None:
+        batches = min(batches, math.ceil(source.budget / source.batch_size))
+    return batches
+
+
+def check_craft_work(sc: Scenario, attacks: dict[str, object]) -> None:
+    """Crafting is bounded by its cost, not by a step count alone: an attack's gradient steps per
+    poison (:class:`~streamsim.abilities.CraftCost`) times the poisons its source sends stay under
+    :data:`MAX_CRAFT_STEPS` (``steps = 1_000_000`` is a valid count, but not on every poison)."""
+    for i, a in enumerate(sc.attackers):
+        attack = attacks.get(f"attackers.{i}.attack")
+        if not has(attack, CraftCost):
+            continue
+        poisons = scheduled_batches(a, sc.duration) * a.batch_size
+        if a.budget is not None:
+            poisons = min(poisons, a.budget)
+        steps = attack.craft_steps()
+        if steps * poisons > MAX_CRAFT_STEPS:
+            raise ConfigError(f"attackers.{i}.attack.params: crafting takes {steps:,} gradient steps per poison × about "
+                              f"{poisons:,.0f} poisons = {steps * poisons:.1e} steps, more than the limit of "
+                              f"{MAX_CRAFT_STEPS:,} per run (fewer steps, or a smaller budget)")
 
 
 def check_plugin_numbers(params: dict[str, Any], where: str) -> None:
@@ -203,14 +238,21 @@ def check_plugin_numbers(params: dict[str, Any], where: str) -> None:
     Traceback (most recent call last):
     ...
     streamsim.errors.ConfigError: learner.params.pretrain_epochs: -1 is not a count in 0..1,000,000
+    >>> check_plugin_numbers({"shadow": {"lr": 0.0}}, "attack")
+    Traceback (most recent call last):
+    ...
+    streamsim.errors.ConfigError: attack.params.shadow.lr: learning rate 0 is not in (0, 10]
     """
     for key, value in params.items():
+        if isinstance(value, dict):  # a nested table (shadow.epochs): the same conventions inside
+            check_plugin_numbers({f"{key}.{k}": v for k, v in value.items()}, where)
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if key == "lr" or key.endswith("_lr"):
+        if key.rpartition(".")[2] == "lr" or key.endswith("_lr"):
             if not 0 < value <= MAX_LR:
                 raise ConfigError(f"{where}.params.{key}: learning rate {value:g} is not in (0, {MAX_LR:g}]")
-        elif (key.endswith(("epochs", "steps")) or key.startswith("steps_per_")) and \
+        elif (key.endswith(("epochs", "steps")) or key.rpartition(".")[2].startswith("steps_per_")) and \
                 not (float(value).is_integer() and 0 <= value <= MAX_STEPS):
             raise ConfigError(f"{where}.params.{key}: {value:g} is not a count in 0..{MAX_STEPS:,}")
 
@@ -271,6 +313,7 @@ def check(scenario: Scenario, *, out: Path | None = None, fresh: bool = True, ch
     components: dict[str, object] = {"learner": learner, "defense": defense}
     components.update({f"attackers.{i}.attack": attacks[a.name] for i, a in enumerate(resolved.attackers)})
     check_data(resolved, raw, components)
+    check_craft_work(resolved, components)
     device = torch_device(resolved.device)
     if out is not None:
         check_output(out, fresh)

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import inspect
 import os
+import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -216,30 +218,91 @@ def resolve(kind: str, ref: str) -> Any:
     raise PluginError(f"unknown {kind} {ref!r} (known: {known}; or an allowed module:attr)")
 
 
-def _params_model(factory: Any) -> tuple[type, bool]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:
-        hints = {}
-    sig = inspect.signature(factory)
-    fields: dict[str, Any] = {}
+# strict: TOML is typed, so "32" for a number is a mistake to report, not to coerce
+_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False, strict=True)
+
+
+def _own_parameters(factory: Any) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+    """The settings a factory takes, with their type hints, and whether it takes any keyword at all.
+
+    A class whose ``__init__`` ends in ``**settings`` passed on to its base class (``PGD(FGSM)``)
+    takes its base's settings too: they are collected along the MRO until an ``__init__`` without
+    ``**``, so a subclass shares its base's settings, defaults and checks instead of repeating them.
+    """
+    is_class = inspect.isclass(factory)
+    owners = [c for c in factory.__mro__ if "__init__" in vars(c) and c is not object] if is_class else [factory]
+    found: list[tuple[inspect.Parameter, Any]] = []
     open_kwargs = False
-    for name, p in sig.parameters.items():
-        if p.kind is p.VAR_KEYWORD:
-            open_kwargs = True
+    for owner in owners or [factory]:
+        target = owner.__init__ if is_class and owners else owner
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:
+            hints = {}
+        parameters = list(inspect.signature(target).parameters.values())
+        open_kwargs = False
+        for p in parameters[1:] if target is not owner else parameters:  # an __init__'s first is self
+            if p.kind is p.VAR_KEYWORD:
+                open_kwargs = True
+            elif p.kind is not p.VAR_POSITIONAL and p.name not in {q.name for q, _ in found}:
+                found.append((p, hints.get(p.name, Any)))
+        if not open_kwargs:
+            break
+    return found, open_kwargs
+
+
+def _table_class(hint: Any) -> type | None:
+    """The settings dataclass a hint names (``ShadowSettings`` or ``ShadowSettings | Mapping``), if any."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    tables = [t for t in options if inspect.isclass(t) and dataclasses.is_dataclass(t)]
+    return tables[0] if len(tables) == 1 else None
+
+
+def _field(hint: Any, default: Any) -> tuple[Any, Any]:
+    """A pydantic field; a settings dataclass becomes a nested model whose defaults are ``default``'s."""
+    table = _table_class(hint)
+    if table is None:
+        return hint, default
+    base = default if isinstance(default, table) else None
+    hints = typing.get_type_hints(table)
+    fields = {}
+    for f in dataclasses.fields(table):
+        if not f.init:
             continue
-        if p.kind is p.VAR_POSITIONAL:
-            continue
-        default = ... if p.default is p.empty else p.default
-        fields[name] = (hints.get(name, Any), default)
-    config = ConfigDict(extra="allow" if open_kwargs else "forbid", arbitrary_types_allowed=True,
-                        allow_inf_nan=False, strict=True)
+        if base is not None:
+            value = getattr(base, f.name)
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            value = ...
+        fields[f.name] = _field(hints.get(f.name, Any), value)
+    model = create_model(f"{table.__name__}Table", __config__=_CONFIG, **fields)
+    if default is None:
+        return model | None, None
+    return model, ... if default is ... else model()  # the fields' defaults are already the plugin's
+
+
+def _params_model(factory: Any) -> tuple[type, bool]:
+    parameters, open_kwargs = _own_parameters(factory)
+    fields = {p.name: _field(hint, ... if p.default is p.empty else p.default) for p, hint in parameters}
+    config = _CONFIG if not open_kwargs else ConfigDict(**{**_CONFIG, "extra": "allow"})
     return create_model(f"{getattr(factory, '__name__', 'Plugin')}Params", __config__=config, **fields), open_kwargs
 
 
 def check_params(factory: Any, params: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate settings against the factory's signature; return them with every default filled in."""
+    """Validate settings against the factory's signature; return them with every default filled in.
+
+    A setting typed with a dataclass is a nested table (:mod:`streamsim.tables`), checked key by key.
+    A factory's ``renamed`` (old key → new dotted key) turns a setting it no longer takes into a
+    one-line error that gives the new spelling.
+    """
+    for old, new in getattr(factory, "renamed", {}).items():
+        if old in params:
+            raise ConfigError(f"{where}.params.{old} is now {where}.params.{new}")
+    params = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+              for k, v in params.items()}
     model, _ = _params_model(factory)
     try:
         validated = model.model_validate(params)
@@ -257,6 +320,6 @@ def build(kind: str, ref: str, params: dict[str, Any], where: str) -> tuple[Any,
     resolved = check_params(factory, params, where)
     try:
         instance = factory(**resolved)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ConfigError) as e:  # a range check in the constructor: name where
         raise ConfigError(f"{where}.params: {e}") from None
     return instance, resolved

@@ -97,7 +97,7 @@ def last(records: list[Any], key: str) -> float:
 def test_shadow_critic_converges_on_the_rule_through_noisy_feedback(tiny):
     """20% of verdicts arrive flipped; the shadow's forecasts still converge towards the true rule."""
     defense = Brightness(threshold=median_brightness(tiny))
-    attack = Adaptive(eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0)
+    attack = Adaptive(eps=[0.05], modes=["classifier"], surrogate_epochs=1, shadow={"warm_start": 0})
     records, _, _ = simulate(tiny, attack, defense, duration=60.0, feedback_flip=0.2)
     evals = [r.values for r in records if isinstance(r, AttackRecord) and r.values.get("forecast_n", 0) > 0]
     assert evals[-1]["inferred_chance"] < 0.7  # both verdicts are common: accuracy cannot come from guessing
@@ -110,7 +110,7 @@ def test_shadow_critic_converges_on_the_rule_through_noisy_feedback(tiny):
 def test_effects_inference_beats_chance_on_a_known_rule(tiny):
     """No verdicts at all: probabilities before and after each batch reveal which points were learned."""
     defense = Brightness(threshold=median_brightness(tiny))
-    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0)
+    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1, shadow={"warm_start": 0})
     learner = {"name": "small-cnn", "params": {"pretrain_epochs": 1, "steps_per_batch": 5, "lr": 0.01}}
     records, view, _ = simulate(tiny, attack, defense, duration=40.0, learner=learner, query_budget=5000,
                                 effects_proba=True)
@@ -145,7 +145,7 @@ def test_delayed_feedback_is_never_used_before_it_arrives(tiny):
 
 
 def test_budgets_are_enforced_and_the_policy_freezes_when_queries_run_out(tiny):
-    attack = Adaptive(knowledge="effects", eps=[0.1, 0.3], modes=["classifier"], surrogate_epochs=1, controls=4)
+    attack = Adaptive(knowledge="effects", eps=[0.1, 0.3], modes=["classifier"], surrogate_epochs=1, probing={"controls": 4})
     records, view, sim = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=20.0,
                                   query_budget=200, budget=100)
     assert view.queries_used <= 200 and last(records, "queries_used") == view.queries_used
@@ -171,7 +171,8 @@ def test_policy_switches_arms_when_the_defense_moves_its_boundary(tiny):
             chosen.append(self.policy_.last.arm.eps)
             return out
 
-    attack = Recording(eps=[0.05, 0.3], modes=["classifier"], surrogate_epochs=2, discount=0.8, min_rate=1.0)
+    attack = Recording(eps=[0.05, 0.3], modes=["classifier"], surrogate_epochs=2,
+                       policy={"discount": 0.8, "min_rate": 1.0})
     defense = Saturation(threshold=0.0, later=0.6, switch_after=40)  # about 20 attacker batches in
     simulate(tiny, attack, defense, duration=40.0)
     before, after = chosen[8:20], chosen[-12:]
@@ -281,9 +282,10 @@ EAGER = {"name": "small-cnn", "params": {"pretrain_epochs": 1, "steps_per_batch"
 
 
 def probing_run(tiny: dict[str, Any], probe: str, proba: bool, *, learner: dict[str, Any] | None = None,
-                duration: float = 24.0, query_budget: int = 5000, **params: Any) -> tuple[dict[str, float], TargetView, Adaptive]:
-    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1, warm_start=0,
-                      probes=[probe], **params)
+                duration: float = 24.0, query_budget: int = 5000,
+                **probing: Any) -> tuple[dict[str, float], TargetView, Adaptive]:
+    attack = Adaptive(knowledge="effects", eps=[0.05], modes=["classifier"], surrogate_epochs=1,
+                      shadow={"warm_start": 0}, probes=[probe], probing=probing)
     records, view, _ = simulate(tiny, attack, Brightness(threshold=median_brightness(tiny)), duration=duration,
                                 learner=learner or EAGER, query_budget=query_budget, effects_proba=proba,
                                 arrival="poisson", rate=1.0)  # as in the scenarios: never at a clean batch's instant
@@ -322,9 +324,9 @@ def test_probes_get_no_credit_for_verdicts_the_attacker_cannot_observe(tiny, pro
 @pytest.mark.parametrize("probe", ["canary", "boundary", "group"])
 def test_probe_budgets_hold(tiny, probe):
     """Probes are paid for from the query budget, which is never exceeded; probes take a share of the
-    batch (the rest stays poison); groups send at most group_size points."""
+    batch (the rest stays poison); groups send at most probing.group_size points."""
     values, view, attack = probing_run(tiny, probe, probe == "canary", duration=16.0, query_budget=400,
-                                       group_size=2, probe_share=0.25)
+                                       group_size=2, share=0.25)
     assert view.queries_used <= 400 and values["queries_used"] == view.queries_used
     assert values["inferring"] == 0.0 and values["policy_frozen"] == 1.0  # the budget ran out, and it noticed
     if probe == "group":
@@ -338,8 +340,8 @@ def test_probe_settings_are_validated():
         Adaptive(knowledge="effects", probes=["sonar"])
     with pytest.raises(streamsim.ConfigError, match="knowledge = 'effects'"):
         Adaptive(knowledge="verdicts", probes=["canary"])
-    with pytest.raises(streamsim.ConfigError, match="probe_share"):
-        Adaptive(knowledge="effects", probes=["canary"], probe_share=1.0)
+    with pytest.raises(streamsim.ConfigError, match="probing.share"):
+        Adaptive(knowledge="effects", probes=["canary"], probing={"share": 1.0})
 
 
 @pytest.mark.parametrize("name", ["adaptive-effects", "adaptive-effects-proba", "adaptive-probing"])

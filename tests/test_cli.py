@@ -52,7 +52,7 @@ def test_run_writes_a_complete_run_dir_whose_resolved_scenario_reproduces_it(tmp
     ({"attackers": [{"attack": {"name": "label-flip", "params": {"target": 12}}}]}, "target"),
     ({"data": {"dataset": "npz:/nonexistent.npz"}}, "no such file"),
     ({"data": {"splits": {"pretrain": 0.9}}}, "add up to"),
-    ({"attackers": [{"attack": {"name": "fgsm", "params": {"knowledge": "posteriors", "shadow_pool": "training"}}}]},
+    ({"attackers": [{"attack": {"name": "fgsm", "params": {"knowledge": "posteriors", "shadow": {"pool": "training"}}}}]},
      "grant it with training_data = true"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_dir(tmp_path, tiny, edit, needle):

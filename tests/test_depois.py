@@ -20,9 +20,9 @@ from streamsim.cache import ArtifactCache
 
 # Small enough to train in seconds on 2 cores, large enough for the critic to learn labels.
 # (No augmentation here: tuning showed a briefly trained cGAN's samples only blur the classes.)
-DETECTION = {"augment_factor": 1.0, "wgan_steps": 150, "wgan_batch_size": 64, "wgan_lr": 5e-4}
+DETECTION = {"augment": {"factor": 1.0}, "critic": {"steps": 150, "batch_size": 64, "lr": 5e-4}}
 # Only exercises the plumbing (cache, protocol); the critic it trains is meaningless.
-MICRO = {"augment_factor": 1.2, "cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3}
+MICRO = {"augment": {"factor": 1.2, "cgan_steps": 3, "authenticator_steps": 3}, "critic": {"steps": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_score_is_differentiable_in_x(detector, held_out):
 
 
 def test_refresh_moves_the_boundary_towards_accepted_scores(trusted, held_out):
-    d = DePois(**MICRO, refresh_every=50, refresh_window=100)
+    d = DePois(**MICRO, refresh={"every": 50, "window": 100})
     d.fit(trusted, learner=None, context=SetupContext(seed=0))
     start = d.boundary
     low = held_out.subset(torch.arange(100))
@@ -138,7 +138,7 @@ def test_cache_round_trip_gives_identical_scores(trusted, held_out, tmp_path):
     manifest = json.loads(_entry_files(cache)[1].read_text())
     assert manifest["key_dict"]["seed"] == 3 and manifest["key_dict"]["data_key"] == "mnist-5k|test"
     assert set(manifest["tensors"]) >= {"trusted_scores", "embed.weight"}
-    other = _fit(trusted, cache, wgan_steps=4)  # another config is another entry
+    other = _fit(trusted, cache, critic={"steps": 4})  # another config is another entry
     assert not other.loaded_from_cache
 
 
@@ -228,8 +228,8 @@ def test_predicted_condition_scores_the_learners_label(trusted, held_out):
 
 
 def test_constructor_validates_and_does_no_work():
-    d = DePois(preset="paper", wgan_steps=7)
-    assert d.training_config()["wgan_steps"] == 7 and d.training_config()["cgan_steps"] == 2000
+    d = DePois(preset="paper", critic={"steps": 7})
+    assert d.training_config()["critic"]["steps"] == 7 and d.training_config()["augment"]["cgan_steps"] == 2000
     with pytest.raises(RuntimeError, match="not fitted"):
         d.screen(Batch.clean(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long)))
     with pytest.raises(ValueError, match="preset"):

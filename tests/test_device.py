@@ -17,8 +17,8 @@ from streamsim.cli import app
 from streamsim.errors import ConfigError
 
 runner = CliRunner()
-DEPOIS_MICRO = {"name": "depois", "params": {"augment_factor": 1.2, "cgan_steps": 3, "authenticator_steps": 3,
-                                             "wgan_steps": 3}}
+DEPOIS_MICRO = {"name": "depois", "params": {"augment": {"factor": 1.2, "cgan_steps": 3, "authenticator_steps": 3},
+                                             "critic": {"steps": 3}}}
 COMPARED = ("final_accuracy", "baseline_final_accuracy", "ca", "da", "clean_frr", "poisons", "accepted_poisons")
 
 

@@ -179,10 +179,9 @@ def test_defense_without_score_skips_the_critic_stage(splits, learner):
     assert torch.equal(both.x, FGSM(eps=EPS, mode="classifier").craft(base, ctx(view)).x)
 
 
-def shadow_attack(**kw) -> FGSM:
-    settings = dict(knowledge="posteriors", shadow_classifier="small-cnn", shadow_epochs=3,
-                    shadow_critic_hidden=(128, 16), shadow_critic_epochs=40)
-    return FGSM(**{**settings, **kw})
+def shadow_attack(shadow: dict | None = None, **kw) -> FGSM:
+    settings = dict(classifier="small-cnn", epochs=3, critic_hidden=(128, 16), critic_epochs=40)
+    return FGSM(knowledge="posteriors", shadow={**settings, **(shadow or {})}, **kw)
 
 
 def test_distilled_shadows_agree_with_their_teachers(splits, learner, critic):
@@ -214,14 +213,14 @@ def test_distilled_shadows_agree_with_their_teachers(splits, learner, critic):
 def test_query_budget_caps_shadow_training(splits, learner, critic):
     pool = splits["attacker"]
     view = TargetView("posteriors", learner, critic, query_budget=300)
-    attack = shadow_attack(mode="critic-classifier", shadow_epochs=1, shadow_critic_epochs=2)
+    attack = shadow_attack(mode="critic-classifier", shadow={"epochs": 1, "critic_epochs": 2})
     attack.prepare(SetupContext(seed=0, pool=pool, view=view))
     assert view.queries_used == 300
     assert attack.shadow_stats_["points"] == 150 and attack.shadow_stats_["queries"] == 300
     with pytest.raises(BudgetExceeded):
         view.predict_proba(pool.x[:1])
     solo_view = TargetView("posteriors", learner, critic, query_budget=300)
-    solo = shadow_attack(mode="classifier", shadow_epochs=1)
+    solo = shadow_attack(mode="classifier", shadow={"epochs": 1})
     solo.prepare(SetupContext(seed=0, pool=pool, view=solo_view))
     assert solo.shadow_stats_["points"] == 300 and solo.shadows_.critic is None
 
@@ -247,7 +246,7 @@ def test_cached_shadows_are_reused_for_the_same_answers_only(splits, learner, cr
     pool = splits["attacker"].subset(torch.arange(300))
 
     def prepared(budget: int) -> FGSM:
-        attack = shadow_attack(mode="critic-classifier", shadow_epochs=1, shadow_critic_epochs=5)
+        attack = shadow_attack(mode="critic-classifier", shadow={"epochs": 1, "critic_epochs": 5})
         view = TargetView("posteriors", learner, critic, query_budget=budget)
         attack.prepare(SetupContext(seed=0, pool=pool, view=view, cache=cache))
         assert view.queries_used == min(budget, 600)  # queries are spent even on a cache hit

@@ -23,7 +23,7 @@ from streamsim.threat import TargetView
 from .conftest import SHARED_MNIST
 from .test_fgsm import LinearCritic, ctx
 
-TINY_DEPOIS = {"cgan_steps": 2, "authenticator_steps": 2, "wgan_steps": 2, "augment_factor": 1.5}
+TINY_DEPOIS = {"augment": {"cgan_steps": 2, "authenticator_steps": 2, "factor": 1.5}, "critic": {"steps": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +89,13 @@ def test_runner_fits_the_boundary_on_the_test_split_only_when_asked(tiny):
 
 
 def test_fgsm_reference_recipe_settings_reach_the_shadows():
-    a = FGSM(knowledge="posteriors", shadow_alpha=0.1, shadow_kl_weight=0.9, shadow_epochs=1, shadow_batch_size=32,
-             shadow_critic_batch_size=2084, shadow_critic_temperature=1.0, shadow_teacher_labels="claimed")
-    s = a.shadow_settings()
+    a = FGSM(knowledge="posteriors", shadow={"alpha": 0.1, "kl_weight": 0.9, "epochs": 1, "batch_size": 32,
+                                             "critic_batch_size": 2084, "critic_temperature": 1.0,
+                                             "teacher_labels": "claimed"})
+    s = a.shadow
     assert (s.alpha, s.kl_weight, s.epochs, s.batch_size, s.critic_batch_size, s.critic_temperature, s.teacher_labels) \
         == (0.1, 0.9, 1, 32, 2084, 1.0, "claimed")
-    d = FGSM(knowledge="posteriors").shadow_settings()
+    d = FGSM(knowledge="posteriors").shadow
     assert (d.kl_weight, d.batch_size, d.critic_batch_size, d.teacher_labels) == (1.0, 64, 2048, "defense")
 
 
@@ -141,8 +142,8 @@ def test_teacher_labels_claimed_queries_the_critic_under_the_claimed_labels():
     for labels in ("defense", "claimed"):
         view = Spy("posteriors", _Learner(), critic, query_budget=1_000)
         asked.clear()
-        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
-                 shadow_teacher_labels=labels)
+        a = FGSM(knowledge="posteriors", mode="critic",
+                 shadow={"critic_hidden": (8,), "critic_epochs": 1, "teacher_labels": labels})
         a.prepare(SetupContext(seed=0, pool=pool, view=view))
         assert set(asked) == {labels == "claimed"}
     for on_claimed, shift in ((False, 3), (True, 0)):
@@ -159,8 +160,7 @@ def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
     used = {}
     for where in ("attacker", "attacker+base"):
         view = TargetView("posteriors", _Learner(), critic, query_budget=300)
-        a = FGSM(knowledge="posteriors", mode="critic", shadow_critic_hidden=(8,), shadow_critic_epochs=1,
-                 shadow_pool=where)
+        a = FGSM(knowledge="posteriors", mode="critic", shadow={"critic_hidden": (8,), "critic_epochs": 1, "pool": where})
         a.prepare(SetupContext(seed=0, pool=pool, view=view, base=base))
         used[where] = (view.queries_used, a.stats()["shadow_points"])
     assert used["attacker"] == (30, 30.0)  # one critic query per point of its own 30
@@ -170,22 +170,22 @@ def test_shadow_pool_with_base_spends_the_budget_the_attacker_pool_cannot():
 def test_shadow_pool_training_distils_on_the_target_training_data_only_when_granted():
     pool, training = _pools(30, 120)
     view = TargetView("posteriors", _Learner(), None, query_budget=1_000)
-    attack = FGSM(knowledge="posteriors", mode="classifier", shadow_classifier="small-cnn", shadow_epochs=1,
-                  shadow_pool="training")
+    attack = FGSM(knowledge="posteriors", mode="classifier", shadow={"classifier": "small-cnn", "epochs": 1,
+                                                                     "pool": "training"})
     with pytest.raises(ThreatModelError, match="training_data = true"):
         attack.prepare(SetupContext(seed=0, pool=pool, view=view))  # not granted: no training data in the context
     attack.prepare(SetupContext(seed=0, pool=pool, view=view, training=training))
     assert view.queries_used == 120 and attack.stats()["shadow_points"] == 120.0  # its pool is the training data
-    assert attack.needs_training_data and not FGSM(knowledge="white-box", shadow_pool="training").needs_training_data
-    with pytest.raises(ConfigError, match="shadow_pool"):
-        FGSM(knowledge="posteriors", shadow_pool="pretrain")
+    assert attack.needs_training_data and not FGSM(knowledge="white-box", shadow={"pool": "training"}).needs_training_data
+    with pytest.raises(ConfigError, match="shadow.pool"):
+        FGSM(knowledge="posteriors", shadow={"pool": "pretrain"})
 
 
 def test_runner_hands_the_pretrain_split_to_attackers_granted_training_data(tiny):
     tiny.update(duration=2.0, eval_every=2.0)
     tiny["attackers"] = [{"name": "fgsm", "batch_size": 16, "query_budget": 5_000, "attack": {"name": "fgsm", "params": {
-        "eps": 0.1, "mode": "classifier", "knowledge": "posteriors", "shadow_classifier": "small-cnn",
-        "shadow_epochs": 1, "shadow_pool": "training"}}}]
+        "eps": 0.1, "mode": "classifier", "knowledge": "posteriors",
+        "shadow": {"classifier": "small-cnn", "epochs": 1, "pool": "training"}}}}]
     with pytest.raises(ThreatModelError, match="training_data = true"):
         build_components(load_scenario(tiny))  # refused while building, before anything trains
     assert AttackerSource().training_data is False  # off unless the scenario grants it
@@ -223,8 +223,8 @@ def test_channels_first_shadow_reads_rows_as_channels_as_the_reference_distiller
     # and it is a usable shadow: distilled from queries, then crafting through it moves the poisons
     pool, base = _pools(40, 0)
     view = TargetView("posteriors", _Learner(), None, query_budget=100)
-    attack = FGSM(knowledge="posteriors", mode="classifier", eps=0.1, shadow_classifier="paper-cnn-channels-first",
-                  shadow_epochs=1)
+    attack = FGSM(knowledge="posteriors", mode="classifier", eps=0.1,
+                  shadow={"classifier": "paper-cnn-channels-first", "epochs": 1})
     attack.prepare(SetupContext(seed=0, pool=pool, view=view))
     assert attack.stats()["shadow_points"] == 40
     out = attack.craft(pool.subset(torch.arange(8)), ctx(view))
@@ -363,8 +363,8 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
 
 def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
     # The robustness fix: the fast preset's critic is trained without cGAN samples.
-    assert DePois(preset="fast").training_config()["augment_factor"] == 1.0
-    assert DePois(preset="paper").training_config()["augment_factor"] == 5.0  # the method as published
+    assert DePois(preset="fast").training_config()["augment"]["factor"] == 1.0
+    assert DePois(preset="paper").training_config()["augment"]["factor"] == 5.0  # the method as published
     # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults
     # rejects label-flipped digits far more often than clean ones (~50 s on idle cores, so one seed).
     raw = mnist_5k()
@@ -374,7 +374,7 @@ def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_s
     trusted, clean = Batch.clean(x[:400], y[:400]), Batch.clean(x[1000:1400], y[1000:1400])
     flips = clean.with_(labels=(clean.labels + 1 + torch.arange(400) % 9) % 10)
     for seed in (0,):
-        d = DePois(wgan_steps=100, wgan_batch_size=64, wgan_lr=5e-4)
+        d = DePois(critic={"steps": 100, "batch_size": 64, "lr": 5e-4})
         d.fit(trusted, learner=None, context=SetupContext(seed=seed))
         clean_frr = 1 - float(d.screen(clean).accept.float().mean())
         ca = 1 - float(d.screen(flips).accept.float().mean())

@@ -207,7 +207,7 @@ def test_a_clean_label_backdoor_keeps_true_labels_and_perturbs_within_eps():
     ({"name": "backdoor", "params": {"target": 12}}, "target must be a class 0..9"),
     ({"name": "targeted", "params": {"target": 3, "source_class": 3}}, "other than the target"),
     ({"name": "accumulative", "params": {"trigger_size": 0}}, "trigger_size >= 1"),
-    ({"name": "accumulative", "params": {"shadow": {"colour": 1}}}, "shadow:"),
+    ({"name": "accumulative", "params": {"shadow": {"colour": 1}}}, "params.shadow.colour: unknown setting"),
     ({"name": "targeted", "params": {"knowledge": "verdicts"}}, "params.knowledge: Input should be"),
 ])
 def test_bad_settings_are_one_line_exit_2(tmp_path, tiny, attack, needle):

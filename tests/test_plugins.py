@@ -54,7 +54,7 @@ def test_attack_conforms(name):
 # the black-box FGSM/PGD, whose shadows are distilled from a river target's answers
 @pytest.mark.parametrize("name", ["fgsm", "pgd"])
 def test_black_box_gradient_attacks_conform_against_a_river_target(name):
-    check_attack(resolve("attack", name), {"knowledge": "posteriors", "shadow_epochs": 2, "shadow_critic_epochs": 2},
+    check_attack(resolve("attack", name), {"knowledge": "posteriors", "shadow": {"epochs": 2, "critic_epochs": 2}},
                  data=["vectors"], target="river")
 
 

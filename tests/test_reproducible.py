@@ -29,7 +29,7 @@ COMPARED = [m for m in METRICS if m not in WALL_CLOCK_KEYS]  # wall time differs
 def _scenario(tiny: dict[str, Any], tmp_path: Path) -> Path:
     # A short De-Pois fit: its wide dense layers are where two threads round differently from one.
     tiny.update(duration=4.0, eval_every=2.0, defense={"name": "depois", "params": {
-        "cgan_steps": 20, "authenticator_steps": 20, "wgan_steps": 20, "augment_factor": 1.5}})
+        "augment": {"cgan_steps": 20, "authenticator_steps": 20, "factor": 1.5}, "critic": {"steps": 20}}})
     tiny["learner"]["params"].update(pretrain_epochs=1, steps_per_batch=2)
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(tiny))

@@ -17,13 +17,22 @@ attacker sees less and learns while the stream runs. Per batch it
 Only :meth:`Adaptive.observe` learns, so delayed feedback is used no earlier than it arrives.
 Claimed labels stay the true ones: only the pixels are poisoned, as in the paper — except for an
 ``effects`` attacker's *probes* (``probes``, :mod:`attacks.adaptive.probing`): label-inconsistent
-canaries or boundary probes in a share of the batch, or *groups* (a batch cut to ``group_size``
-points, whose acceptance reads exactly from whether the model changed: :mod:`attacks.adaptive.group`).
+canaries or boundary probes in a share of the batch, or *groups* (a batch cut to
+``probing.group_size`` points, whose acceptance reads exactly from whether the model changed:
+:mod:`attacks.adaptive.group`).
 The probe design is part of the bandit's arms; its reward counts damage per base-batch slot, so a
 design that sends fewer poisons pays for it.
 
+**Settings.** The arms (``eps`` × ``modes`` × ``probes``), ``steps`` and ``surrogate_epochs``
+are top-level; the rest comes in one table per part: ``policy``
+(:class:`~attacks.adaptive.policy.PolicySettings`: the bandit and the back-off), ``shadow``
+(:class:`~attacks.adaptive.shadow_critic.OnlineShadowSettings`: the online shadow critic and its
+warm start) and ``probing`` (:class:`~attacks.adaptive.probing.ProbingSettings`: controls, probe
+share and costs, groups), e.g. ``policy = { discount = 0.9 }``. The flat keywords of earlier
+versions (``discount``, ``shadow_hidden``, ``probe_share``, ...) are refused with their new spelling.
+
 Threat model: ``knowledge = "verdicts"`` (no queries at all) or ``"effects"`` (queries counted
-against ``query_budget``: ``2(n + controls)`` per inferred batch; when the budget cannot cover a
+against ``query_budget``: ``2(n + probing.controls)`` per inferred batch; when the budget cannot cover a
 batch it stops inferring and keeps its last policy — best arm, current rate). Sample budgets are
 the source's ``budget``, enforced by the simulator.
 
@@ -46,9 +55,9 @@ them against the truth, which the attack never sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -56,9 +65,9 @@ from torch import nn
 
 from attacks.adaptive.group import ChangeDetector, conditional
 from attacks.adaptive.inference import EffectsInference
-from attacks.adaptive.policy import Arm, Policy
-from attacks.adaptive.probing import DESIGNS, Prober
-from attacks.adaptive.shadow_critic import OnlineShadowCritic
+from attacks.adaptive.policy import Arm, Policy, PolicySettings
+from attacks.adaptive.probing import DESIGNS, Prober, ProbingSettings
+from attacks.adaptive.shadow_critic import OnlineShadowCritic, OnlineShadowSettings
 from attacks.fgsm import FGSM, MODES
 from attacks.gradients import classifier_grad, critic_grad, frozen
 from attacks.pgd import PGD
@@ -74,11 +83,13 @@ from streamsim import (
     SetupContext,
     TargetView,
     ThreatModelError,
+    settings_table,
 )
 from streamsim.nn import classifier as classifier_for
 from streamsim.seeds import seeded, shuffled_batches, torch_generator
 
 Knowledge = Literal["verdicts", "effects"]
+DEFAULT_POLICY, DEFAULT_SHADOW, DEFAULT_PROBING = PolicySettings(), OnlineShadowSettings(), ProbingSettings()
 
 
 def train_surrogate(pool: Batch, epochs: int, seed: int, lr: float = 1e-3, batch_size: int = 64,
@@ -115,30 +126,24 @@ class Adaptive(Attack):
     accepts = ("images", "vectors")
     labels = {"verdicts": "adaptive verdicts", "effects": "adaptive effects"}
 
+    renamed: ClassVar[dict[str, str]] = {  # the flat keywords of earlier versions
+        **{k: f"policy.{k}" for k in ("discount", "exploration", "backoff_spike", "backoff_factor", "min_rate")},
+        **{f"shadow_{k}": f"shadow.{k}" for k in ("hidden", "steps", "lr", "buffer")}, "warm_start": "shadow.warm_start",
+        **{k: f"probing.{k}" for k in ("controls", "bisection_steps", "group_size", "detectors", "detector_steps")},
+        "probe_share": "probing.share",
+    }
+
     def __init__(
         self,
         knowledge: Knowledge = "verdicts",
         eps: Sequence[float] = (0.1, 0.2, 0.3, 0.5),
         modes: Sequence[str] = ("critic-classifier", "classifier"),
-        steps: int = 1,
-        discount: float = 0.97,
-        exploration: float = 0.2,
-        backoff_spike: float = 0.3,
-        backoff_factor: float = 0.5,
-        min_rate: float = 0.25,
-        shadow_hidden: Sequence[int] = (256, 32),
-        shadow_steps: int = 20,
-        shadow_lr: float = 3e-3,
-        shadow_buffer: int = 1024,
-        warm_start: int = 128,
-        controls: int = 8,
-        surrogate_epochs: int = 10,
         probes: Sequence[str] = ("none",),
-        probe_share: float = 0.25,
-        bisection_steps: int = 5,
-        group_size: int = 1,
-        detectors: int = 4,
-        detector_steps: int = 10,
+        steps: int = 1,
+        surrogate_epochs: int = 10,
+        policy: PolicySettings | Mapping[str, Any] = DEFAULT_POLICY,
+        shadow: OnlineShadowSettings | Mapping[str, Any] = DEFAULT_SHADOW,
+        probing: ProbingSettings | Mapping[str, Any] = DEFAULT_PROBING,
     ) -> None:
         if knowledge not in ("verdicts", "effects"):
             raise ConfigError(f"knowledge must be 'verdicts' or 'effects', got {knowledge!r}")
@@ -147,44 +152,22 @@ class Adaptive(Attack):
         bad = [m for m in modes if m not in MODES]
         if not modes or bad:
             raise ConfigError(f"modes must be a non-empty list of {', '.join(MODES)}; got {list(modes)}")
-        if steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {steps}")
         bad = [p for p in probes if p not in DESIGNS]
         if not probes or bad:
             raise ConfigError(f"probes must be a non-empty list of {', '.join(DESIGNS)}; got {list(probes)}")
         if knowledge != "effects" and any(p != "none" for p in probes):
             raise ConfigError(f"probes {list(probes)} need knowledge = 'effects' (a verdicts attacker hears its verdicts)")
-        if not 0 < probe_share < 1:
-            raise ConfigError(f"probe_share must be in (0, 1), got {probe_share}")
-        if group_size < 1 or detectors < 1 or detector_steps < 1:
-            raise ConfigError(f"group_size, detectors and detector_steps must be >= 1, got {group_size}, {detectors}, "
-                              f"{detector_steps}")
-        if bisection_steps < 1:
-            raise ConfigError(f"bisection_steps must be >= 1, got {bisection_steps}")
-        if not 0 < min_rate <= 1:
-            raise ConfigError(f"min_rate must be in (0, 1], got {min_rate}")
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
         self.knowledge = knowledge  # per instance: the simulator reads attack.knowledge
         self.eps = tuple(float(e) for e in eps)
         self.modes = tuple(modes)
-        self.steps = steps
-        self.discount = discount
-        self.exploration = exploration
-        self.backoff_spike = backoff_spike
-        self.backoff_factor = backoff_factor
-        self.min_rate = min_rate
-        self.shadow_hidden = tuple(shadow_hidden)
-        self.shadow_steps = shadow_steps
-        self.shadow_lr = shadow_lr
-        self.shadow_buffer = shadow_buffer
-        self.warm_start = warm_start
-        self.controls = controls
-        self.surrogate_epochs = surrogate_epochs
         self.probes = tuple(probes)
-        self.probe_share = probe_share
-        self.bisection_steps = bisection_steps
-        self.group_size = group_size
-        self.detectors = detectors
-        self.detector_steps = detector_steps
+        self.steps = steps
+        self.surrogate_epochs = surrogate_epochs
+        self.policy = settings_table(PolicySettings, policy, "policy")
+        self.shadow = settings_table(OnlineShadowSettings, shadow, "shadow")
+        self.probing = settings_table(ProbingSettings, probing, "probing")
         # state, built in prepare()
         self.arms = [Arm(e, m, p) for e in self.eps for m in self.modes for p in self.probes]
         self.probers_: dict[str, Prober] = {}
@@ -203,6 +186,10 @@ class Adaptive(Attack):
         self.rewards_: list[float] = []
         self.probed_: dict[float, int] = {}  # probes at the end of each inferred batch that had any
 
+    def craft_steps(self) -> int:
+        """Gradient steps crafting one poison takes, at most: ``steps`` per stage of the longest mode."""
+        return self.steps * max(len(m.split("-")) for m in self.modes)
+
     def __repr__(self) -> str:
         return f"Adaptive(knowledge={self.knowledge!r}, eps={list(self.eps)}, modes={list(self.modes)}, steps={self.steps})"
 
@@ -215,25 +202,27 @@ class Adaptive(Attack):
             raise PluginError(f"{type(self).__name__} needs an attacker pool (surrogate, controls)")
         self.view_, self.pool_ = context.view, context.pool
         self.surrogate_ = train_surrogate(context.pool, self.surrogate_epochs, context.seed, space=context.space)
-        self.shadow_ = OnlineShadowCritic(self.shadow_hidden, lr=self.shadow_lr, steps=self.shadow_steps,
-                                          buffer=self.shadow_buffer, seed=context.seed, space=context.space)
-        if self.warm_start:
+        shadow = self.shadow
+        self.shadow_ = OnlineShadowCritic(shadow.hidden, lr=shadow.lr, steps=shadow.steps, buffer=shadow.buffer,
+                                          seed=context.seed, space=context.space)
+        if shadow.warm_start:
             # Prior: the defense accepts clean samples and rejects noise-like perturbations of them.
             # Real feedback pushes these out of the replay buffer as it arrives.
             g = context.generator()
-            pool = context.pool.subset(torch.randperm(len(context.pool), generator=g)[: self.warm_start])
+            pool = context.pool.subset(torch.randperm(len(context.pool), generator=g)[: shadow.warm_start])
             noise = torch.randint(0, 2, pool.x.shape, generator=g).float() * 2 - 1
             noisy = context.space.project(pool.x + max(self.eps) * noise)
             self.shadow_.update(torch.cat([pool.x, noisy]), torch.cat([pool.labels, pool.labels]),
                                 torch.cat([torch.ones(len(pool)), torch.zeros(len(pool))]))
             self.shadow_.updates = 0
-        self.policy_ = Policy(self.arms, self.discount, self.exploration, self.backoff_spike, self.backoff_factor,
-                              self.min_rate)
+        p = self.policy
+        self.policy_ = Policy(self.arms, p.discount, p.exploration, p.backoff_spike, p.backoff_factor, p.min_rate)
         if self.knowledge == "effects":
-            self.inference_ = EffectsInference(self.controls)
-            self.probers_ = {p: Prober(p, self.bisection_steps) for p in self.probes if p in ("canary", "boundary")}
+            probing = self.probing
+            self.inference_ = EffectsInference(probing.controls)
+            self.probers_ = {p: Prober(p, probing.bisection_steps) for p in self.probes if p in ("canary", "boundary")}
             if "group" in self.probes:
-                self.detector_ = ChangeDetector(self.detectors, self.detector_steps)
+                self.detector_ = ChangeDetector(probing.detectors, probing.detector_steps)
 
     def _ready(self) -> tuple[TargetView, Batch, nn.Module, OnlineShadowCritic, Policy]:
         if self.view_ is None or self.pool_ is None or self.surrogate_ is None or self.shadow_ is None or self.policy_ is None:
@@ -259,19 +248,19 @@ class Adaptive(Attack):
         probing = self.inferring_ and self.inference_ is not None
         detect = probing and choice.arm.probe == "group" and not view.effects_proba
         if probing and choice.arm.probe == "group":
-            n = min(n, self.group_size)
-            if detect and view.queries_left < self.detector_.cost() + 2 * (n + self.controls):
+            n = min(n, self.probing.group_size)
+            if detect and view.queries_left < self.detector_.cost() + 2 * (n + self.probing.controls):
                 n, detect = slots, False  # the budget cannot cover the detectors: a plain batch
         base = base.subset(torch.arange(n))
         prober, k = self.probers_.get(choice.arm.probe), 0
         if probing and prober is not None and n > 1:
-            k = prober.count(n, self.probe_share)
-            if view.queries_left < prober.cost(k) + 2 * (n - k + self.controls):
+            k = prober.count(n, self.probing.share)
+            if view.queries_left < prober.cost(k) + 2 * (n - k + self.probing.controls):
                 k = 0  # the budget cannot cover the probes too: send poisons only
         m = n - k  # poisons; the last k base samples become probes
         x, labels = base.x[:m], base.labels[:m]
         if probing:
-            pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.controls, len(pool)), replace=False))
+            pick = torch.from_numpy(context.rng.choice(len(pool), size=min(self.probing.controls, len(pool)), replace=False))
             x, labels = torch.cat([x, pool.x[pick]]), torch.cat([labels, pool.labels[pick]])
         crafted = self.perturb(x, labels, choice.arm, context)
         probed = probing and self.inference_.before(view, context.time, crafted, labels, m)

@@ -36,6 +36,34 @@ from typing import Any
 
 import torch
 
+from streamsim import ConfigError
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The ``adaptive`` attack's ``policy`` table: how its bandit forgets and explores, how it backs off.
+
+    ``discount`` (in (0, 1]) and ``exploration`` (the UCB bonus's weight) drive the bandit;
+    the rate is multiplied by ``backoff_factor`` (down to ``min_rate``) when the believed
+    rejection rate jumps ``backoff_spike`` above its running average.
+    """
+
+    discount: float = 0.97
+    exploration: float = 0.2
+    backoff_spike: float = 0.3
+    backoff_factor: float = 0.5
+    min_rate: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0 < self.discount <= 1:
+            raise ConfigError(f"discount must be in (0, 1], got {self.discount}")
+        if self.exploration < 0 or self.backoff_spike < 0:
+            raise ConfigError(f"exploration and backoff_spike must be >= 0, got {self.exploration} and {self.backoff_spike}")
+        if not 0 < self.backoff_factor <= 1:
+            raise ConfigError(f"backoff_factor must be in (0, 1], got {self.backoff_factor}")
+        if not 0 < self.min_rate <= 1:
+            raise ConfigError(f"min_rate must be in (0, 1], got {self.min_rate}")
+
 
 @dataclass(frozen=True)
 class Arm:

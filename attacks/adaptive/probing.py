@@ -17,7 +17,7 @@ spotted). The bandit weighs the sample cost: the probe design is part of its arm
 any other by the damage the batch is believed to have done.
 
 >>> import torch
->>> from streamsim import TargetView
+>>> from streamsim import ConfigError, TargetView
 >>> class Zero:
 ...     def predict(self, x): return torch.zeros(len(x), dtype=torch.long)
 >>> prober = Prober("canary")
@@ -27,14 +27,44 @@ any other by the damage the batch is believed to have done.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import EffectsInference
-from streamsim import TargetView
+from streamsim import ConfigError, TargetView
 
 DESIGNS = ("none", "canary", "boundary", "group")  # group: :mod:`attacks.adaptive.group`
+
+
+@dataclass(frozen=True)
+class ProbingSettings:
+    """The ``adaptive`` attack's ``probing`` table: how an ``effects`` attacker queries the model to infer its verdicts.
+
+    ``controls`` never-submitted pool points are queried with every batch (the movement of
+    unlearned points); probes take the last ``share`` of a batch, a boundary probe is bisected
+    ``bisection_steps`` times; a group design cuts the batch to ``group_size`` points and reads
+    whether the model changed from ``detectors`` boundary points bisected ``detector_steps`` times
+    (:mod:`.group`).
+    """
+
+    controls: int = 8
+    share: float = 0.25
+    bisection_steps: int = 5
+    group_size: int = 1
+    detectors: int = 4
+    detector_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.controls < 0:
+            raise ConfigError(f"controls must be >= 0, got {self.controls}")
+        if not 0 < self.share < 1:
+            raise ConfigError(f"share must be in (0, 1), got {self.share}")
+        if min(self.bisection_steps, self.group_size, self.detectors, self.detector_steps) < 1:
+            raise ConfigError("bisection_steps, group_size, detectors and detector_steps must be >= 1, got "
+                              f"{self.bisection_steps}, {self.group_size}, {self.detectors}, {self.detector_steps}")
 
 
 class Prober:

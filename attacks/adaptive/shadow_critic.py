@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.shadow import IMAGE_PIXELS, ConditionalCritic
-from streamsim import IMAGES, N_CLASSES, DataSpace
+from streamsim import IMAGES, N_CLASSES, ConfigError, DataSpace
 from streamsim.seeds import seeded, torch_generator
 from streamsim.state import plain_optimizer_state, torch_optimizer_state
 
@@ -54,6 +55,33 @@ class AcceptanceNet(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.conditional(x, labels) + self.linear(x.flatten(1)).squeeze(1)
+
+
+@dataclass(frozen=True)
+class OnlineShadowSettings:
+    """The ``adaptive`` attack's ``shadow`` table: its online shadow critic.
+
+    ``hidden`` layer widths, ``steps`` Adam steps of learning rate ``lr`` per update on a replay
+    buffer of ``buffer`` samples; ``warm_start`` pool points (and as many noisy copies) seed it
+    with the prior "clean is accepted, noise is rejected" (0: no prior).
+    """
+
+    hidden: Sequence[int] = (256, 32)
+    steps: int = 20
+    lr: float = 3e-3
+    buffer: int = 1024
+    warm_start: int = 128
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if any(width < 1 for width in self.hidden):
+            raise ConfigError(f"hidden must be layer widths >= 1, got {list(self.hidden)}")
+        if self.steps < 0 or self.warm_start < 0:
+            raise ConfigError(f"steps and warm_start must be >= 0, got {self.steps} and {self.warm_start}")
+        if self.buffer < 1:
+            raise ConfigError(f"buffer must be >= 1, got {self.buffer}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
 
 
 class OnlineShadowCritic:

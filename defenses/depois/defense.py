@@ -16,12 +16,12 @@ the boundary comes from the trusted set scored with its true labels, as the refe
 differentiable (:meth:`DePois.score`), so a white-box attacker can optimise against it — the known
 weakness (Oschart et al., "Breaking the De-Pois defense").
 
-**Boundary refresh (opt-in, ``refresh_every``).** Under natural drift clean data slides below a
-boundary fitted once. With ``refresh_every = n`` the scores of accepted samples go into a rolling
-buffer of ``refresh_window`` and every ``n`` accepted samples the boundary is recomputed over the
+**Boundary refresh (opt-in, the ``refresh`` table).** Under natural drift clean data slides below a
+boundary fitted once. With ``refresh = { every = n }`` the scores of accepted samples go into a rolling
+buffer of ``refresh.window`` and every ``n`` accepted samples the boundary is recomputed over the
 trusted scores plus that buffer. This opens a poisoning channel of its own: poisons that slip
 through just above the boundary enter the buffer and drag its mean and std down, so each refresh
-admits slightly worse samples (boundary creep). It is off by default; keep ``refresh_window`` small
+admits slightly worse samples (boundary creep). It is off by default; keep ``refresh.window`` small
 relative to the trusted set if you turn it on.
 
 **Reference-profile options (default off).** The attack paper's code (github:Oschart/Attack-On-DePois)
@@ -41,21 +41,25 @@ ran De-Pois differently in three ways; each can be switched on alone to measure 
 
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
 10,000 steps of batch 32; ≈20 min on 2 CPU cores), S_c grown 5× by cGAN samples. ``"fast"``: 600
-WGAN-GP steps at a higher learning rate on the trusted set alone (``augment_factor = 1.0``, no
+WGAN-GP steps at a higher learning rate on the trusted set alone (``augment.factor = 1.0``, no
 cGAN): with a 500-step cGAN its samples made the critic fragile — near chance on some seeds and
 datasets — and the trusted set alone was robust (README, "Is De-Pois robust?"). Set
-``augment_factor = 5.0`` for the method as published. ``"tabular"``: for feature vectors, where
+``augment = { factor = 5.0 }`` for the method as published. ``"tabular"``: for feature vectors, where
 the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 300 cGAN steps, 600
 WGAN-GP steps of batch 64 with two critic steps each — tens of seconds for a few hundred trusted
-rows of a dozen features on a busy 2-core machine. Any setting left ``None``
-takes the preset's value. Trained critics are cached (see :func:`streamsim.cached_fit`).
+rows of a dozen features on a busy 2-core machine. The training settings come in two tables,
+``augment`` (:class:`AugmentSettings`: S_c → S_aug, the cGAN and its authenticator) and ``critic``
+(:class:`CriticSettings`: the WGAN-GP), e.g. ``critic = { steps = 2000 }``; any setting left out
+takes the preset's value. The flat keywords of earlier versions (``augment_factor``,
+``wgan_steps``, ``refresh_every``, ...) are refused with their new spelling. Trained critics are
+cached (see :func:`streamsim.cached_fit`).
 
 A tiny (useless but quick) run:
 
 >>> import torch
 >>> from streamsim import Batch, SetupContext
 >>> trusted = Batch.clean(torch.rand(40, 1, 28, 28) * 2 - 1, torch.arange(40) % 10)
->>> d = DePois(cgan_steps=2, authenticator_steps=2, wgan_steps=2, augment_factor=1.5)
+>>> d = DePois(augment={"factor": 1.5, "cgan_steps": 2, "authenticator_steps": 2}, critic={"steps": 2})
 >>> d.fit(trusted, learner=None, context=SetupContext(seed=0))
 >>> v = d.screen(trusted)
 >>> v.accept.dtype, len(v), d.score(trusted.x, trusted.labels).shape
@@ -65,8 +69,9 @@ A tiny (useless but quick) run:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -75,7 +80,7 @@ from defenses.depois import vector_networks
 from defenses.depois.cgan import CGANSettings, authenticated_augmentation
 from defenses.depois.networks import Critic
 from defenses.depois.wgan_gp import WGANGPSettings, train_critic
-from streamsim import Batch, ConfigError, Defense, Learner, SetupContext, Verdicts, cached_fit
+from streamsim import Batch, ConfigError, Defense, Learner, SetupContext, Verdicts, cached_fit, settings_table
 
 CACHE_KIND = "depois-critic"
 CODE_VERSION = "2"  # bump whenever training changes what a given config produces (2: batched passes)
@@ -85,34 +90,109 @@ Condition = Literal["claimed", "predicted"]
 InputLayout = Literal["upright", "transposed"]
 BoundaryFrom = Literal["trusted", "test"]
 
-#: Training settings per preset. ``augment_factor`` is |S_aug| / |S_c| (paper: S_c is 20 % of the data).
-PRESETS: dict[str, dict[str, Any]] = {
+#: Training settings per preset, by table. ``augment.factor`` is |S_aug| / |S_c| (paper: S_c is 20 % of the data).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
-        "augment_factor": 5.0,
-        "cgan_steps": 2000, "cgan_batch_size": 32, "cgan_lr": 2e-4,
-        "authenticator_steps": 2000, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
-        "synthetic_floor": 0.3,
-        "wgan_steps": 10_000, "wgan_batch_size": 32, "n_critic": 5, "wgan_lr": 5e-5, "gp_weight": 10.0,
+        "augment": {"factor": 5.0, "cgan_steps": 2000, "cgan_batch_size": 32, "cgan_lr": 2e-4,
+                    "authenticator_steps": 2000, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
+                    "floor": 0.3},
+        "critic": {"steps": 10_000, "batch_size": 32, "n_critic": 5, "lr": 5e-5, "gp_weight": 10.0},
     },
     "fast": {
-        # 1.0: no cGAN samples. A 500-step cGAN's samples made the fast critic fragile (ca − clean FRR
+        # factor 1.0: no cGAN samples. A 500-step cGAN's samples made the fast critic fragile (ca − clean FRR
         # 0.11–0.25 against label flips over 2 seeds × 2 datasets); the trusted set alone gave 0.58–0.61.
         # See experiments/depois_robustness.py and the README's "Is De-Pois robust?".
-        "augment_factor": 1.0,
-        "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
-        "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
-        "synthetic_floor": 0.3,
-        "wgan_steps": 600, "wgan_batch_size": 32, "n_critic": 5, "wgan_lr": 2e-4, "gp_weight": 10.0,
+        "augment": {"factor": 1.0, "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
+                    "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
+                    "floor": 0.3},
+        "critic": {"steps": 600, "batch_size": 32, "n_critic": 5, "lr": 2e-4, "gp_weight": 10.0},
+    },
+    "tabular": {
+        "augment": {"factor": 2.0, "cgan_steps": 300, "cgan_batch_size": 64, "cgan_lr": 1e-3,
+                    "authenticator_steps": 200, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
+                    "floor": 0.0},
+        "critic": {"steps": 600, "batch_size": 64, "n_critic": 2, "lr": 1e-3, "gp_weight": 10.0},
     },
 }
-PRESETS["tabular"] = {
-    "augment_factor": 2.0,
-    "cgan_steps": 300, "cgan_batch_size": 64, "cgan_lr": 1e-3,
-    "authenticator_steps": 200, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
-    "synthetic_floor": 0.0,
-    "wgan_steps": 600, "wgan_batch_size": 64, "n_critic": 2, "wgan_lr": 1e-3, "gp_weight": 10.0,
+
+
+def _positive(table: object, names: tuple[str, ...]) -> None:
+    """Each named field is unset (the preset's) or > 0; the message names the first that is not."""
+    for name in names:
+        value = getattr(table, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"{name} must be > 0 (or left out: the preset's), got {value}")
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """The ``augment`` table: how the trusted set S_c grows to S_aug (:mod:`.cgan`). Unset: the preset's.
+
+    ``factor`` is |S_aug| / |S_c| (1.0: no cGAN samples); the cGAN and the authenticator train for
+    ``*_steps`` batches of ``*_batch_size`` at ``*_lr``; synthetic pixels under ``floor`` (0–1
+    scale) are set to black.
+    """
+
+    factor: float | None = None
+    cgan_steps: int | None = None
+    cgan_batch_size: int | None = None
+    cgan_lr: float | None = None
+    authenticator_steps: int | None = None
+    authenticator_batch_size: int | None = None
+    authenticator_lr: float | None = None
+    floor: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.factor is not None and self.factor < 1:
+            raise ConfigError(f"factor must be >= 1 (S_aug includes S_c), got {self.factor}")
+        _positive(self, ("cgan_batch_size", "authenticator_batch_size", "cgan_lr", "authenticator_lr"))
+        if self.floor is not None and not 0 <= self.floor <= 1:
+            raise ConfigError(f"floor must be in [0, 1], got {self.floor}")
+
+
+@dataclass(frozen=True)
+class CriticSettings:
+    """The ``critic`` table: the conditional WGAN-GP whose critic is the detector (:mod:`.wgan_gp`).
+    Unset: the preset's. ``steps`` generator steps of ``batch_size``, ``n_critic`` critic steps
+    each, learning rate ``lr``, gradient penalty weight ``gp_weight``."""
+
+    steps: int | None = None
+    batch_size: int | None = None
+    n_critic: int | None = None
+    lr: float | None = None
+    gp_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self, ("batch_size", "n_critic", "lr"))
+        if self.gp_weight is not None and self.gp_weight < 0:
+            raise ConfigError(f"gp_weight must be >= 0, got {self.gp_weight}")
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """The ``refresh`` table (opt-in): every ``every`` accepted samples, refit the boundary over the
+    trusted scores plus the last ``window`` accepted ones. ``every`` unset: never."""
+
+    every: int | None = None
+    window: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.every is not None and self.every < 1:
+            raise ConfigError(f"every must be a positive number of samples, got {self.every}")
+        if self.window < 1:
+            raise ConfigError(f"window must be >= 1, got {self.window}")
+
+
+DEFAULT_AUGMENT, DEFAULT_CRITIC, DEFAULT_REFRESH = AugmentSettings(), CriticSettings(), RefreshSettings()
+#: The flat keywords of earlier versions and their place in the tables now.
+RENAMED = {
+    "augment_factor": "augment.factor", "synthetic_floor": "augment.floor",
+    **{k: f"augment.{k}" for k in ("cgan_steps", "cgan_batch_size", "cgan_lr", "authenticator_steps",
+                                   "authenticator_batch_size", "authenticator_lr")},
+    "wgan_steps": "critic.steps", "wgan_batch_size": "critic.batch_size", "wgan_lr": "critic.lr",
+    "n_critic": "critic.n_critic", "gp_weight": "critic.gp_weight",
+    "refresh_every": "refresh.every", "refresh_window": "refresh.window",
 }
-TRAINING_SETTINGS = tuple(PRESETS["paper"])
 
 
 def _frozen(critic: Critic) -> Critic:
@@ -133,27 +213,16 @@ class DePois(Defense):
     """De-Pois (Chen et al. 2021): a conditional WGAN-GP critic trained on augmented trusted data."""
 
     accepts = ("images", "vectors")
+    renamed: ClassVar[dict[str, str]] = RENAMED
 
     def __init__(
         self,
         preset: Preset = "fast",
         condition: Condition = "claimed",
         k: float = 1.0,
-        augment_factor: float | None = None,
-        cgan_steps: int | None = None,
-        cgan_batch_size: int | None = None,
-        cgan_lr: float | None = None,
-        authenticator_steps: int | None = None,
-        authenticator_batch_size: int | None = None,
-        authenticator_lr: float | None = None,
-        synthetic_floor: float | None = None,
-        wgan_steps: int | None = None,
-        wgan_batch_size: int | None = None,
-        n_critic: int | None = None,
-        wgan_lr: float | None = None,
-        gp_weight: float | None = None,
-        refresh_every: int | None = None,
-        refresh_window: int = 1000,
+        augment: AugmentSettings | Mapping[str, Any] = DEFAULT_AUGMENT,
+        critic: CriticSettings | Mapping[str, Any] = DEFAULT_CRITIC,
+        refresh: RefreshSettings | Mapping[str, Any] = DEFAULT_REFRESH,
         input_layout: InputLayout = "upright",
         boundary_from: BoundaryFrom = "trusted",
         reject_ties: bool = False,
@@ -163,32 +232,16 @@ class DePois(Defense):
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
         if condition not in ("claimed", "predicted"):
             raise ValueError(f"condition must be 'claimed' or 'predicted', not {condition!r}")
-        if augment_factor is not None and augment_factor < 1:
-            raise ValueError(f"augment_factor must be >= 1 (S_aug includes S_c), not {augment_factor}")
         if input_layout not in ("upright", "transposed"):
             raise ValueError(f"input_layout must be 'upright' or 'transposed', not {input_layout!r}")
         if boundary_from not in ("trusted", "test"):
             raise ValueError(f"boundary_from must be 'trusted' or 'test', not {boundary_from!r}")
-        if refresh_every is not None and refresh_every < 1:
-            raise ValueError(f"refresh_every must be a positive number of samples, not {refresh_every}")
         self.preset = preset
         self.condition = condition
         self.k = k
-        self.augment_factor = augment_factor
-        self.cgan_steps = cgan_steps
-        self.cgan_batch_size = cgan_batch_size
-        self.cgan_lr = cgan_lr
-        self.authenticator_steps = authenticator_steps
-        self.authenticator_batch_size = authenticator_batch_size
-        self.authenticator_lr = authenticator_lr
-        self.synthetic_floor = synthetic_floor
-        self.wgan_steps = wgan_steps
-        self.wgan_batch_size = wgan_batch_size
-        self.n_critic = n_critic
-        self.wgan_lr = wgan_lr
-        self.gp_weight = gp_weight
-        self.refresh_every = refresh_every
-        self.refresh_window = refresh_window
+        self.augment = settings_table(AugmentSettings, augment, "augment")
+        self.critic = settings_table(CriticSettings, critic, "critic")
+        self.refresh = settings_table(RefreshSettings, refresh, "refresh")
         self.input_layout = input_layout
         self.boundary_from = boundary_from
         self.reject_ties = reject_ties
@@ -206,30 +259,36 @@ class DePois(Defense):
     @classmethod
     def _unit_test_params(cls) -> dict[str, Any]:
         """Settings cheap enough for a unit test (streamsim.testing): a few steps of each network."""
-        return {"cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3, "augment_factor": 1.5}
+        return {"augment": {"factor": 1.5, "cgan_steps": 3, "authenticator_steps": 3}, "critic": {"steps": 3}}
 
     def __repr__(self) -> str:
-        set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
+        set_: dict[str, Any] = {"preset": self.preset, "condition": self.condition, "k": self.k}
+        for table in ("augment", "critic"):
+            fields = {k: v for k, v in asdict(getattr(self, table)).items() if v is not None}
+            if fields:
+                set_[table] = fields
         reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False,
                      "critic_weights": None}
         set_ |= {name: getattr(self, name) for name, default in reference.items() if getattr(self, name) != default}
-        return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items() if v is not None) + ")"
+        return "DePois(" + ", ".join(f"{n}={v!r}" for n, v in set_.items()) + ")"
 
     # --- settings ---------------------------------------------------------------------------
-    def training_config(self) -> dict[str, Any]:
-        """Every training setting, with ``None`` replaced by the preset's value."""
-        preset = PRESETS[self.preset]
-        return {name: preset[name] if getattr(self, name) is None else getattr(self, name) for name in TRAINING_SETTINGS}
+    def training_config(self) -> dict[str, dict[str, Any]]:
+        """The ``augment`` and ``critic`` tables with every unset (``None``) setting replaced by the preset's."""
+        return {table: {name: value if (value := getattr(getattr(self, table), name)) is not None else preset_value
+                        for name, preset_value in PRESETS[self.preset][table].items()}
+                for table in ("augment", "critic")}
 
     def _settings(self) -> tuple[CGANSettings, WGANGPSettings]:
         c = self.training_config()
+        a, w = c["augment"], c["critic"]
         cgan = CGANSettings(
-            steps=c["cgan_steps"], batch_size=c["cgan_batch_size"], lr=c["cgan_lr"],
-            authenticator_steps=c["authenticator_steps"], authenticator_batch_size=c["authenticator_batch_size"],
-            authenticator_lr=c["authenticator_lr"], floor=c["synthetic_floor"],
+            steps=a["cgan_steps"], batch_size=a["cgan_batch_size"], lr=a["cgan_lr"],
+            authenticator_steps=a["authenticator_steps"], authenticator_batch_size=a["authenticator_batch_size"],
+            authenticator_lr=a["authenticator_lr"], floor=a["floor"],
         )
-        wgan = WGANGPSettings(steps=c["wgan_steps"], batch_size=c["wgan_batch_size"], n_critic=c["n_critic"],
-                              lr=c["wgan_lr"], gp_weight=c["gp_weight"])
+        wgan = WGANGPSettings(steps=w["steps"], batch_size=w["batch_size"], n_critic=w["n_critic"], lr=w["lr"],
+                              gp_weight=w["gp_weight"])
         return cgan, wgan
 
     # --- fitting ----------------------------------------------------------------------------
@@ -244,7 +303,7 @@ class DePois(Defense):
             "data_key": context.data_key,
             "data_sha256": _fingerprint(x, y),
             "config": {"cgan": asdict(cgan_settings), "wgan_gp": asdict(wgan_settings),
-                       "augment_factor": self.training_config()["augment_factor"]},
+                       "augment_factor": self.training_config()["augment"]["factor"]},
             "seed": context.seed,
             "code_version": CODE_VERSION,
         }
@@ -358,14 +417,14 @@ class DePois(Defense):
         return Verdicts(accept=accept, score=scores)
 
     def after_learn(self, accepted: Batch) -> None:
-        """With ``refresh_every`` set: buffer accepted scores and refit the boundary periodically."""
-        if self.refresh_every is None or len(accepted) == 0:
+        """With ``refresh.every`` set: buffer accepted scores and refit the boundary periodically."""
+        if self.refresh.every is None or len(accepted) == 0:
             return
         with torch.no_grad():
             scores = self.score(accepted.x, accepted.labels)
-        self._recent_scores = torch.cat([self._recent_scores, scores])[-self.refresh_window:]
+        self._recent_scores = torch.cat([self._recent_scores, scores])[-self.refresh.window:]
         self._since_refresh += len(accepted)
-        if self._since_refresh >= self.refresh_every:
+        if self._since_refresh >= self.refresh.every:
             self._since_refresh = 0
             self._boundary = self._boundary_of(torch.cat([self._trusted_scores, self._recent_scores]))
 
