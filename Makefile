@@ -20,17 +20,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# Two xdist workers, each test file whole on one of them (module fixtures are built once), the
+# files that tests/durations.txt shows slowest first (tests/conftest.py orders them).
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
+
 # Everything: lint, the import-layering contract (pyproject's [tool.importlinter]), every test.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 # The same minus the tests marked slow (SIGKILLed sweeps, Ray, fuzzing, anything over ~20 s).
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

@@ -1,22 +1,30 @@
 """Tiny scenarios shared by the tests: seconds each on 2 cores.
 
-The suite runs on two xdist workers (``make test``); each worker is its own pytest session, so
-session-scoped fixtures here are built once per worker and must hand out immutable data or
-fresh copies, never a model that a test could train.
+``make test`` runs the suite on two xdist workers, each test file whole on one worker
+(``-n 2 --dist loadfile``, so a module-scoped fixture is built once). Each worker is its own
+pytest session: session-scoped fixtures here are built once per worker and hand out immutable
+data, never a model that a test could train.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import torch
-from hypothesis import settings
+# Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. With the other
+# worker busy, a 2-thread run (tests/test_reproducible.py) spun 3× longer than it computed.
+# The wait policy changes no number, only how a waiting thread waits.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from streamsim.data.datasets import RawData, mnist_5k
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from streamsim.data.datasets import RawData, mnist_5k  # noqa: E402
 
 # One thread per test process: with two, a busy 2-core machine slows small convolutions by 50×.
 torch.set_num_threads(1)
@@ -28,6 +36,7 @@ settings.load_profile("streamsim-tests")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+PROFILE = Path(__file__).with_name("durations.txt")
 
 TINY: dict[str, Any] = {
     "name": "tiny-test",
@@ -66,3 +75,24 @@ def mnist5k() -> RawData:
     x.flags.writeable = y.flags.writeable = False
     return RawData(x, y, raw.description)
 
+
+def _profiled_seconds() -> dict[str, float]:
+    """Seconds per test file in the committed profile (its slowest tests' setup and call times)."""
+    seconds: dict[str, float] = {}
+    lines = PROFILE.read_text(encoding="utf-8").splitlines() if PROFILE.is_file() else []
+    for line in lines:
+        found = re.match(r"([\d.]+)s (?:setup|call|teardown) +([^:\s]+)::", line)
+        if found:
+            seconds[found[2]] = seconds.get(found[2], 0.0) + float(found[1])
+    return seconds
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # xdist hands out whole files in collection order: start the files the committed profile
+    # shows slowest, so that no long file starts last while the other worker idles. The sort is
+    # stable (each file's tests keep their order); a plain run keeps pytest's order.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    seconds = _profiled_seconds()
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 0.0))

@@ -19,9 +19,6 @@ from streamsim.batch import Batch
 from streamsim.cache import ArtifactCache
 from streamsim.data.datasets import RawData
 
-# One xdist worker runs this module: the detector below takes seconds to fit, once per worker.
-pytestmark = pytest.mark.xdist_group("depois-detector")
-
 # Small enough to train in seconds on 2 cores, large enough for the critic to learn labels.
 # (No augmentation here: tuning showed a briefly trained cGAN's samples only blur the classes.)
 DETECTION = {"augment_factor": 1.0, "wgan_steps": 150, "wgan_batch_size": 64, "wgan_lr": 5e-4}

@@ -74,7 +74,6 @@ def test_run_and_sweep_workers_give_the_same_summary(tiny, tmp_path, monkeypatch
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray instance at a time on the machine
 def test_ray_tasks_give_the_same_summary(tiny, tmp_path, monkeypatch):
     path = _scenario(tiny, tmp_path)
     _own_cache(monkeypatch, tmp_path / "run")

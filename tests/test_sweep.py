@@ -100,7 +100,6 @@ def test_refuses_to_mix_sweeps(tmp_path, tiny):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray instance at a time on the machine
 def test_ray_executor_writes_the_same_rows_as_the_local_pool(tmp_path, tiny):
     path = _scenario(tmp_path, tiny)
     grid = {"attackers.0.batch_size": [16, 48]}
