@@ -22,17 +22,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from hypothesis import settings  # noqa: E402
 
 from streamsim.data.datasets import RawData, mnist_5k  # noqa: E402
 
 # One thread per test process: with two, a busy 2-core machine slows small convolutions by 50×.
 torch.set_num_threads(1)
-
-# No example database: hypothesis would create .hypothesis/ in the checkout, which the README
-# tests check is left untouched while the other worker runs.
-settings.register_profile("streamsim-tests", database=None)
-settings.load_profile("streamsim-tests")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -57,10 +51,12 @@ def tiny() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _nothing_written_into_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # tests/test_readme.py checks that the checkout is left untouched, while the other worker runs.
     # Each session (each xdist worker) gets its own artifact cache, shared across its tests (fits
     # are reused), never the developer's. Session scope: module-scoped fixtures that load or fit
     # through the cache are set up before any function-scoped one, and wrote to ./.streamsim-cache.
+    # (./.hypothesis is made while the test modules are collected, before any test runs.)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STREAMSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
         yield
