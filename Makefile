@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-fast lint bench clean
+.PHONY: quickstart test test-fast durations lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,13 @@ test-fast: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PYTEST) -m "not slow"
+
+# Rewrites tests/durations.txt (its comment lines kept) from one `make test`-style run: its 25 slowest
+# tests, whose files tests/conftest.py hands to the workers first.
+durations: $(STAMP)
+	log=$$(mktemp) && $(PYTEST) --durations=25 > $$log && { grep '^#' tests/durations.txt | grep -v '^# last run:'; \
+	  grep -E '^[0-9.]+s (setup|call|teardown) ' $$log; tail -n 1 $$log | sed 's/^=* */# last run: /; s/ =*$$//'; } > $$log.txt && \
+	  mv $$log.txt tests/durations.txt && rm $$log
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
