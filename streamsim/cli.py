@@ -8,6 +8,7 @@ at start-up; each command imports what it needs, so ``--help``, ``--version`` an
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 import warnings
@@ -19,12 +20,12 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-try:  # newer typer vendors click; its exceptions are the ones raised
-    from typer._click import exceptions as click_errors
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_errors
-
 from streamsim.errors import StreamsimError
+
+# The click whose exceptions typer's commands raise: a vendored copy in newer typer (a private module,
+# typer._click), click itself in older typer. typer's public BadParameter is one of them, so its module
+# is found through the public name, whatever typer's layout.
+click_errors = importlib.import_module(typer.BadParameter.__module__)
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from streamsim.errors import ConfigError
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def _builtin_scenario_dir() -> Path:
+    # One copy, the repository's top-level scenarios/: a wheel carries it as package data inside the
+    # package (setup.py maps it there); a source checkout or editable install reads it in place.
+    package = Path(__file__).resolve().parent
+    installed = package / "scenarios"
+    return installed if installed.is_dir() else package.parent / "scenarios"
+
+
+SCENARIO_DIR = _builtin_scenario_dir()
 MAX_THREADS = 1024
 MAX_DEPTH = 32  # tables and lists nested deeper than this are refused (and never reach a recursive parser)
 
@@ -321,7 +330,7 @@ def set_path(raw: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any
 
 
 def resolve_path(path_or_name: str | Path) -> Path:
-    """A scenario path, or the name of a built-in scenario in ``scenarios/``."""
+    """A scenario path, or the name of a built-in scenario (``scenarios/``, shipped in the wheel too)."""
     p = Path(path_or_name)
     if p.is_file():
         return p

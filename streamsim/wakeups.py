@@ -87,5 +87,6 @@ def timeout_at(env: simpy.Environment, when: float) -> simpy.Event:
         delay = max(0.0, math.nextafter(delay, math.inf if total < when else -math.inf))
     event = simpy.Event(env)
     event._ok, event._value = True, None  # what Event.succeed sets, without scheduling it at `now`
+    # SimPy's private queue and id counter: pyproject.toml bounds simpy below the next minor release for them
     heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))
     return event

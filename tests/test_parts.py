@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -88,6 +89,23 @@ def test_the_drift_watch_detects_exactly_where_adwin_update_does(rates, chunk, s
     assert found == expected
     assert fast.drift_detected == public.drift_detected and fast.width == public.width
     assert fast.total == public.total
+
+
+def test_without_rivers_private_window_the_drift_watch_falls_back_to_the_public_adwin(monkeypatch):
+    from streamsim.parts import drift
+
+    monkeypatch.setitem(sys.modules, "river._river_rust.drift", None)  # a river without that private module
+    assert drift.adaptive_windowing() is drift.PublicWindow
+    rng = np.random.default_rng(0)
+    values = np.concatenate([(rng.random(300) < r).astype(float) for r in (0.05, 0.6, 0.1, 0.9)]).tolist()
+    private = Adwin(0.002)
+    expected = [start + i for start in range(0, len(values), 37) for i in private.detections(values[start:start + 37])]
+    monkeypatch.setattr(drift, "WINDOW", drift.adaptive_windowing())
+    public = Adwin(0.002)
+    assert isinstance(public.window, drift.PublicWindow)
+    found = [start + i for start in range(0, len(values), 37) for i in public.detections(values[start:start + 37])]
+    assert len(expected) >= 2 and found == expected
+    assert (public.width, public.total) == (private.width, private.total)
 
 
 def test_the_belief_scorer_rebuilds_the_truth_from_attacker_records():

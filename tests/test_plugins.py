@@ -1,314 +1,187 @@
-"""One conformance suite for every registered plugin, built-in or third-party alike."""
+"""One conformance suite for every registered plugin, built-in or third-party alike, and the examples.
+
+The checks themselves live in :mod:`streamsim.testing` (public: plugin authors run them too); this
+file runs them over everything registered, and keeps the project's own rules about its built-ins.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
-from streamsim import Attack, Batch, CraftContext, DataError, Defense, Learner, SetupContext, TargetView, Verdicts
-from streamsim.abilities import Checkpointable, Scoring, has
-from streamsim.data.datasets import RawData
+from streamsim import Attack, Checkpointable, Defense, Verdicts, has
 from streamsim.registry import GROUPS, available, build, resolve
+from streamsim.testing import check_attack, check_dataset, check_defense, check_learner, unit_test_params
 
-# Settings that make expensive plugins cheap enough for a unit test; everything else uses defaults.
-CHEAP = {
-    ("defense", "depois"): {"cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3, "augment_factor": 1.5},
-    ("attack", "adaptive"): {},
-    ("learner", "small-cnn"): {"pretrain_epochs": 1},
-    ("learner", "paper-cnn"): {"pretrain_epochs": 1},
-    ("learner", "river"): {"pool": 4, "pretrain_epochs": 1},
-}
+REPO = Path(__file__).resolve().parent.parent
+CHECKS = {"learner": check_learner, "defense": check_defense, "attack": check_attack}
 
 
 def names(kind: str) -> list[str]:
     return [p.name for p in available(kind)]
 
 
-def make(kind: str, name: str):
-    instance, _ = build(kind, name, CHEAP.get((kind, name), {}), kind)
-    return instance
-
-
-@pytest.fixture(scope="module")
-def data() -> dict[str, Batch]:
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(60, 1, 28, 28, generator=g) * 2 - 1
-    y = torch.arange(60) % 10
-    return {"train": Batch.clean(x[:40], y[:40]), "other": Batch.clean(x[40:], y[40:])}
-
-
 @pytest.mark.parametrize("kind", list(GROUPS))
-def test_every_plugin_is_described_and_constructible_with_defaults(kind):
+def test_every_plugin_is_described_and_constructible_with_its_unit_test_settings(kind):
     for info in available(kind):
         assert info.description and not info.description.startswith("(fails"), info
         obj = resolve(kind, info.name)
         if kind != "dataset":
-            make(kind, info.name)
+            build(kind, info.name, unit_test_params(obj), kind)
         else:
             assert callable(obj)
 
 
 @pytest.mark.parametrize("name", names("learner"))
-def test_learners_are_seeded_and_return_probabilities(name, data):
-    def trained() -> Learner:
-        learner = make("learner", name)
-        assert isinstance(learner, Learner)
-        learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=3))
-        learner.learn(data["other"].x[:8], data["other"].labels[:8])
-        return learner
-
-    a, b = trained(), trained()
-    pa = a.predict_proba(data["other"].x)
-    assert pa.shape == (20, 10) and torch.allclose(pa.sum(1), torch.ones(20), atol=1e-4)
-    assert torch.equal(pa, b.predict_proba(data["other"].x))
-    assert torch.equal(a.predict(data["other"].x), pa.argmax(1))
+def test_learner_conforms(name):
+    check_learner(resolve("learner", name))
 
 
 @pytest.mark.parametrize("name", names("defense"))
-def test_defenses_screen_after_fit_without_changing_and_repeat_from_the_seed(name, data):
-    learner = make("learner", "small-cnn")
-    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
-
-    def fitted() -> Defense:
-        d = make("defense", name)
-        assert isinstance(d, Defense)
-        d.fit(data["train"], learner, SetupContext(seed=5))
-        return d
-
-    a, b = fitted(), fitted()
-    batch = data["other"].with_(is_poison=torch.arange(20) % 2 == 0)
-    v1, v2 = a.screen(batch), a.screen(batch)
-    assert isinstance(v1, Verdicts) and len(v1) == 20 and v1.accept.dtype == torch.bool
-    assert torch.equal(v1.accept, v2.accept) and torch.equal(v1.score, v2.score), "screen must not mutate"
-    assert torch.equal(v1.score, b.screen(batch).score), "same seed, same defense"
-    if has(a, Scoring) and v1.score is not None:  # the optional score is the one screen decides by
-        with torch.no_grad():
-            assert torch.allclose(a.score(batch.x, batch.labels), v1.score, atol=1e-6)
-        assert torch.equal(v1.accept, v1.score >= a.boundary)
+def test_defense_conforms(name):
+    check_defense(resolve("defense", name))
 
 
 @pytest.mark.parametrize("name", names("attack"))
-def test_attacks_craft_valid_batches_and_repeat_from_the_seed(name, data):
-    learner = make("learner", "small-cnn")
-    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
-    defense = make("defense", "depois")
-    defense.fit(data["train"], learner, SetupContext(seed=0))
+def test_attack_conforms(name):
+    check_attack(resolve("attack", name))
 
-    def crafted() -> Batch:
-        attack = make("attack", name)
-        assert isinstance(attack, Attack)
-        view = TargetView(attack.knowledge, learner, defense, query_budget=500)
-        attack.prepare(SetupContext(seed=1, pool=data["train"], view=view))
-        ctx = CraftContext(time=0.0, rng=np.random.default_rng(2), generator=torch.Generator().manual_seed(2), view=view)
-        out = attack.craft(data["other"], ctx)
-        assert view.queries_used <= 500
-        return out
 
-    a, b = crafted(), crafted()
-    assert isinstance(a, Batch) and a.x.shape[1:] == (1, 28, 28)
-    assert a.x.min() >= -1 and a.x.max() <= 1
-    assert a.labels.min() >= 0 and a.labels.max() <= 9
-    assert torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels)
+# the black-box FGSM/PGD, whose shadows are distilled from a river target's answers
+@pytest.mark.parametrize("name", ["fgsm", "pgd"])
+def test_black_box_gradient_attacks_conform_against_a_river_target(name):
+    check_attack(resolve("attack", name), {"knowledge": "posteriors", "shadow_epochs": 2, "shadow_critic_epochs": 2},
+                 data=["vectors"], target="river")
 
 
 @pytest.mark.parametrize("name", names("dataset"))
 def test_datasets_load_or_say_how_to_get_them(name):
-    try:
-        raw = resolve("dataset", name)(None)
-    except DataError as e:
-        assert str(e) and "\n" not in str(e)
-        return
-    assert isinstance(raw, RawData) and raw.x.dtype == np.uint8 and len(raw.x) == len(raw.y) > 0
+    check_dataset(resolve("dataset", name))
 
 
-def _through_disk(state, tmp_path):
-    from streamsim.checkpoint import load_checkpoint, save_checkpoint
+@pytest.mark.parametrize(("check", "ref"), [(check_defense, "examples.border_defense:BorderInk"),
+                                            (check_attack, "examples.backdoor_attack:Backdoor")])
+def test_examples_conform(check, ref):
+    module, _, attr = ref.partition(":")
+    check(getattr(importlib.import_module(module), attr))
 
-    save_checkpoint(tmp_path / "state", state, {})
-    return load_checkpoint(tmp_path / "state")[0]
+
+def test_every_built_in_plugin_says_what_data_it_handles():
+    def handles_vectors(kind: str) -> list[str]:
+        return [n for n in names(kind) if "vectors" in getattr(resolve(kind, n), "accepts", ("images",))]
+
+    # learners: the CNNs are image-only; everything else handles both
+    assert handles_vectors("learner") == ["mlp", "river"]
+    assert set(handles_vectors("defense")) == set(names("defense"))
+    assert set(handles_vectors("attack")) == set(names("attack"))
 
 
 # Built-ins that cannot be checkpointed, and why: `run --checkpoint-every` refuses them up front.
 NOT_CHECKPOINTABLE = {"RiverLearner": "a river model could only be saved by pickling"}
 
 
-def _checkpointable(component) -> bool:
-    """Whether it has the checkpoint ability; built-ins must, unless listed above (third-party plugins may opt out)."""
-    supported = has(component, Checkpointable)
-    built_in = type(component).__module__.split(".")[0] in ("streamsim", "defenses", "attacks")
-    assert supported or not built_in or type(component).__name__ in NOT_CHECKPOINTABLE, \
-        f"built-in {type(component).__name__} neither supports checkpoints nor is listed as unable to"
-    return supported
+@pytest.mark.parametrize("kind", list(CHECKS))
+def test_built_ins_support_checkpoints_unless_listed_as_unable(kind):
+    # third-party plugins may opt out; the checks round-trip whoever opts in
+    for name in names(kind):
+        instance, _ = build(kind, name, unit_test_params(resolve(kind, name)), kind)
+        assert has(instance, Checkpointable) or type(instance).__name__ in NOT_CHECKPOINTABLE, \
+            f"built-in {kind} {name} neither supports checkpoints nor is listed as unable to"
 
 
-@pytest.mark.parametrize("name", names("learner"))
-def test_learner_state_round_trips_through_a_checkpoint(name, data, tmp_path):
-    def pretrained() -> Learner:
-        learner = make("learner", name)
-        learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=3))
-        return learner
-
-    a = pretrained()
-    if not _checkpointable(a):
-        return  # it says why (checked above); `run --checkpoint-every` refuses it up front
-    a.learn(data["other"].x[:8], data["other"].labels[:8])
-    b = pretrained()
-    b.restore_state(_through_disk(a.checkpoint_state(), tmp_path))
-    for learner in (a, b):  # the optimizer state came along too: the next update is the same
-        learner.learn(data["other"].x[8:], data["other"].labels[8:])
-    assert torch.equal(a.predict_proba(data["train"].x), b.predict_proba(data["train"].x))
+# --- the checks catch what they say they check ----------------------------------------------------------
+SmallCNN = resolve("learner", "small-cnn")
 
 
-@pytest.mark.parametrize("name", names("defense"))
-def test_defense_state_round_trips_through_a_checkpoint(name, data, tmp_path):
-    learner = make("learner", "small-cnn")
-    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
+class Unnormalised(SmallCNN):
+    """Probabilities that sum to two."""
 
-    def fitted() -> Defense:
-        defense = make("defense", name)
-        defense.fit(data["train"], learner, SetupContext(seed=0))
-        return defense
-
-    a = fitted()
-    if not _checkpointable(a):
-        return
-    a.after_learn(data["other"])
-    b = fitted()
-    b.restore_state(_through_disk(a.checkpoint_state(), tmp_path))
-    batch = Batch.concat([data["train"], data["other"]])
-    assert torch.equal(a.screen(batch).accept, b.screen(batch).accept)
-    assert torch.equal(a.screen(batch).score, b.screen(batch).score)
+    def predict_proba(self, x):
+        return super().predict_proba(x) * 2
 
 
-@pytest.mark.parametrize("name", names("attack"))
-def test_attack_state_round_trips_through_a_checkpoint(name, data, tmp_path):
-    learner = make("learner", "small-cnn")
-    learner.pretrain(data["train"].x, data["train"].labels, SetupContext(seed=0))
-    defense = make("defense", "depois")
-    defense.fit(data["train"], learner, SetupContext(seed=0))
-    view = TargetView(make("attack", name).knowledge, learner, defense, query_budget=5000)
+class Forgetful(SmallCNN):
+    """Restores its network but not its optimizer's moments."""
 
-    def prepared() -> Attack:
-        attack = make("attack", name)
-        attack.prepare(SetupContext(seed=1, pool=data["train"], view=view))
-        return attack
-
-    def craft(attack: Attack) -> Batch:
-        ctx = CraftContext(time=1.0, rng=np.random.default_rng(2), generator=torch.Generator().manual_seed(2), view=view)
-        return attack.craft(data["other"], ctx)
-
-    a = prepared()
-    if not _checkpointable(a):
-        return
-    craft(a)
-    b = prepared()
-    b.restore_state(_through_disk(a.checkpoint_state(), tmp_path))
-    x, y = craft(a), craft(b)
-    assert torch.equal(x.x, y.x) and torch.equal(x.labels, y.labels)
+    def restore_state(self, state):
+        self.model.load_state_dict(state["model"])
 
 
-# --- the same suite on feature vectors, for every plugin that declares it handles them -----------------
-VECTOR_CHEAP = {("defense", "depois"): {"preset": "tabular", "cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3}}
+class OffBoundary(Defense):
+    """Accepts everything, whatever its score and boundary say."""
+
+    boundary = 0.0
+
+    def score(self, x, claimed):
+        return x.flatten(1).mean(1)
+
+    def screen(self, batch):
+        return Verdicts(accept=torch.ones(len(batch), dtype=torch.bool), score=self.score(batch.x, batch.labels))
 
 
-def vector_names(kind: str) -> list[str]:
-    return [n for n in names(kind) if "vectors" in getattr(resolve(kind, n), "accepts", ("images",))]
+class OutOfRange(Attack):
+    """Pushes pixels past 1."""
+
+    def craft(self, base, context):
+        return base.with_(x=base.x + 5)
 
 
-def make_vec(kind: str, name: str):
-    params = VECTOR_CHEAP.get((kind, name), {k: v for k, v in CHEAP.get((kind, name), {}).items() if k != "pool"})
-    return build(kind, name, params, kind)[0]
+class Idle(Attack):
+    """Sends its base samples as they are."""
+
+    def craft(self, base, context):
+        return base
 
 
-@pytest.fixture(scope="module")
-def vectors():
-    """60 samples of 5 features (real, integer, binary, real, integer) in 3 classes, cut as a run cuts them."""
-    from streamsim.data.splits import cut
+class Unseeded(Attack):
+    """Draws its noise from torch's global generator, not the one it is handed."""
 
-    rng = np.random.default_rng(0)
-    y = np.arange(60) % 3
-    x = np.stack([rng.normal(y, 1.0), rng.integers(0, 6, 60), rng.integers(0, 2, 60), rng.normal(-y, 0.5),
-                  rng.integers(-3, 4, 60)], axis=1).astype(np.float64)
-    data = cut(RawData(x, y, "toy vectors", n_classes=3), {"pretrain": .5, "trusted": 0, "stream": 0, "attacker": 0,
-                                                           "test": .5}, seed=0)
-    return data.space, Batch.clean(data.splits["pretrain"].x, data.splits["pretrain"].labels), \
-        Batch.clean(data.splits["test"].x, data.splits["test"].labels)
+    def craft(self, base, context):
+        return base.with_(x=(base.x + 0.1 * torch.rand(base.x.shape)).clamp(-1, 1))
 
 
-def test_every_built_in_plugin_says_what_data_it_handles():
-    # learners: the CNNs are image-only; everything else handles both
-    assert vector_names("learner") == ["mlp", "river"]
-    assert set(vector_names("defense")) == set(names("defense"))
-    assert set(vector_names("attack")) == set(names("attack"))
+class Expensive(Defense):
+    """Refuses settings too costly for a unit test; its hook gives cheap ones."""
+
+    def __init__(self, steps: int = 10**6) -> None:
+        if steps > 10:
+            raise ValueError("steps too many for a unit test")
+        self.steps = steps
+
+    @classmethod
+    def _unit_test_params(cls):
+        return {"steps": 3}
+
+    def screen(self, batch):
+        return Verdicts.accept_all(len(batch))
 
 
-@pytest.mark.parametrize("name", vector_names("learner"))
-def test_learners_on_vectors_are_seeded_and_return_the_datas_classes(name, vectors):
-    space, train, other = vectors
-
-    def trained() -> Learner:
-        learner = make_vec("learner", name)
-        learner.pretrain(train.x, train.labels, SetupContext(seed=3, space=space))
-        learner.learn(other.x[:8], other.labels[:8])
-        return learner
-
-    a, b = trained(), trained()
-    p = a.predict_proba(other.x)
-    assert p.shape == (len(other), 3) and torch.allclose(p.sum(1), torch.ones(len(other)), atol=1e-4)
-    assert torch.equal(p, b.predict_proba(other.x))
+@pytest.mark.parametrize(("check", "plugin", "message"), [
+    (check_learner, Unnormalised, "Unnormalised on images: predict_proba rows are not probabilities"),
+    (check_learner, Forgetful, "Forgetful on images: a learner restored from its checkpoint predicts differently"),
+    (check_defense, OffBoundary, "OffBoundary on images: screen does not accept exactly the scores >= boundary"),
+    (check_attack, OutOfRange, "OutOfRange on images: a crafted sample left the data's range"),
+    (check_attack, Idle, "Idle on images: craft returned its base samples unchanged"),
+    (check_attack, Unseeded, "Unseeded on images: two attacks from the same seeds crafted differently"),
+])
+def test_a_broken_plugin_fails_its_check_naming_itself_and_the_property(check, plugin, message):
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check(plugin)
 
 
-@pytest.mark.parametrize("name", vector_names("defense"))
-def test_defenses_on_vectors_screen_after_fit_and_repeat(name, vectors):
-    space, train, other = vectors
-    learner = make_vec("learner", "mlp")
-    learner.pretrain(train.x, train.labels, SetupContext(seed=0, space=space))
-
-    def fitted() -> Defense:
-        d = make_vec("defense", name)
-        d.fit(train, learner, SetupContext(seed=5, space=space))
-        return d
-
-    a, b = fitted(), fitted()
-    batch = other.with_(is_poison=torch.arange(len(other)) % 2 == 0)
-    v = a.screen(batch)
-    assert len(v) == len(other) and v.accept.dtype == torch.bool
-    assert torch.equal(v.score, a.screen(batch).score) and torch.equal(v.score, b.screen(batch).score)
+def test_the_checks_use_a_plugins_cheap_settings_unless_given_others():
+    check_defense(Expensive)  # constructible only with its _unit_test_params()
+    with pytest.raises(ValueError, match="steps too many"):
+        check_defense(Expensive, {"steps": 100})
 
 
-# every attack as it comes, and the black-box FGSM/PGD, whose shadows are distilled from a river target's answers
-VECTOR_ATTACKS = [(n, "default", "mlp") for n in vector_names("attack")] + \
-    [("fgsm", "posteriors", "river"), ("pgd", "posteriors", "river")]
-
-
-@pytest.mark.parametrize(("name", "knowledge", "target"), VECTOR_ATTACKS)
-def test_attacks_on_vectors_stay_in_every_features_range_and_grid(name, knowledge, target, vectors):
-    space, train, other = vectors
-    learner = make_vec("learner", target)
-    learner.pretrain(train.x, train.labels, SetupContext(seed=0, space=space))
-    defense = make_vec("defense", "depois")
-    defense.fit(train, learner, SetupContext(seed=0, space=space))
-
-    def crafted() -> Batch:
-        params = {"eps": 0.7} if name in ("fgsm", "pgd") else {"eps": [0.7]} if name == "adaptive" else {}
-        if knowledge == "posteriors":
-            params.update(knowledge="posteriors", shadow_epochs=2, shadow_critic_epochs=2)
-        attack = build("attack", name, params, "attack")[0]
-        view = TargetView(attack.knowledge, learner, defense, query_budget=500)
-        attack.prepare(SetupContext(seed=1, pool=train, view=view, space=space))
-        ctx = CraftContext(time=0.0, rng=np.random.default_rng(2), generator=torch.Generator().manual_seed(2), view=view,
-                           space=space)
-        return attack.craft(other, ctx)
-
-    a, b = crafted(), crafted()
-    assert a.x.shape[1:] == (5,) and torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels)
-    assert space.contains(a.x), "a feature left its observed range or its integer grid"
-    assert a.labels.min() >= 0 and a.labels.max() < 3
-    # integer and binary features sit on their grid (whole numbers in raw units); binary ones at the two ends
-    steps = space.step.numpy()
-    whole = (a.x.numpy() + 1) / np.where(steps > 0, steps, 1)
-    assert np.allclose(whole[:, steps > 0], np.round(whole[:, steps > 0]), atol=1e-4)
-    assert set(np.unique(a.x[:, 2].numpy()).tolist()) <= {-1.0, 1.0}
-    if name != "label-flip":
-        assert not torch.equal(a.x, other.x), "the attack perturbed nothing"
+def test_the_plugin_guides_example_runs():
+    guide = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide[guide.index("### In your tests"):]
+    body = re.search(r"^```python\n(.*?)^```$", section, re.S | re.M)[1]
+    assert "check_defense(BorderInk)" in body
+    exec(compile(body, "docs/plugins.md", "exec"), {})  # noqa: S102

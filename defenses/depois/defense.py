@@ -203,6 +203,11 @@ class DePois(Defense):
         self._boundary = float("nan")
         self.loaded_from_cache = False
 
+    @classmethod
+    def _unit_test_params(cls) -> dict[str, Any]:
+        """Settings cheap enough for a unit test (streamsim.testing): a few steps of each network."""
+        return {"cgan_steps": 3, "authenticator_steps": 3, "wgan_steps": 3, "augment_factor": 1.5}
+
     def __repr__(self) -> str:
         set_ = {name: getattr(self, name) for name in ("preset", "condition", "k", *TRAINING_SETTINGS)}
         reference = {"input_layout": "upright", "boundary_from": "trusted", "reject_ties": False,

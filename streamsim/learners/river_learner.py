@@ -114,6 +114,11 @@ class RiverLearner(Learner):
         # batch and then learns it, and both want the same dicts (river's models never modify x).
         self._converted: tuple[torch.Tensor, int, list[dict[Any, float]]] | None = None
 
+    @classmethod
+    def _unit_test_params(cls) -> dict[str, Any]:
+        """Settings cheap enough for a unit test (streamsim.testing): 7×7 pooled pixels, one pretraining epoch."""
+        return {"pool": 4, "pretrain_epochs": 1}
+
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.space.kind == "vectors":
             return x.numpy()
@@ -148,6 +153,7 @@ class RiverLearner(Learner):
         if "seed" in cls.__init__.__code__.co_varnames and "seed" not in params:
             params["seed"] = context.seed
         est = cls(**params)
+        # `_multiclass` (and `_weights` below) are river's private names: pyproject.toml bounds river for them
         self.binary = not est._multiclass and self.n_classes == 2
         self.estimator = est if est._multiclass or self.binary else multiclass.OneVsRestClassifier(est)
         if self.space.kind == "vectors":

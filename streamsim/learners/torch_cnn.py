@@ -60,6 +60,11 @@ class TorchLearner(Learner):
         self.optimizer: torch.optim.Optimizer | None = None
         self._device = torch.device("cpu")  # the context's device, set by pretrain
 
+    @classmethod
+    def _unit_test_params(cls) -> dict[str, Any]:
+        """Settings cheap enough for a unit test (streamsim.testing): one pretraining epoch."""
+        return {"pretrain_epochs": 1}
+
     def build(self) -> nn.Module:
         raise NotImplementedError
 
