@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-fast lint bench clean
+.PHONY: quickstart test test-fast durations lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,17 +20,28 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# Two xdist workers, each test file whole on one of them (module fixtures are built once), the
+# files that tests/durations.txt shows slowest first (tests/conftest.py orders them).
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
+
 # Everything: lint, the import-layering contract (pyproject's [tool.importlinter]), every test.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 # The same minus the tests marked slow (SIGKILLed sweeps, Ray, fuzzing, anything over ~20 s).
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PYTEST) -m "not slow"
+
+# Rewrites tests/durations.txt (its comment lines kept) from one `make test`-style run: its 25 slowest
+# tests, whose files tests/conftest.py hands to the workers first.
+durations: $(STAMP)
+	log=$$(mktemp) && $(PYTEST) --durations=25 > $$log && { grep '^#' tests/durations.txt | grep -v '^# last run:'; \
+	  grep -E '^[0-9.]+s (setup|call|teardown) ' $$log; tail -n 1 $$log | sed 's/^=* */# last run: /; s/ =*$$//'; } > $$log.txt && \
+	  mv $$log.txt tests/durations.txt && rm $$log
 
 # The speed benchmarks, each printing ratios against a reference measured in the same run. The paper
 # reproductions and the README's result regenerators (hours) are in experiments/, run one by one.

@@ -1,19 +1,36 @@
-"""Tiny scenarios shared by the tests: seconds each on 2 cores."""
+"""Tiny scenarios shared by the tests: seconds each on 2 cores.
+
+``make test`` runs the suite on two xdist workers, each test file whole on one worker
+(``-n 2 --dist loadfile``, so a module-scoped fixture is built once). Each worker is its own
+pytest session: session-scoped fixtures here are built once per worker and hand out immutable
+data, never a model that a test could train.
+"""
 
 from __future__ import annotations
 
 import copy
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import torch
+# Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. With the other
+# worker busy, a 2-thread run (tests/test_reproducible.py) spun 3× longer than it computed.
+# The wait policy changes no number, only how a waiting thread waits.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from streamsim.data.datasets import RawData, mnist_5k  # noqa: E402
 
 # One thread per test process: with two, a busy 2-core machine slows small convolutions by 50×.
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+PROFILE = Path(__file__).with_name("durations.txt")
 
 TINY: dict[str, Any] = {
     "name": "tiny-test",
@@ -33,9 +50,45 @@ def tiny() -> dict[str, Any]:
     return copy.deepcopy(TINY)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each test session gets its own artifact cache, shared across tests (fits are reused),
-    # never the developer's.
-    root = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setenv("STREAMSIM_CACHE", str(root))
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_written_into_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # tests/test_readme.py checks that the checkout is left untouched, while the other worker runs.
+    # Each session (each xdist worker) gets its own artifact cache, shared across its tests (fits
+    # are reused), never the developer's. Session scope: module-scoped fixtures that load or fit
+    # through the cache are set up before any function-scoped one, and wrote to ./.streamsim-cache.
+    # (./.hypothesis is made while the test modules are collected, before any test runs.)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STREAMSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
+
+
+@pytest.fixture(scope="session")
+def mnist5k() -> RawData:
+    """The embedded 5,000 digits, read-only: a test that writes into them fails instead of
+    changing what every later test (and ``mnist_5k()``, which shares the arrays) sees."""
+    raw = mnist_5k()
+    x, y = raw.x.view(), raw.y.view()
+    x.flags.writeable = y.flags.writeable = False
+    return RawData(x, y, raw.description)
+
+
+def _profiled_seconds() -> dict[str, float]:
+    """Seconds per test file in the committed profile (its slowest tests' setup and call times)."""
+    seconds: dict[str, float] = {}
+    lines = PROFILE.read_text(encoding="utf-8").splitlines() if PROFILE.is_file() else []
+    for line in lines:
+        found = re.match(r"([\d.]+)s (?:setup|call|teardown) +([^:\s]+)::", line)
+        if found:
+            seconds[found[2]] = seconds.get(found[2], 0.0) + float(found[1])
+    return seconds
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # xdist hands out whole files in collection order: start the files the committed profile
+    # shows slowest, so that no long file starts last while the other worker idles. The sort is
+    # stable (each file's tests keep their order); a plain run keeps pytest's order.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    seconds = _profiled_seconds()
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 0.0))

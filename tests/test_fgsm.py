@@ -13,7 +13,7 @@ from attacks.fgsm import FGSM, MODES
 from attacks.pgd import PGD
 from streamsim.base import CraftContext, Defense, SetupContext
 from streamsim.batch import Batch
-from streamsim.data.datasets import mnist_5k
+from streamsim.data.datasets import RawData
 from streamsim.data.splits import make_splits
 from streamsim.errors import BudgetExceeded, ThreatModelError
 from streamsim.learners.torch_cnn import SmallCNNLearner
@@ -60,9 +60,8 @@ class LinearCritic(Defense):
 
 
 @pytest.fixture(scope="module")
-def splits() -> dict[str, Batch]:
-    raw = mnist_5k()
-    return make_splits(raw, {"pretrain": 0.3, "trusted": 0.1, "stream": 0.1, "attacker": 0.3, "test": 0.2}, seed=0)
+def splits(mnist5k: RawData) -> dict[str, Batch]:
+    return make_splits(mnist5k, {"pretrain": 0.3, "trusted": 0.1, "stream": 0.1, "attacker": 0.3, "test": 0.2}, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from attacks.shadow import distill_classifier, query_teachers
 from defenses.depois import DePois
 from streamsim import Batch, ConfigError, DataError, SetupContext, ThreatModelError
 from streamsim.config import AttackerSource, load_scenario
-from streamsim.data.datasets import mnist_5k
+from streamsim.data.datasets import RawData
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
 from streamsim.experiment import run
@@ -27,8 +27,8 @@ TINY_DEPOIS = {"augment": {"cgan_steps": 2, "authenticator_steps": 2, "factor": 
 
 
 @pytest.fixture(scope="module")
-def trusted() -> Batch:
-    raw = mnist_5k()
+def trusted(mnist5k: RawData) -> Batch:
+    raw = mnist5k
     idx = np.arange(0, 5000, 25)
     return Batch.clean(torch.from_numpy(raw.x[idx]).float().unsqueeze(1) / 127.5 - 1, torch.from_numpy(raw.y[idx]))
 
@@ -361,13 +361,13 @@ def test_tf_checkpoint_reads_shapes_from_the_index_and_tensors_checked_by_crc():
         reader.read_checkpoint(corrupt, raw)
 
 
-def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream():
+def test_fast_preset_trains_on_the_trusted_set_alone_and_beats_chance_on_a_toy_stream(mnist5k):
     # The robustness fix: the fast preset's critic is trained without cGAN samples.
     assert DePois(preset="fast").training_config()["augment"]["factor"] == 1.0
     assert DePois(preset="paper").training_config()["augment"]["factor"] == 5.0  # the method as published
     # The mechanism on a toy stream: a short-trained critic with the fast preset's other defaults
     # rejects label-flipped digits far more often than clean ones (~50 s on idle cores, so one seed).
-    raw = mnist_5k()
+    raw = mnist5k
     order = np.random.default_rng(0).permutation(5000)
     x = torch.from_numpy(raw.x[order]).float().unsqueeze(1) / 127.5 - 1
     y = torch.from_numpy(raw.y[order])
