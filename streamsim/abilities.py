@@ -171,6 +171,15 @@ class ClassChecked(Protocol):
 
 
 @runtime_checkable
+class ShapeChecked(Protocol):
+    """A component with settings that depend on the images' size (a pooling window), checked before anything runs."""
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise :class:`~streamsim.errors.ConfigError` when a setting does not fit images of ``shape`` (C×H×W)."""
+        ...
+
+
+@runtime_checkable
 class CraftCost(Protocol):
     """An attack whose crafting cost grows with its settings (gradient steps per poison)."""
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from streamsim import registry
-from streamsim.abilities import ClassChecked, CraftCost, has
+from streamsim.abilities import ClassChecked, CraftCost, ShapeChecked, has
 from streamsim.base import Attack, Defense, Learner
 from streamsim.config import DataConfig, Scenario
 from streamsim.data import tabular
@@ -136,6 +136,11 @@ def check_data(sc: Scenario, raw: RawData, components: dict[str, object]) -> Non
         if kind not in accepted(component):
             raise ConfigError(f"{role}: {type(component).__name__} handles {' and '.join(accepted(component))} only, "
                               f"but dataset {sc.data.dataset!r} is {what}")
+        if not raw.is_vectors and has(component, ShapeChecked):
+            try:
+                component.check_shape(tuple(raw.x.shape[1:]))
+            except ConfigError as e:
+                raise ConfigError(f"{role}.params.{e}") from None
         if has(component, ClassChecked):
             try:
                 component.check_classes(n_classes)

@@ -92,7 +92,7 @@ def test_the_drift_watch_detects_exactly_where_adwin_update_does(rates, chunk, s
 
 
 def test_without_rivers_private_window_the_drift_watch_falls_back_to_the_public_adwin(monkeypatch):
-    from streamsim.parts import drift
+    from streamsim.parts import drift_detector as drift
 
     monkeypatch.setitem(sys.modules, "river._river_rust.drift", None)  # a river without that private module
     assert drift.adaptive_windowing() is drift.PublicWindow

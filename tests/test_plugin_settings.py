@@ -25,8 +25,7 @@ from attacks.shadow import ShadowSettings, keyed_settings
 from streamsim import ConfigError
 from streamsim.cli import app
 from streamsim.config import load_scenario
-from streamsim.experiment import build_components
-from streamsim.preflight import MAX_CRAFT_STEPS
+from streamsim.preflight import MAX_CRAFT_STEPS, build_components
 from streamsim.registry import build, check_params
 
 runner = CliRunner()
@@ -227,12 +226,12 @@ def test_crafting_work_is_bounded_by_steps_times_poisons(tiny, tmp_path):
 
 # --- committed results --------------------------------------------------------------------------------
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parent.parent / "experiments" / "results"
 
 
 @pytest.mark.parametrize("sweep", sorted(p.parent.name for p in RESULTS.glob("*/sweep.json")))
 def test_every_committed_sweep_cell_still_builds(sweep):
-    # `sweep --resume` and benchmarks/leaderboard_merge.py read these settings again
+    # `sweep --resume` and experiments/leaderboard_merge.py read these settings again
     from streamsim.sweep import grid_cells
 
     meta = json.loads((RESULTS / sweep / "sweep.json").read_text())

@@ -134,6 +134,12 @@ class RiverLearner(Learner):
         # batch and then learns it, and both want the same dicts (river's models never modify x).
         self._converted: tuple[torch.Tensor, int, list[dict[Any, float]]] | None = None
 
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """The pooling window divides the images (run before anything, by ``streamsim validate``)."""
+        height, width = shape[-2:]
+        if height % self.pool or width % self.pool:
+            raise ConfigError(f"pool: {self.pool} does not divide the {height}×{width} images")
+
     @classmethod
     def _unit_test_params(cls) -> dict[str, Any]:
         """Settings cheap enough for a unit test (streamsim.testing): 7×7 pooled pixels, one pretraining epoch."""
@@ -179,9 +185,8 @@ class RiverLearner(Learner):
         if self.space.kind == "vectors":
             self.columns = list(self.space.feature_names)
         else:
+            self.check_shape(self.space.shape)
             height, width = self.space.shape[-2:]
-            if height % self.pool or width % self.pool:
-                raise ConfigError(f"learner.params.pool: {self.pool} does not divide the {height}×{width} images")
             self.columns = list(range((height // self.pool) * (width // self.pool)))
         # Online models take one step per learn_many call: pretraining walks the split in
         # stream-sized mini-batches, a few shuffled epochs, as the stream itself would.
