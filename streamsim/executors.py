@@ -13,20 +13,25 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamsim.errors import ConfigError, StreamsimError
-from streamsim.jobs import Job, run_job
 
-Outcome = tuple[Job, dict[str, Any] | None, str | None]
+if TYPE_CHECKING:
+    from streamsim.jobs import Job
+
+Outcome = tuple["Job", dict[str, Any] | None, str | None]
+# What a worker runs: (job, threads) -> summary. The sweep passes jobs.run_job; the executors
+# only move jobs to workers, so they import nothing that runs a simulation.
+Task = Callable[["Job", int], dict[str, Any]]
 JOBS_PER_CORE = 4  # cells in flight per core: beyond it, more processes only add memory and start-up
 
 
-def _safe_run(job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None]:
+def _safe_run(task: Task, job: Job, threads: int) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        return run_job(job, threads), None
+        return task(job, threads), None
     except StreamsimError as e:
         return None, str(e)
     except Exception as e:  # one broken cell must not end the sweep
@@ -50,30 +55,27 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _warm_up() -> None:
-    """Import what every cell needs (torch, the simulator): a worker pays its start-up once, at pool start."""
-    import streamsim.experiment  # noqa: F401
-
-
 class LocalExecutor:
     """A pool of ``jobs`` spawned processes (spawn, not fork: torch's thread pools do not survive fork).
 
-    Entering it starts the workers and has them import torch at once, so that each worker pays its
-    start-up once per sweep.
+    Entering it starts the workers and has them run ``warm_up`` at once (import torch and the
+    simulator), so that each worker pays its start-up once per sweep.
     """
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, task: Task, warm_up: Callable[[], None] | None = None) -> None:
         if jobs < 1:
             raise ConfigError(f"--jobs must be at least 1, got {jobs}")
         self.jobs = jobs
+        self.task = task
+        self.warm_up = warm_up
         self.threads = max(1, (os.cpu_count() or 1) // jobs)
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalExecutor:
         self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
                                         initargs=(os.getpid(),))
-        for _ in range(self.jobs):
-            self.pool.submit(_warm_up)
+        for _ in range(self.jobs if self.warm_up else 0):
+            self.pool.submit(self.warm_up)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,7 +90,7 @@ class LocalExecutor:
         while queue or pending:
             while queue and len(pending) < 2 * self.jobs:
                 job = queue.pop(0)
-                pending[self.pool.submit(_safe_run, job, self.threads)] = job
+                pending[self.pool.submit(_safe_run, self.task, job, self.threads)] = job
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 job = pending.pop(future)
@@ -99,7 +101,7 @@ class LocalExecutor:
 class RayExecutor:
     """Each cell a Ray task; joins ``address`` or starts a local instance sized to this machine."""
 
-    def __init__(self, jobs: int, address: str | None) -> None:
+    def __init__(self, jobs: int, address: str | None, task: Task) -> None:
         try:
             import ray
         except ImportError:
@@ -107,6 +109,7 @@ class RayExecutor:
         self.ray = ray
         self.jobs = jobs
         self.address = address
+        self.task = task
 
     def __enter__(self) -> RayExecutor:
         if not self.ray.is_initialized():
@@ -122,7 +125,7 @@ class RayExecutor:
 
     def map_unordered(self, jobs: list[Job]) -> Iterator[Outcome]:
         task = self.ray.remote(num_cpus=1)(_safe_run)
-        refs = {task.remote(job, 1): job for job in jobs}
+        refs = {task.remote(self.task, job, 1): job for job in jobs}
         while refs:
             ready, _ = self.ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -150,8 +153,9 @@ def check_executor(kind: str, jobs: int, address: str | None) -> None:
         raise ConfigError("--executor ray needs Ray: pip install 'streamsim[ray]'")
 
 
-def make_executor(kind: str, jobs: int, address: str | None) -> LocalExecutor | RayExecutor:
+def make_executor(kind: str, jobs: int, address: str | None, task: Task,
+                  warm_up: Callable[[], None] | None = None) -> LocalExecutor | RayExecutor:
     check_executor(kind, jobs, address)
     if kind == "local":
-        return LocalExecutor(jobs)
-    return RayExecutor(jobs, address)
+        return LocalExecutor(jobs, task, warm_up)
+    return RayExecutor(jobs, address, task)

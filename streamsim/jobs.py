@@ -6,19 +6,13 @@ run them in processes or on Ray) both depend on it, not on each other.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from streamsim.errors import ConfigError
-
-
-def cell_id(params: dict[str, Any]) -> str:
-    text = json.dumps(params, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+from streamsim.grid import cell_id
 
 
 @dataclass(frozen=True)
@@ -34,6 +28,11 @@ class Job:
     @property
     def key(self) -> tuple[str, int]:
         return cell_id(self.params), self.seed
+
+
+def warm_up() -> None:
+    """Import what every cell needs (torch, the simulator): a worker pays its start-up once, at pool start."""
+    import streamsim.experiment  # noqa: F401
 
 
 def run_job(job: Job, threads: int = 1) -> dict[str, Any]:

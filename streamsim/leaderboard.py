@@ -38,8 +38,8 @@ from matplotlib.figure import Figure
 from streamsim import registry
 from streamsim.atomic import write_text_atomic
 from streamsim.errors import ConfigError, DataError, PluginError
+from streamsim.grid import cell_id, grid_cells
 from streamsim.rundir import read_json
-from streamsim.sweep import cell_id, grid_cells
 
 DEFENSE_KEYS = ("defense", "defense.name")
 ATTACK_KEYS = ("attackers.0.attack", "attackers.0.attack.name")

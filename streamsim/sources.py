@@ -7,7 +7,7 @@ arrival logic (fixed interval or Poisson, start/stop, sample budget).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -21,8 +21,10 @@ from streamsim.errors import PluginError
 from streamsim.records import ConceptChange
 from streamsim.seeds import torch_generator
 from streamsim.space import IMAGES, DataSpace
-from streamsim.threat import TargetView
 from streamsim.wakeups import Wakeups
+
+if TYPE_CHECKING:  # annotations only: the simulator hands each attacker its view
+    from streamsim.threat import TargetView
 
 Submit = Callable[[Batch, "SourceRuntime"], None]
 

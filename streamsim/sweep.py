@@ -22,12 +22,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,8 @@ from streamsim.config import load_scenario, parse_value
 from streamsim.errors import ConfigError
 from streamsim.executors import check_executor, make_executor
 from streamsim.folders import check_output
-from streamsim.jobs import Job, cell_id
+from streamsim.grid import cell_id, grid_cells
+from streamsim.jobs import Job, run_job, warm_up
 from streamsim.reading import read_text
 
 METRICS = SWEEP  # results.csv's metric columns, from the metric catalogue
@@ -93,12 +93,6 @@ def split_values(text: str) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
     return [*parts, text[start:]]
-
-
-def grid_cells(grid: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
-    keys = list(grid)
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        yield dict(zip(keys, combo, strict=True))
 
 
 class ResultsFile:
@@ -313,7 +307,7 @@ def run_sweep(
     if not todo:
         return progress
     failures = Path(out) / "failures.jsonl"
-    with make_executor(executor, min(jobs, len(todo)), address) as pool:
+    with make_executor(executor, min(jobs, len(todo)), address, run_job, warm_up) as pool:
         for job, summary, error in pool.map_unordered(todo):
             if error is None:
                 results.append(job, summary)

@@ -36,7 +36,8 @@ from streamsim.cache import ArtifactCache, cached_fit
 from streamsim.cli import app
 from streamsim.config import load_scenario
 from streamsim.errors import ConfigError
-from streamsim.jobs import Job, cell_id, remove_leftover
+from streamsim.grid import cell_id
+from streamsim.jobs import Job, remove_leftover
 from streamsim.sweep import ResultsFile, parse_grid, plan
 
 from .conftest import TINY
@@ -185,7 +186,7 @@ def test_a_sweep_starts_at_most_one_worker_per_cell(tmp_path, monkeypatch):
     started = []
 
     class Fake:
-        def __init__(self, kind: str, jobs: int, address: str | None) -> None:
+        def __init__(self, kind: str, jobs: int, address: str | None, *task: object) -> None:
             started.append(jobs)
 
         def __enter__(self) -> Fake:

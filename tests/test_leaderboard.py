@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from streamsim.errors import DataError
+from streamsim.grid import cell_id, grid_cells
 from streamsim.leaderboard import is_leaderboard, leaderboard, markdown
 from streamsim.report import write_report
-from streamsim.sweep import ResultsFile, cell_id, grid_cells
+from streamsim.sweep import ResultsFile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = REPO_ROOT / "experiments" / "results" / "leaderboard"

@@ -232,7 +232,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "experiments" / "results"
 @pytest.mark.parametrize("sweep", sorted(p.parent.name for p in RESULTS.glob("*/sweep.json")))
 def test_every_committed_sweep_cell_still_builds(sweep):
     # `sweep --resume` and experiments/leaderboard_merge.py read these settings again
-    from streamsim.sweep import grid_cells
+    from streamsim.grid import grid_cells
 
     meta = json.loads((RESULTS / sweep / "sweep.json").read_text())
     for params in grid_cells(meta["grid"]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,9 +14,11 @@ from streamsim.batch import Batch
 from streamsim.parts import component_state
 from streamsim.records import Record
 from streamsim.seeds import child_seed
-from streamsim.sources import AttackerRuntime
 from streamsim.threat import hears_processed, restore_queries
 from streamsim.wakeups import Wakeups
+
+if TYPE_CHECKING:  # annotations only: the runtime comes from the simulator
+    from streamsim.sources import AttackerRuntime
 
 
 class FeedbackChannel:
