@@ -137,22 +137,21 @@ def write_run_dir(out: Path, resolved_toml: str, summary: dict[str, Any],
 # --- reading what a run or a sweep wrote: the one home; each refusal is a DataError naming the file ---
 def read_json(path: Path) -> Any:
     """A JSON document (``summary.json``, ``sweep.json``) of at most :data:`MAX_DOCUMENT_BYTES`."""
-    try:
-        return json.loads(read_text(path, MAX_DOCUMENT_BYTES))
-    except OSError as e:
-        raise DataError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
-    except (ValueError, RecursionError) as e:
-        raise DataError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
+    return _read_document(path, json.loads, "JSON")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML document (``scenario.resolved.toml``) of at most :data:`MAX_DOCUMENT_BYTES`."""
+    return _read_document(path, tomllib.loads, "TOML")
+
+
+def _read_document(path: Path, parse: Callable[[str], Any], kind: str) -> Any:
     try:
-        return tomllib.loads(read_text(path, MAX_DOCUMENT_BYTES))
+        return parse(read_text(path, MAX_DOCUMENT_BYTES))
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
     except (ValueError, RecursionError) as e:
-        raise DataError(f"{path}: not valid TOML ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: not valid {kind} ({type(e).__name__}: {e})") from None
 
 
 def read_table(path: Path, numeric: Callable[[str], bool], required: Iterable[str] = ()) -> pd.DataFrame:
