@@ -12,7 +12,7 @@
 Triggers: ``patch`` — a ``size``×``size`` square of ``value`` in a ``corner`` (on feature vectors:
 the last ``size`` features set to ``value`` of their range); ``blend`` (Chen et al., 2017) —
 ``(1 − blend_alpha)·x + blend_alpha·pattern`` with a fixed uniform-noise pattern drawn from
-``pattern_seed``. Success is the ``asr`` probe (:mod:`streamsim.probes`): held-out inputs not of
+``pattern_seed``. Success is the ``asr`` probe (:mod:`streamsim.core.probes`): held-out inputs not of
 the target class, trigger stamped, classified as ``target``.
 
 >>> import numpy as np, torch

@@ -28,7 +28,7 @@ spent. ``shadow.pool = "attacker+base"`` adds the images the source poisons (its
 e.g. ``pool = "test"``), which the attacker holds anyway. ``shadow.pool = "training"`` distils on
 the target's own training data instead, as the reference distilled its shadow on the digits its
 target was trained on; the scenario must grant it (the source's ``training_data = true``,
-:class:`~streamsim.base.SetupContext` ``training``). ``shadow = { alpha = 0.1, kl_weight = 0.9,
+:class:`~streamsim.core.base.SetupContext` ``training``). ``shadow = { alpha = 0.1, kl_weight = 0.9,
 epochs = 1, batch_size = 32, critic_batch_size = 2084, critic_temperature = 1.0,
 teacher_labels = "claimed" }`` is the reference code's recipe (see :mod:`attacks.shadow`);
 ``shadow.classifier = "paper-cnn-channels-first"`` is the network its distiller actually built
@@ -40,7 +40,7 @@ The flat ``shadow_*`` keywords of earlier versions are refused with their new sp
 (``"defense"``: ``defense.score``, which under De-Pois's ``condition="predicted"`` conditions on
 the model's current prediction), or the score conditioned on the claimed label (``"claimed"``, as
 the reference code did; ``defense.conditioned_score`` when the defense has one,
-:class:`~streamsim.abilities.LabelConditioned`). The shadow critic is always conditioned on the
+:class:`~streamsim.core.abilities.LabelConditioned`). The shadow critic is always conditioned on the
 claimed label.
 
 **Defenses without a gradient.** The critic stage needs a differentiable ``defense.score``:
@@ -116,7 +116,7 @@ def fgsm(x: torch.Tensor, direction: Direction, eps: float) -> torch.Tensor:
 
 
 def has_score(defense: Defense | None, space: DataSpace = IMAGES) -> bool:
-    """Whether the defense has a differentiable score (:class:`~streamsim.abilities.Scoring`) that answers.
+    """Whether the defense has a differentiable score (:class:`~streamsim.core.abilities.Scoring`) that answers.
 
     Having the method is not enough: a defense may score only with some learners (``loss-trim``
     needs ``logits``), so a probe that raises ``NotImplementedError`` means no score.

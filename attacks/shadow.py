@@ -131,7 +131,7 @@ def query_teachers(view: TargetView, pool: Batch, classifier: bool, critic: bool
     Each point costs one query per model asked. If the defense has no score (a critic query
     answers ``None``), ``scores`` is ``None`` and the budget goes to the classifier. With
     ``on_claimed`` the critic is asked for its score under the pool's (true) labels, whatever the
-    defense conditions on (:meth:`~streamsim.threat.TargetView.critic_score`).
+    defense conditions on (:meth:`~streamsim.simulation.threat.TargetView.critic_score`).
     """
     start_used = view.queries_used
     order = torch.randperm(len(pool), generator=generator)
@@ -283,7 +283,7 @@ class ShadowSettings:
     >>> ShadowSettings(points=0)
     Traceback (most recent call last):
     ...
-    streamsim.errors.ConfigError: points must be >= 1 (or left out: the whole pool), got 0
+    streamsim.core.errors.ConfigError: points must be >= 1 (or left out: the whole pool), got 0
     """
 
     classifier: Classifier = "paper-cnn"

@@ -15,7 +15,7 @@ epochs; an online target is updated end to end, one step per batch, so its featu
 collision. Gradient matching aims at the one thing an online update is — a gradient step — and is
 recomputed against the model as it is at every batch (white-box) or a distilled shadow (black box).
 
-Success is measured by the ``targeted_success`` probe (:mod:`streamsim.probes`): the share of
+Success is measured by the ``targeted_success`` probe (:mod:`streamsim.core.probes`): the share of
 victims classified as ``target`` at each evaluation, in the attacked run and the baseline.
 Works on images and feature vectors.
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-import streamsim.experiment as experiment
-from streamsim.checkpoint import RecordLog, records_state
+import streamsim.running.experiment as experiment
+from streamsim.artifacts.checkpoint import RecordLog, records_state
 
 BATCH = 128
 

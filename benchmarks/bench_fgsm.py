@@ -38,11 +38,11 @@ from torch import nn
 
 from attacks.fgsm import FGSM
 from attacks.shadow import ConditionalCritic
-from streamsim.base import CraftContext, Defense
-from streamsim.batch import Batch
+from streamsim.core.base import CraftContext, Defense
+from streamsim.core.batch import Batch
 from streamsim.learners.torch_cnn import PaperCNNLearner
 from streamsim.nn import paper_cnn
-from streamsim.threat import TargetView
+from streamsim.simulation.threat import TargetView
 
 EPS = 0.3
 

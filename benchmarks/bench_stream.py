@@ -30,10 +30,10 @@ import torch
 
 import streamsim
 from streamsim import Batch, Defense, Learner, Verdicts
-from streamsim.config import load_scenario
-from streamsim.experiment import load_cut, load_data
 from streamsim.learners.river_learner import RiverLearner
-from streamsim.simulator import Simulation
+from streamsim.running.experiment import load_cut, load_data
+from streamsim.scenario.config import load_scenario
+from streamsim.simulation.simulator import Simulation
 
 MODEL = "linear_model.SoftmaxRegression"
 POOL = 4

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import tomli_w
 
-from streamsim.sweep import SweepProgress, run_sweep
+from streamsim.running.sweep import SweepProgress, run_sweep
 
 SCENARIO = {
     "name": "bench-sweep", "seed": 0, "duration": 150.0, "eval_every": 50.0, "baseline": False,

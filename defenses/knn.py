@@ -7,7 +7,7 @@ plus — when ``memory > 0`` — the last ``memory`` samples the learner accepte
 filter follow natural drift, and lets poisons that slipped in vouch for later ones).
 
 ``space = "input"`` measures Euclidean distance on pixels; ``"features"`` on the deployed
-learner's penultimate features (:class:`streamsim.abilities.Features`), recomputed at every screen
+learner's penultimate features (:class:`streamsim.core.abilities.Features`), recomputed at every screen
 because the learner keeps learning — a learner without features is refused at ``fit``.
 
 Threat model: catches label flips and any poison whose claimed label is not its neighbours' (dirty

@@ -10,7 +10,7 @@ window and batch, centre, take the top right singular vector, and reject batch s
 squared projection exceeds ``factor`` × the ``quantile`` of the window samples' own.
 
 ``space = "features"`` (default, as in the paper) uses the deployed learner's penultimate features
-(:class:`streamsim.abilities.Features`), recomputed at every screen since the learner keeps learning;
+(:class:`streamsim.core.abilities.Features`), recomputed at every screen since the learner keeps learning;
 a learner without them is refused at ``fit`` (use ``space = "input"`` for pixels). Score:
 ``1 − projection² / threshold`` (higher = more trusted; boundary 0).
 

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 import streamsim
-from streamsim.atomic import write_text_atomic
+from streamsim.files.atomic import write_text_atomic
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "adaptive-verdicts.toml"
 ATTACKER = "attackers.0"

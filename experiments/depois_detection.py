@@ -6,7 +6,7 @@ samples and poisons (``--poison-rate`` of the mix, default 30 % as in the refere
 screened. Poisons come from the built-in attack plugins: ``label-flip`` (random other class) and
 ``noise`` (Gaussian, std 0.5, true label). The critic is conditioned on the claimed label.
 
-Both conventions are printed (:func:`streamsim.metrics.detection_rates`): *poison* as the positive
+Both conventions are printed (:func:`streamsim.core.metrics.detection_rates`): *poison* as the positive
 class (precision and recall of rejection, ``F1 poi``) and *clean* as the positive class (precision
 and recall of acceptance, ``F1 cln``), which is what the reference code's ``count_score`` computes.
 Each row is screened twice: with the boundary De-Pois fitted on its trusted set (``boundary =
@@ -38,8 +38,8 @@ from attacks.label_flip import LabelFlip
 from attacks.noise import Noise
 from defenses.depois import DePois
 from streamsim import Attack, Batch, CraftContext, SetupContext
-from streamsim.cache import ArtifactCache
-from streamsim.metrics import detection_rates
+from streamsim.artifacts.cache import ArtifactCache
+from streamsim.core.metrics import detection_rates
 
 ATTACKS: dict[str, Attack] = {"label-flip": LabelFlip(mode="random"), "gaussian-noise": Noise(kind="gaussian", scale=0.5)}
 

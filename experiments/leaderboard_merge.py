@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from streamsim.atomic import write_atomic
-from streamsim.report import write_report
+from streamsim.files.atomic import write_atomic
+from streamsim.presentation.report import write_report
 
 COMMITTED = Path(__file__).resolve().parent / "results" / "leaderboard"
 

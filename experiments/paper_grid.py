@@ -31,8 +31,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from streamsim.catalogue import METRICS
-from streamsim.report import save_figure
+from streamsim.core.catalogue import METRICS
+from streamsim.presentation.report import save_figure
 
 RESULTS = Path(__file__).resolve().parent / "results" / "paper-grid" / "results.csv"
 EPS, MODE, KNOWLEDGE = (f"param:attackers.0.attack.params.{k}" for k in ("eps", "mode", "knowledge"))

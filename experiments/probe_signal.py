@@ -36,13 +36,13 @@ from attacks.adaptive.boundary import boundary_probes
 from attacks.adaptive.canary import label_inconsistent
 from attacks.adaptive.inference import movement
 from streamsim import IMAGES, SetupContext
-from streamsim.atomic import write_text_atomic
-from streamsim.cache import ArtifactCache
-from streamsim.config import load_scenario
-from streamsim.experiment import load_data
-from streamsim.preflight import build_components
+from streamsim.artifacts.cache import ArtifactCache
+from streamsim.files.atomic import write_text_atomic
+from streamsim.running.experiment import load_data
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import load_scenario
 from streamsim.seeds import child_seed
-from streamsim.threat import TargetView
+from streamsim.simulation.threat import TargetView
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "adaptive-effects.toml"
 

@@ -128,7 +128,7 @@ def one(variant: str, access: str, mode: str, seed: int, reference_critic: str |
     overrides = {k: (reference_critic if v == "REFERENCE" else v) for k, v in VARIANTS[variant][1].items()}
     attack_params = None
     if any(v is None for v in overrides.values()):  # a None setting: rebuild the attack's params table without it
-        from streamsim.config import load_scenario
+        from streamsim.scenario.config import load_scenario
 
         params = load_scenario(SCENARIOS[access]).attackers[0].attack.params
         for key, value in overrides.items():

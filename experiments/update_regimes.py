@@ -2,7 +2,7 @@
 
 Each row is a row of ``experiments/adaptive_attackers.py`` (``scenarios/adaptive-verdicts.toml`` with the
 attack swapped) or the quickstart's label flips (``scenarios/quickstart.toml``), run with
-``learner.update`` set to each regime (:mod:`streamsim.parts.updates`):
+``learner.update`` set to each regime (:mod:`streamsim.simulation.parts.updates`):
 
 - ``per-batch``: today's target, one step on each accepted batch alone (rerun here beside the
   others, so that all three columns come from the same code, cache and machine);
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 import streamsim
-from streamsim.atomic import write_text_atomic
+from streamsim.files.atomic import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("adaptive_attackers", HERE / "adaptive_attackers.py")

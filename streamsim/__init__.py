@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from streamsim.errors import BudgetExceeded, ConfigError, DataError, PluginError, StreamsimError, ThreatModelError
+from streamsim.core.errors import BudgetExceeded, ConfigError, DataError, PluginError, StreamsimError, ThreatModelError
 
 if TYPE_CHECKING:
-    from streamsim.abilities import (
+    from streamsim.artifacts.cache import ArtifactCache, cached_fit
+    from streamsim.core.abilities import (
         Bounded,
         Checkpointable,
         ClassChecked,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         has,
         require,
     )
-    from streamsim.base import (
+    from streamsim.core.base import (
         N_CLASSES,
         Attack,
         CraftContext,
@@ -41,15 +42,14 @@ if TYPE_CHECKING:
         SetupContext,
         require_trusted,
     )
-    from streamsim.batch import Batch, Verdicts
-    from streamsim.cache import ArtifactCache, cached_fit
+    from streamsim.core.batch import Batch, Verdicts
+    from streamsim.core.probes import Probe
+    from streamsim.core.progress import ProgressFactory, silent
+    from streamsim.core.space import IMAGES, DataSpace
     from streamsim.data.datasets import RawData
-    from streamsim.experiment import run
-    from streamsim.probes import Probe
-    from streamsim.progress import ProgressFactory, silent
-    from streamsim.space import IMAGES, DataSpace
-    from streamsim.tables import settings_table
-    from streamsim.threat import TargetView
+    from streamsim.running.experiment import run
+    from streamsim.scenario.tables import settings_table
+    from streamsim.simulation.threat import TargetView
 
 __version__ = "0.1.0"
 
@@ -57,14 +57,14 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("N_CLASSES", "Attack", "CraftContext", "Defense", "Learner", "Observation", "SetupContext",
                      "require_trusted"),
-                    "streamsim.base"),
+                    "streamsim.core.base"),
     **dict.fromkeys(("Bounded", "Checkpointable", "ClassChecked", "CraftCost", "Differentiable", "Features", "HarmProbes",
-                     "HoldoutBoundary", "LabelConditioned", "Scoring", "ShapeChecked", "VerdictBeliefs", "has", "require"), "streamsim.abilities"),
-    "Batch": "streamsim.batch", "Verdicts": "streamsim.batch", "TargetView": "streamsim.threat",
-    "ArtifactCache": "streamsim.cache", "cached_fit": "streamsim.cache",
-    "ProgressFactory": "streamsim.progress", "silent": "streamsim.progress",
-    "run": "streamsim.experiment", "DataSpace": "streamsim.space", "IMAGES": "streamsim.space",
-    "Probe": "streamsim.probes", "RawData": "streamsim.data.datasets", "settings_table": "streamsim.tables",
+                     "HoldoutBoundary", "LabelConditioned", "Scoring", "ShapeChecked", "VerdictBeliefs", "has", "require"), "streamsim.core.abilities"),
+    "Batch": "streamsim.core.batch", "Verdicts": "streamsim.core.batch", "TargetView": "streamsim.simulation.threat",
+    "ArtifactCache": "streamsim.artifacts.cache", "cached_fit": "streamsim.artifacts.cache",
+    "ProgressFactory": "streamsim.core.progress", "silent": "streamsim.core.progress",
+    "run": "streamsim.running.experiment", "DataSpace": "streamsim.core.space", "IMAGES": "streamsim.core.space",
+    "Probe": "streamsim.core.probes", "RawData": "streamsim.data.datasets", "settings_table": "streamsim.scenario.tables",
 }
 
 

@@ -13,6 +13,6 @@ import sys
 if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-from streamsim.cli import app  # noqa: E402 - only once the current folder is off the import path
+from streamsim.presentation.cli import app  # noqa: E402 - only once the current folder is off the import path
 
 app()

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from streamsim.base import N_CLASSES
-from streamsim.space import DataSpace
+from streamsim.core.base import N_CLASSES
+from streamsim.core.space import DataSpace
 
 
 def small_cnn() -> nn.Module:

@@ -42,17 +42,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamsim.abilities import Checkpointable, HarmProbes, Scoring, has
-from streamsim.base import Attack, CraftContext, Defense, Learner, SetupContext
-from streamsim.batch import Batch, Verdicts
-from streamsim.checkpoint import load_checkpoint, save_checkpoint
+from streamsim.artifacts.checkpoint import load_checkpoint, save_checkpoint
+from streamsim.core.abilities import Checkpointable, HarmProbes, Scoring, has
+from streamsim.core.base import Attack, CraftContext, Defense, Learner, SetupContext
+from streamsim.core.batch import Batch, Verdicts
+from streamsim.core.errors import DataError
+from streamsim.core.probes import Probe
+from streamsim.core.space import DataSpace, accepted
 from streamsim.data.datasets import RawData
 from streamsim.data.splits import cut
-from streamsim.errors import DataError
-from streamsim.probes import Probe
-from streamsim.registry import check_kind, check_params, resolve
-from streamsim.space import DataSpace, accepted
-from streamsim.threat import TargetView
+from streamsim.scenario.registry import check_kind, check_params, resolve
+from streamsim.simulation.threat import TargetView
 
 __all__ = ["check_attack", "check_dataset", "check_defense", "check_learner", "unit_test_params"]
 
@@ -67,7 +67,7 @@ QUERY_BUDGET = 500
 def _data(kind: str) -> tuple[DataSpace, Batch, Batch]:
     """(space, training batch, other batch) of one data kind; the same every call."""
     if kind == "images":
-        from streamsim.space import IMAGES
+        from streamsim.core.space import IMAGES
 
         g = torch.Generator().manual_seed(0)
         x = torch.rand(60, 1, 28, 28, generator=g) * 2 - 1

@@ -11,12 +11,12 @@ import streamsim
 from attacks.adaptive import Adaptive
 from attacks.adaptive.policy import Arm, Policy
 from streamsim import Batch, Defense, Verdicts
-from streamsim.config import load_scenario
-from streamsim.experiment import load_data
-from streamsim.preflight import build_components
-from streamsim.records import AttackRecord
-from streamsim.simulator import Simulation
-from streamsim.threat import TargetView
+from streamsim.core.records import AttackRecord
+from streamsim.running.experiment import load_data
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import load_scenario
+from streamsim.simulation.simulator import Simulation
+from streamsim.simulation.threat import TargetView
 
 
 class Brightness(Defense):
@@ -247,7 +247,7 @@ def test_checkpoint_state_restores_an_attacker_that_continues_identically(tiny, 
 
     import numpy as np
 
-    from streamsim.base import CraftContext, Observation, SetupContext
+    from streamsim.core.base import CraftContext, Observation, SetupContext
 
     probes = knowledge.endswith("+probes")
     knowledge = knowledge.removesuffix("+probes")

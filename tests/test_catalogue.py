@@ -6,8 +6,9 @@ import io
 
 from rich.console import Console
 
-from streamsim import catalogue, sweep
-from streamsim.console import summary_table
+from streamsim.core import catalogue
+from streamsim.presentation.console import summary_table
+from streamsim.running import sweep
 
 
 def test_every_listed_metric_is_in_the_catalogue_and_sweeps_use_its_columns():

@@ -18,10 +18,10 @@ import pytest
 import tomli_w
 from typer.testing import CliRunner
 
-import streamsim.experiment as experiment
-from streamsim.checkpoint import CheckpointError, _tree_sha256, load_checkpoint, save_checkpoint
-from streamsim.cli import app
-from streamsim.diagnostics import WALL_CLOCK_KEYS
+import streamsim.running.experiment as experiment
+from streamsim.artifacts.checkpoint import CheckpointError, _tree_sha256, load_checkpoint, save_checkpoint
+from streamsim.artifacts.diagnostics import WALL_CLOCK_KEYS
+from streamsim.presentation.cli import app
 
 runner = CliRunner()
 RESULT_FILES = ("timeline.csv", "events.csv", "scores.csv")
@@ -236,7 +236,7 @@ def test_a_half_written_checkpoint_falls_back_to_the_previous_one(stopped_run):
 
 
 def test_save_checkpoint_refuses_objects_it_could_only_pickle(tmp_path):
-    from streamsim.checkpoint import CheckpointError
+    from streamsim.artifacts.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="cannot be checkpointed"):
         save_checkpoint(tmp_path / "c", {"model": object()}, {})

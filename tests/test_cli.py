@@ -9,8 +9,8 @@ import pytest
 import tomli_w
 from typer.testing import CliRunner
 
-from streamsim.cli import app
-from streamsim.rundir import OPTIONAL_RUN_FILES, RUN_FILES
+from streamsim.artifacts.rundir import OPTIONAL_RUN_FILES, RUN_FILES
+from streamsim.presentation.cli import app
 
 runner = CliRunner()
 
@@ -101,7 +101,7 @@ def test_help_piped_into_a_closed_pipe_ends_without_a_traceback():
     import subprocess
     import sys
 
-    code = ("import sys; from streamsim.cli import app; sys.argv = ['streamsim', '--help']; "
+    code = ("import sys; from streamsim.presentation.cli import app; sys.argv = ['streamsim', '--help']; "
             "sys.stdout = open(sys.stdout.fileno(), 'w', closefd=False); app()")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(1)  # read one byte, then close: later writes meet a broken pipe
@@ -112,7 +112,7 @@ def test_help_piped_into_a_closed_pipe_ends_without_a_traceback():
 
 
 def test_every_built_in_plugin_has_a_one_line_description():
-    from streamsim.registry import available
+    from streamsim.scenario.registry import available
     for kind in ("learner", "defense", "attack", "dataset"):
         for info in available(kind):
             assert info.description and info.description != "(no description)", f"{kind} {info.name}"

@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from streamsim.dashboard import DashboardState, LiveDashboard, PlainDashboard, make_dashboard, render, sparkline
-from streamsim.experiment import run
-from streamsim.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+from streamsim.core.records import AttackRecord, DriftAlarm, EvalRecord, PhaseRecord, Record, ScreenRecord
+from streamsim.presentation.dashboard import (
+    DashboardState,
+    LiveDashboard,
+    PlainDashboard,
+    make_dashboard,
+    render,
+    sparkline,
+)
+from streamsim.running.experiment import run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

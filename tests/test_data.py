@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
+from streamsim.core.errors import DataError
 from streamsim.data.datasets import fashion_mnist, mnist, mnist_5k, npz
 from streamsim.data.splits import ROLES, make_splits
-from streamsim.errors import DataError
 
 from .conftest import SHARED_MNIST
 

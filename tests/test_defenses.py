@@ -10,7 +10,7 @@ from torch import nn
 
 from attacks.fgsm import FGSM
 from streamsim import Batch, ConfigError, CraftContext, Learner, PluginError, SetupContext, TargetView
-from streamsim.registry import build
+from streamsim.scenario.registry import build
 
 CLASSES = 10
 

@@ -14,9 +14,9 @@ import torch
 
 from defenses.depois import DePois
 from defenses.depois.defense import CACHE_KIND
-from streamsim.base import Learner, SetupContext
-from streamsim.batch import Batch
-from streamsim.cache import ArtifactCache
+from streamsim.artifacts.cache import ArtifactCache
+from streamsim.core.base import Learner, SetupContext
+from streamsim.core.batch import Batch
 from streamsim.data.datasets import RawData
 
 # Small enough to train in seconds on 2 cores, large enough for the critic to learn labels.

@@ -12,9 +12,9 @@ import torch
 from typer.testing import CliRunner
 
 import streamsim
-from streamsim import preflight
-from streamsim.cli import app
-from streamsim.errors import ConfigError
+from streamsim.core.errors import ConfigError
+from streamsim.presentation.cli import app
+from streamsim.running import preflight
 
 runner = CliRunner()
 DEPOIS_MICRO = {"name": "depois", "params": {"augment": {"factor": 1.2, "cgan_steps": 3, "authenticator_steps": 3},

@@ -11,13 +11,13 @@ from torch import nn
 
 from attacks.fgsm import FGSM, MODES
 from attacks.pgd import PGD
-from streamsim.base import CraftContext, Defense, SetupContext
-from streamsim.batch import Batch
+from streamsim.core.base import CraftContext, Defense, SetupContext
+from streamsim.core.batch import Batch
+from streamsim.core.errors import BudgetExceeded, ThreatModelError
 from streamsim.data.datasets import RawData
 from streamsim.data.splits import make_splits
-from streamsim.errors import BudgetExceeded, ThreatModelError
 from streamsim.learners.torch_cnn import SmallCNNLearner
-from streamsim.threat import TargetView
+from streamsim.simulation.threat import TargetView
 
 EPS = 0.2
 TOL = 1e-5
@@ -239,7 +239,7 @@ def test_plugins_are_registered():
 
 
 def test_cached_shadows_are_reused_for_the_same_answers_only(splits, learner, critic, tmp_path):
-    from streamsim.cache import ArtifactCache
+    from streamsim.artifacts.cache import ArtifactCache
 
     cache = ArtifactCache(tmp_path)
     pool = splits["attacker"].subset(torch.arange(300))

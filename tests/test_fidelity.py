@@ -10,15 +10,15 @@ from attacks.fgsm import FGSM
 from attacks.shadow import distill_classifier, query_teachers
 from defenses.depois import DePois
 from streamsim import Batch, ConfigError, DataError, SetupContext, ThreatModelError
-from streamsim.config import AttackerSource, load_scenario
 from streamsim.data.datasets import RawData
 from streamsim.data.reference import HeldOutData, disjoint, image_hashes, mnist_reference
 from streamsim.data.splits import make_splits, split_sizes
-from streamsim.experiment import run
 from streamsim.learners.torch_cnn import PaperCNNLearner
 from streamsim.nn import paper_cnn, paper_cnn_channels_first
-from streamsim.preflight import build_components
-from streamsim.threat import TargetView
+from streamsim.running.experiment import run
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import AttackerSource, load_scenario
+from streamsim.simulation.threat import TargetView
 
 from .conftest import SHARED_MNIST
 from .test_fgsm import LinearCritic, ctx

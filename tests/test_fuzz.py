@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from streamsim.cli import app
+from streamsim.presentation.cli import app
 
 from .conftest import TINY
 
@@ -298,8 +298,8 @@ def gen_npz(rng: random.Random, folder: Path, _: dict) -> list[str]:
 
 
 PLUGIN_REFS = ["os:system", "subprocess:run", "builtins:eval", "builtins:exec", "shutil:rmtree", "importlib:import_module",
-               "json:loads", "sys:exit", "pathlib:Path", "streamsim.cli:app", "tests.test_fuzz:Planted",
-               "tests.test_fuzz:MARKER", "streamsim.registry:resolve", "os.path:join", "ctypes:CDLL", "no.such:Thing"]
+               "json:loads", "sys:exit", "pathlib:Path", "streamsim.presentation.cli:app", "tests.test_fuzz:Planted",
+               "tests.test_fuzz:MARKER", "streamsim.scenario.registry:resolve", "os.path:join", "ctypes:CDLL", "no.such:Thing"]
 
 
 def gen_plugin(rng: random.Random, folder: Path, _: dict) -> list[str]:
@@ -413,7 +413,7 @@ assert sum(n for _, n in GENERATORS) == 1000
 @pytest.fixture(scope="module")
 def fuzz_fixtures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A checkpointed run stopped after its first checkpoint, and a finished run, built once."""
-    import streamsim.experiment as experiment
+    import streamsim.running.experiment as experiment
 
     os.environ.setdefault("STREAMSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     raw = copy.deepcopy(TINY)

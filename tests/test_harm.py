@@ -16,11 +16,11 @@ from attacks.backdoor import Backdoor
 from attacks.gradient_matching import flat_grad, param_grads
 from attacks.targeted import Targeted
 from streamsim import Batch, ConfigError, CraftContext, DataSpace, Learner, Probe, SetupContext, TargetView, run
-from streamsim.cli import app
-from streamsim.dashboard import DashboardState, render
-from streamsim.records import EvalRecord
-from streamsim.report import write_report
-from streamsim.simulator import merge_probes
+from streamsim.core.records import EvalRecord
+from streamsim.presentation.cli import app
+from streamsim.presentation.dashboard import DashboardState, render
+from streamsim.presentation.report import write_report
+from streamsim.simulation.simulator import merge_probes
 
 runner = CliRunner()
 

@@ -30,15 +30,15 @@ import tomli_w
 import torch
 from typer.testing import CliRunner
 
-import streamsim.executors as executors
-import streamsim.experiment as experiment
-from streamsim.cache import ArtifactCache, cached_fit
-from streamsim.cli import app
-from streamsim.config import load_scenario
-from streamsim.errors import ConfigError
-from streamsim.grid import cell_id
-from streamsim.jobs import Job, remove_leftover
-from streamsim.sweep import ResultsFile, parse_grid, plan
+import streamsim.running.executors as executors
+import streamsim.running.experiment as experiment
+from streamsim.artifacts.cache import ArtifactCache, cached_fit
+from streamsim.core.errors import ConfigError
+from streamsim.presentation.cli import app
+from streamsim.running.grid import cell_id
+from streamsim.running.jobs import Job, remove_leftover
+from streamsim.running.sweep import ResultsFile, parse_grid, plan
+from streamsim.scenario.config import load_scenario
 
 from .conftest import TINY
 
@@ -181,7 +181,7 @@ def test_sweep_arguments_are_refused_before_any_worker(tmp_path, args, needle, n
 
 
 def test_a_sweep_starts_at_most_one_worker_per_cell(tmp_path, monkeypatch):
-    import streamsim.sweep as sweep
+    import streamsim.running.sweep as sweep
 
     started = []
 

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import streamsim
-import streamsim.experiment as experiment
+import streamsim.running.experiment as experiment
 from streamsim import ConfigError, DataError, Defense, PluginError, Verdicts
-from streamsim.cache import ArtifactCache
-from streamsim.cli import app
+from streamsim.artifacts.cache import ArtifactCache
 from streamsim.data import datasets
+from streamsim.presentation.cli import app
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_an_allowed_module_is_still_type_checked_before_anything_is_called(tiny,
     tiny["defense"] = {"name": "os:system", "params": {"command": f"touch {marker}"}}
     line = _one_line_exit_2(runner.invoke(app, ["validate", "-p", "os", str(_write(tmp_path, tiny))]))
     assert "not a class derived from streamsim.Defense" in line and not marker.exists()
-    from streamsim.registry import allow_import, resolve
+    from streamsim.scenario.registry import allow_import, resolve
 
     with allow_import("shutil"):
         with pytest.raises(PluginError, match="registered loaders"):
@@ -222,7 +222,7 @@ def test_a_scenario_name_cannot_place_output_outside_runs(tiny, tmp_path, monkey
 
 
 def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
-    from streamsim.rundir import reserve_run_dir
+    from streamsim.artifacts.rundir import reserve_run_dir
 
     folders = {reserve_run_dir(tmp_path, "same", 0) for _ in range(5)}
     assert len(folders) == 5 and all(f.is_dir() and f.parent == tmp_path for f in folders)
@@ -424,11 +424,11 @@ def _fresh_python(code: str) -> None:
 
 
 def test_import_and_help_do_not_import_torch():
-    _fresh_python("import sys, streamsim, streamsim.cli\n"
+    _fresh_python("import sys, streamsim, streamsim.presentation.cli\n"
                   "from typer.testing import CliRunner\n"
-                  "r = CliRunner().invoke(streamsim.cli.app, ['--help'])\n"
+                  "r = CliRunner().invoke(streamsim.presentation.cli.app, ['--help'])\n"
                   "assert r.exit_code == 0, r.output\n"
-                  "r = CliRunner().invoke(streamsim.cli.app, ['list'])\n"
+                  "r = CliRunner().invoke(streamsim.presentation.cli.app, ['list'])\n"
                   "assert r.exit_code == 0 and 'depois' in r.output, r.output\n"
                   "assert 'torch' not in sys.modules, 'torch imported'\n"
                   "assert streamsim.ConfigError\n")

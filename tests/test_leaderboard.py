@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from streamsim.errors import DataError
-from streamsim.grid import cell_id, grid_cells
-from streamsim.leaderboard import is_leaderboard, leaderboard, markdown
-from streamsim.report import write_report
-from streamsim.sweep import ResultsFile
+from streamsim.core.errors import DataError
+from streamsim.presentation.leaderboard import is_leaderboard, leaderboard, markdown
+from streamsim.presentation.report import write_report
+from streamsim.running.grid import cell_id, grid_cells
+from streamsim.running.sweep import ResultsFile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = REPO_ROOT / "experiments" / "results" / "leaderboard"
@@ -82,7 +82,7 @@ def test_the_readme_leaderboard_is_the_committed_results():
 
 
 def test_a_grid_value_may_be_a_whole_table():
-    from streamsim.sweep import parse_grid
+    from streamsim.running.sweep import parse_grid
 
     grid = parse_grid(['defense={name = "knn", params = {k = 3, space = "input"}},{name = "none"}'])
     assert grid == {"defense": [{"name": "knn", "params": {"k": 3, "space": "input"}}, {"name": "none"}]}

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from river.drift import ADWIN
 
 from defenses.none import NoDefense
-from streamsim.base import Learner
-from streamsim.config import load_scenario
-from streamsim.experiment import load_data
-from streamsim.parts.beliefs import BeliefScorer
-from streamsim.parts.drift_detector import Adwin, DriftWatch
-from streamsim.records import DriftAlarm, ScreenRecord
-from streamsim.simulator import Simulation
-from streamsim.wakeups import timeout_at
+from streamsim.core.base import Learner
+from streamsim.core.records import DriftAlarm, ScreenRecord
+from streamsim.running.experiment import load_data
+from streamsim.scenario.config import load_scenario
+from streamsim.simulation.parts.beliefs import BeliefScorer
+from streamsim.simulation.parts.drift_detector import Adwin, DriftWatch
+from streamsim.simulation.simulator import Simulation
+from streamsim.simulation.wakeups import timeout_at
 
 
 def test_timeout_at_lands_exactly_and_is_a_plain_timeout_when_simpy_can_express_it():
@@ -92,7 +92,7 @@ def test_the_drift_watch_detects_exactly_where_adwin_update_does(rates, chunk, s
 
 
 def test_without_rivers_private_window_the_drift_watch_falls_back_to_the_public_adwin(monkeypatch):
-    from streamsim.parts import drift_detector as drift
+    from streamsim.simulation.parts import drift_detector as drift
 
     monkeypatch.setitem(sys.modules, "river._river_rust.drift", None)  # a river without that private module
     assert drift.adaptive_windowing() is drift.PublicWindow

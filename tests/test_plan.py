@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from attacks.label_flip import LabelFlip
 from defenses.knn import KNNSanitizer
-from streamsim import preflight
-from streamsim.cli import app
-from streamsim.config import load_scenario
 from streamsim.learners.torch_cnn import SmallCNNLearner
+from streamsim.presentation.cli import app
+from streamsim.running import preflight
+from streamsim.scenario.config import load_scenario
 
 runner = CliRunner()
 

@@ -23,10 +23,10 @@ from attacks.fgsm import FGSM
 from attacks.pgd import PGD
 from attacks.shadow import ShadowSettings, keyed_settings
 from streamsim import ConfigError
-from streamsim.cli import app
-from streamsim.config import load_scenario
-from streamsim.preflight import MAX_CRAFT_STEPS, build_components
-from streamsim.registry import build, check_params
+from streamsim.presentation.cli import app
+from streamsim.running.preflight import MAX_CRAFT_STEPS, build_components
+from streamsim.scenario.config import load_scenario
+from streamsim.scenario.registry import build, check_params
 
 runner = CliRunner()
 
@@ -232,7 +232,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "experiments" / "results"
 @pytest.mark.parametrize("sweep", sorted(p.parent.name for p in RESULTS.glob("*/sweep.json")))
 def test_every_committed_sweep_cell_still_builds(sweep):
     # `sweep --resume` and experiments/leaderboard_merge.py read these settings again
-    from streamsim.grid import grid_cells
+    from streamsim.running.grid import grid_cells
 
     meta = json.loads((RESULTS / sweep / "sweep.json").read_text())
     for params in grid_cells(meta["grid"]):
@@ -241,8 +241,8 @@ def test_every_committed_sweep_cell_still_builds(sweep):
 
 def test_the_committed_leaderboard_grid_is_what_leaderboard_sh_sweeps():
     # the cell ids (hashes of the grid values) of a rerun must match the committed rows to merge into them
-    from streamsim.config import parse_value
-    from streamsim.sweep import split_values
+    from streamsim.running.sweep import split_values
+    from streamsim.scenario.config import parse_value
 
     six = re.search(r"SIX_ATTACKS='(.*)'", (RESULTS.parent / "leaderboard.sh").read_text()).group(1)
     meta = json.loads((RESULTS / "leaderboard" / "sweep.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from streamsim import Attack, Checkpointable, Defense, Verdicts, has
-from streamsim.registry import GROUPS, available, build, resolve
+from streamsim.scenario.registry import GROUPS, available, build, resolve
 from streamsim.testing import check_attack, check_dataset, check_defense, check_learner, unit_test_params
 
 REPO = Path(__file__).resolve().parent.parent

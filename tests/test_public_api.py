@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import streamsim
-from streamsim import abilities
+from streamsim.core import abilities
 
 from .conftest import REPO
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streamsim.config import load_scenario
+from streamsim.scenario.config import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")

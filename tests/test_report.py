@@ -13,12 +13,12 @@ from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from streamsim import Batch, CraftContext
-from streamsim.cli import app
-from streamsim.config import load_scenario
-from streamsim.errors import DataError
-from streamsim.experiment import run
-from streamsim.preflight import build_components
-from streamsim.report import sweep_figures, write_report
+from streamsim.core.errors import DataError
+from streamsim.presentation.cli import app
+from streamsim.presentation.report import sweep_figures, write_report
+from streamsim.running.experiment import run
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import load_scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -150,7 +150,7 @@ def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
 def test_paper_figures_are_the_paper_experiments_not_the_reports(tmp_path):
     import importlib.util
 
-    from streamsim.report import sweep_report
+    from streamsim.presentation.report import sweep_report
 
     spec = importlib.util.spec_from_file_location("paper_grid", REPO_ROOT / "experiments" / "paper_grid.py")
     paper_grid = importlib.util.module_from_spec(spec)
@@ -183,7 +183,7 @@ def test_paper_figures_are_the_paper_experiments_not_the_reports(tmp_path):
 
 
 def test_attackers_figure_draws_beliefs_queries_and_policy_only_when_reported():
-    from streamsim.report import attackers_figure
+    from streamsim.presentation.report import attackers_figure
 
     t = pd.DataFrame({"time": [0.0, 5.0, 10.0], "accuracy": [0.8, 0.8, 0.7],
                       "attack:a:inferred_balanced_accuracy_window": [np.nan, 0.6, 0.7],

@@ -18,9 +18,9 @@ import tomli_w
 from typer.testing import CliRunner
 
 import streamsim
-from streamsim.cli import app
-from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.sweep import METRICS
+from streamsim.artifacts.diagnostics import WALL_CLOCK_KEYS
+from streamsim.presentation.cli import app
+from streamsim.running.sweep import METRICS
 
 runner = CliRunner()
 COMPARED = [m for m in METRICS if m not in WALL_CLOCK_KEYS]  # wall time differs between identical runs

@@ -10,13 +10,13 @@ import torch
 
 import streamsim
 from streamsim import Attack, Batch, Defense, Verdicts
-from streamsim.config import load_scenario
-from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.experiment import load_data
-from streamsim.preflight import build_components
-from streamsim.records import ScreenRecord
-from streamsim.simulator import Simulation
-from streamsim.threat import TargetView
+from streamsim.artifacts.diagnostics import WALL_CLOCK_KEYS
+from streamsim.core.records import ScreenRecord
+from streamsim.running.experiment import load_data
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import load_scenario
+from streamsim.simulation.simulator import Simulation
+from streamsim.simulation.threat import TargetView
 
 
 def test_label_flip_without_defense_lowers_accuracy_below_baseline(tiny):
@@ -202,7 +202,7 @@ def test_prior_shift_changes_the_class_mix(tiny):
 
 
 def test_cached_pretraining_gives_the_same_learner_as_training(tiny, tmp_path):
-    from streamsim.cache import ArtifactCache
+    from streamsim.artifacts.cache import ArtifactCache
     from streamsim.learners.torch_cnn import SmallCNNLearner
 
     x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10

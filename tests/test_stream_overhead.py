@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from streamsim.base import SetupContext
-from streamsim.batch import Batch
+from streamsim.core.base import SetupContext
+from streamsim.core.batch import Batch
+from streamsim.core.space import DataSpace
 from streamsim.learners.river_learner import RiverLearner
-from streamsim.space import DataSpace
 
 
 def _learner() -> tuple[RiverLearner, torch.Tensor, torch.Tensor]:

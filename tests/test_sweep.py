@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.errors import ConfigError
-from streamsim.sweep import parse_grid, run_sweep
+from streamsim.artifacts.diagnostics import WALL_CLOCK_KEYS
+from streamsim.core.errors import ConfigError
+from streamsim.running.sweep import parse_grid, run_sweep
 
 GRID = ["attackers.0.batch_size=16,48"]
 
@@ -160,7 +160,7 @@ def test_a_sweep_killed_at_random_moments_again_and_again_ends_with_exactly_its_
 
 
 def test_a_sweep_killed_before_it_wrote_anything_resumes_by_starting(tmp_path, tiny):
-    from streamsim.sweep import plan
+    from streamsim.running.sweep import plan
 
     path = _scenario(tmp_path, tiny)
     out = tmp_path / "early"

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 import streamsim
 from streamsim import Batch, ConfigError, DataError, SetupContext
-from streamsim.cli import app
-from streamsim.config import load_scenario
 from streamsim.data.datasets import RawData
 from streamsim.data.splits import cut
 from streamsim.data.tabular import load
-from streamsim.preflight import check
+from streamsim.presentation.cli import app
+from streamsim.running.preflight import check
+from streamsim.scenario.config import load_scenario
 
 runner = CliRunner()
 

@@ -15,20 +15,20 @@ import torch
 from typer.testing import CliRunner
 
 import streamsim
-import streamsim.experiment as experiment
+import streamsim.running.experiment as experiment
 from streamsim import Attack, SetupContext
-from streamsim.checkpoint import load_checkpoint, save_checkpoint
-from streamsim.cli import app
-from streamsim.config import Buffered, PerBatch, PerSample, Replay, WindowRetrain, load_scenario
-from streamsim.diagnostics import WALL_CLOCK_KEYS
-from streamsim.experiment import load_data
+from streamsim.artifacts.checkpoint import load_checkpoint, save_checkpoint
+from streamsim.artifacts.diagnostics import WALL_CLOCK_KEYS
+from streamsim.core.records import UpdateRecord
+from streamsim.core.space import DataSpace
 from streamsim.learners.mlp import MLPLearner
-from streamsim.parts.updates import Policy, build_policy
-from streamsim.preflight import build_components
-from streamsim.records import UpdateRecord
-from streamsim.simulator import Simulation
-from streamsim.space import DataSpace
-from streamsim.threat import TargetView
+from streamsim.presentation.cli import app
+from streamsim.running.experiment import load_data
+from streamsim.running.preflight import build_components
+from streamsim.scenario.config import Buffered, PerBatch, PerSample, Replay, WindowRetrain, load_scenario
+from streamsim.simulation.parts.updates import Policy, build_policy
+from streamsim.simulation.simulator import Simulation
+from streamsim.simulation.threat import TargetView
 
 runner = CliRunner()
 SPACE = DataSpace.vectors(3, ("real",) * 5)
@@ -360,8 +360,8 @@ def test_queries_are_counted_against_the_budget_outside_the_attackers_reach():
 
 
 def test_the_dashboard_shows_update_events():
-    from streamsim.dashboard import DashboardState, status_line
-    from streamsim.records import PhaseRecord
+    from streamsim.core.records import PhaseRecord
+    from streamsim.presentation.dashboard import DashboardState, status_line
 
     state = DashboardState()
     state.update(PhaseRecord("attack", "start", duration=10.0, window=5), wall=0.0)

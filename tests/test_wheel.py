@@ -57,7 +57,7 @@ def test_the_wheel_runs_built_in_scenarios_and_lists_them_from_outside_the_repos
     wheel = _build_wheel(tmp_path)
     names = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], check=True, capture_output=True,
                            text=True).stdout
-    shipped = {Path(line.split()[0]).name for line in names.splitlines() if "streamsim/scenarios/" in line}
+    shipped = {Path(line.split()[0]).name for line in names.splitlines() if "streamsim/scenario/builtin/" in line}
     assert shipped == {p.name for p in (REPO / "scenarios").glob("*.toml")}, "every scenario ships, once"
 
     env_dir, python = _fresh_venv(tmp_path)
@@ -72,10 +72,10 @@ def test_the_wheel_runs_built_in_scenarios_and_lists_them_from_outside_the_repos
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(args), cwd=outside, env=env, capture_output=True, text=True, timeout=300)
 
-    where = run(str(python), "-c", "import streamsim, streamsim.config as c; print(streamsim.__file__); print(c.SCENARIO_DIR)")
+    where = run(str(python), "-c", "import streamsim, streamsim.scenario.config as c; print(streamsim.__file__); print(c.SCENARIO_DIR)")
     module, scenarios = (Path(line) for line in where.stdout.split())
     assert module.is_relative_to(env_dir), f"streamsim was imported from {module}, not the wheel"
-    assert scenarios == module.parent / "scenarios"
+    assert scenarios == module.parent / "scenario" / "builtin"
 
     listed = run(str(env_dir / "bin" / "streamsim"), "list")
     assert listed.returncode == 0, listed.stderr

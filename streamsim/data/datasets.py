@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamsim.atomic import write_atomic
-from streamsim.errors import DataError
+from streamsim.core.errors import DataError
+from streamsim.files.atomic import write_atomic
 
 IDX_IMAGE_MAGIC = 2051
 IDX_LABEL_MAGIC = 2049

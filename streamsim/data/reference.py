@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamsim.core.errors import DataError
 from streamsim.data.datasets import IDX_IMAGE_MAGIC, IDX_LABEL_MAGIC, RawData, _find, _read_idx, mnist_5k
-from streamsim.errors import DataError
 
 N_T10K = 10_000
 

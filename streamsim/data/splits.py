@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamsim.batch import Batch
+from streamsim.core.batch import Batch
+from streamsim.core.errors import DataError
+from streamsim.core.space import IMAGES, DataSpace
 from streamsim.data.datasets import RawData
-from streamsim.errors import DataError
-from streamsim.space import IMAGES, DataSpace
 
 ROLES = ("pretrain", "trusted", "stream", "attacker", "test")
 

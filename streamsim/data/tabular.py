@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from streamsim.core.errors import DataError
 from streamsim.data.datasets import RawData
-from streamsim.errors import DataError
 
 PREFIXES = ("river:", "sklearn:", "river.synth:")
 RIVER_BUNDLED = ("Bananas", "ImageSegments", "Phishing", "Shuttle")

@@ -7,8 +7,8 @@ differentiate through it), ``features`` (the last hidden layer, for feature-spac
 checkpoints. Sized from the run's data space, so it also runs on images (flattened pixels).
 
 >>> import torch
->>> from streamsim.base import SetupContext
->>> from streamsim.space import DataSpace
+>>> from streamsim.core.base import SetupContext
+>>> from streamsim.core.space import DataSpace
 >>> space = DataSpace.vectors(3, ("real",) * 5)
 >>> learner = MLPLearner(pretrain_epochs=2)
 >>> x, y = torch.rand(64, 5) * 2 - 1, torch.arange(64) % 3
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from streamsim.base import SetupContext
+from streamsim.core.base import SetupContext
 from streamsim.learners.torch_cnn import TorchLearner
 from streamsim.nn import mlp
 

@@ -15,10 +15,10 @@ Models that take a ``seed`` get the learner's.
 Checkpoints never pickle: logistic regression and the perceptron (alone or one per class) save
 their weights, intercept and step count as arrays; any other river model is a tree of Python
 objects and is refused up front by ``run --checkpoint-every`` (it is not
-:class:`~streamsim.abilities.Checkpointable`).
+:class:`~streamsim.core.abilities.Checkpointable`).
 
 >>> import torch
->>> from streamsim.base import SetupContext
+>>> from streamsim.core.base import SetupContext
 >>> learner = RiverLearner(model="linear_model.LogisticRegression", pool=4)
 >>> x, y = torch.rand(20, 1, 28, 28) * 2 - 1, torch.arange(20) % 10
 >>> learner.pretrain(x, y, SetupContext(seed=0))
@@ -27,7 +27,7 @@ torch.Size([4])
 
 On feature vectors, with a checkpoint that restores the model exactly:
 
->>> from streamsim.space import DataSpace
+>>> from streamsim.core.space import DataSpace
 >>> space = DataSpace.vectors(2, ("real",) * 3, ("a", "b", "c"))
 >>> v, labels = torch.rand(40, 3) * 2 - 1, (torch.arange(40) % 2)
 >>> lr = RiverLearner(model="river.linear_model.LogisticRegression")
@@ -51,10 +51,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from streamsim.base import Learner, SetupContext
-from streamsim.errors import ConfigError
+from streamsim.core.base import Learner, SetupContext
+from streamsim.core.errors import ConfigError
+from streamsim.core.space import IMAGES, DataSpace
 from streamsim.seeds import shuffled_batches
-from streamsim.space import IMAGES, DataSpace
 
 DEFAULT_MODEL = "linear_model.SoftmaxRegression"
 #: river models whose whole state is a weight vector, an intercept and a step count (with the default SGD)

@@ -5,7 +5,7 @@ LeakyReLU 0.2 → MaxPool 2 stride 1 → Conv2d 512 3×3 stride 2 → Flatten �
 ``small-cnn`` (the default) is a tenth of its cost and good enough to watch poisoning bite.
 
 >>> import torch
->>> from streamsim.base import SetupContext
+>>> from streamsim.core.base import SetupContext
 >>> learner = SmallCNNLearner(pretrain_epochs=1)
 >>> x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (64,))
 >>> learner.pretrain(x, y, SetupContext(seed=0))
@@ -21,8 +21,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from streamsim.base import Learner, SetupContext
-from streamsim.cache import cached_fit
+from streamsim.artifacts.cache import cached_fit
+from streamsim.core.base import Learner, SetupContext
 from streamsim.nn import paper_cnn, small_cnn
 from streamsim.seeds import seeded, shuffled_batches
 from streamsim.state import plain_optimizer_state, torch_optimizer_state
