@@ -148,4 +148,6 @@ def test_the_api_page_documents_every_exported_name_and_the_conformance_checks(s
     names += [f"streamsim.testing.{n}" for n in testing.__all__]
     missing = [n for n in names if f'id="{n}"' not in page]
     assert not missing, f"not on the API page: {missing}"
-    assert ":class:" not in page and ":meth:" not in page  # Sphinx roles are shown as code, not as text
+    # docs/hooks/docstrings.py: Sphinx roles are shown as code, not as text; doctests as code, not as nested quotes
+    assert ":class:" not in page and ":meth:" not in page
+    assert "<blockquote>" not in page and page.count('<span class="gp">&gt;&gt;&gt; </span>') > 10

@@ -58,8 +58,8 @@ def scenario_page() -> str:
         "inline `{ ... }`, an *array of tables* is `[[name]]`.",
         "",
     ]
-    for title, doc, rows in _sections(Scenario, "", None):
-        lines += [f"## {title}", ""]
+    for title, anchor, doc, rows in _sections(Scenario, "", None):
+        lines += [f'## {title} {{ id="{anchor}" }}', ""]
         if doc:
             lines += [doc, ""]
         lines += _table(rows)
@@ -67,9 +67,12 @@ def scenario_page() -> str:
     return "\n".join(lines)
 
 
-def _sections(model: type[BaseModel], prefix: str, instance: BaseModel | None,
-              title: str | None = None) -> Iterator[tuple[str, str, list[list[str]]]]:
-    """(heading, the model's own docstring, one row per key) for a model and, after it, each table in it.
+def _sections(model: type[BaseModel], prefix: str, instance: BaseModel | None, title: str = "Top level",
+              anchor: str = "top-level") -> Iterator[tuple[str, str, str, list[list[str]]]]:
+    """(heading, its anchor, the model's own docstring, one row per key) for a model, then each table in it.
+
+    The anchors are the tables' key paths (``#data.splits``, ``#learner.update.buffered``), for links
+    from other pages that do not break when a heading's wording changes.
 
     ``instance`` is the parent's default for this table (the learner defaults to ``small-cnn``): its
     values are the keys' defaults, where they differ from the model's.
@@ -80,12 +83,12 @@ def _sections(model: type[BaseModel], prefix: str, instance: BaseModel | None,
         default = getattr(instance, name) if instance is not None else _default(field)
         rows.append(_row(path, field, default))
         below += list(_nested(field, path, default))
-    yield title or "Top level", _doc(model), rows
+    yield title, anchor, _doc(model), rows
     for section in below:
         yield from section
 
 
-def _nested(field: FieldInfo, path: str, default: Any) -> Iterator[Iterator[tuple[str, str, list[list[str]]]]]:
+def _nested(field: FieldInfo, path: str, default: Any) -> Iterator[Iterator[tuple[str, str, str, list[list[str]]]]]:
     """The sections of the tables a field holds: a table, an array of tables, or one of several kinds."""
     options = [t for t in _options(field.annotation) if t is not type(None)]
     if typing.get_origin(field.annotation) is list:
@@ -95,13 +98,14 @@ def _nested(field: FieldInfo, path: str, default: Any) -> Iterator[Iterator[tupl
     if len(tables) == 1:
         table = tables[0]
         header = f"[[{path}]]" if typing.get_origin(field.annotation) is list else f"[{path}]"
-        yield _sections(table, f"{path}.", default if isinstance(default, table) else None, f"`{header}`")
+        yield _sections(table, f"{path}.", default if isinstance(default, table) else None, f"`{header}`", path)
     elif len(tables) > 1 and field.discriminator:  # [learner.update]: the discriminator key names the kind
         for table in tables:
             kind = table.model_fields[field.discriminator].default
             if kind is PydanticUndefined:
                 kind = typing.get_args(table.model_fields[field.discriminator].annotation)[0]
-            yield _sections(table, f"{path}.", None, f"`[{path}]` with `{field.discriminator} = \"{kind}\"`")
+            yield _sections(table, f"{path}.", None, f"`[{path}]` with `{field.discriminator} = \"{kind}\"`",
+                            f"{path}.{kind}")
 
 
 def _flat_rows(model: type[BaseModel], prefix: str) -> Iterator[list[str]]:
@@ -120,7 +124,7 @@ def _row(path: str, field: FieldInfo, default: Any) -> list[str]:
 
 def _plugin_settings() -> list[str]:
     lines = [
-        "## Plugin settings",
+        '## Plugin settings { id="plugin-settings" }',
         "",
         "The `params` table of a learner, defense or attack holds that plugin's settings: the keyword "
         "arguments of its constructor, checked against their type hints (`streamsim/registry.py`). Below, "
@@ -131,7 +135,7 @@ def _plugin_settings() -> list[str]:
     for kind, where in PARAMS_AT.items():
         for plugin in registry.available(kind):
             model = registry.settings_model(registry.resolve(kind, plugin.name))
-            lines += [f"### {kind} `{plugin.name}`", "", f"{_cell(plugin.description)} (`{plugin.target}`)", ""]
+            lines += [f'### {kind} `{plugin.name}` {{ id="{kind}-{plugin.name}" }}', "", f"{_cell(plugin.description)} (`{plugin.target}`)", ""]
             if model.model_config.get("extra") == "allow":
                 lines += ["It also takes keys it does not name (its constructor ends in `**kwargs`).", ""]
             rows = list(_flat_rows(model, f"{where}."))
@@ -257,12 +261,3 @@ def _options_table(command: Any, ctx: Any) -> list[str]:
             rows.append(f"| `{record[0]}` | {param.param_type_name} | {_cell(record[1])} |")
     return ["| argument or option | kind | description |", "| --- | --- | --- |", *rows, ""]
 
-
-# --- docstrings -----------------------------------------------------------------------------------------
-# The code's docstrings use Sphinx roles (:class:`~streamsim.batch.Batch`), which Markdown leaves as text
-# before the code span; the API page shows the name alone, as Sphinx would (``~``: the last part only).
-ROLE = re.compile(r":(?:class|meth|func|mod|attr|data|exc|obj):<code>(~?)([^<]*)</code>")
-
-
-def on_page_content(html: str, **_: Any) -> str:
-    return ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html)
