@@ -32,10 +32,14 @@ from streamsim.config import Scenario
 
 # Where each kind's settings sit in a scenario file.
 PARAMS_AT = {"learner": "learner.params", "defense": "defense.params", "attack": "attackers.attack.params"}
+SHORT = 40  # characters: a table's default written out in its row, longer ones are the rows of its own keys
 TOML_TYPES = {int: "integer", float: "float", str: "string", bool: "boolean", Any: "any"}
 BOUNDS = ((annotated_types.Gt, "gt", ">"), (annotated_types.Ge, "ge", "≥"), (annotated_types.Lt, "lt", "<"),
           (annotated_types.Le, "le", "≤"), (annotated_types.MinLen, "min_length", "length ≥"),
           (annotated_types.MaxLen, "max_length", "length ≤"))
+
+
+Section = tuple[str, str, str, list[list[str]]]  # heading, its anchor, the table's docstring, one row per key
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -68,7 +72,7 @@ def scenario_page() -> str:
 
 
 def _sections(model: type[BaseModel], prefix: str, instance: BaseModel | None, title: str = "Top level",
-              anchor: str = "top-level") -> Iterator[tuple[str, str, str, list[list[str]]]]:
+              anchor: str = "top-level") -> Iterator[Section]:
     """(heading, its anchor, the model's own docstring, one row per key) for a model, then each table in it.
 
     The anchors are the tables' key paths (``#data.splits``, ``#learner.update.buffered``), for links
@@ -77,34 +81,34 @@ def _sections(model: type[BaseModel], prefix: str, instance: BaseModel | None, t
     ``instance`` is the parent's default for this table (the learner defaults to ``small-cnn``): its
     values are the keys' defaults, where they differ from the model's.
     """
-    rows, below = [], []
+    rows: list[list[str]] = []
+    below: list[Section] = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
         default = getattr(instance, name) if instance is not None else _default(field)
         rows.append(_row(path, field, default))
-        below += list(_nested(field, path, default))
+        below += _nested(field, path, default)
     yield title, anchor, _doc(model), rows
-    for section in below:
-        yield from section
+    yield from below
 
 
-def _nested(field: FieldInfo, path: str, default: Any) -> Iterator[Iterator[tuple[str, str, str, list[list[str]]]]]:
+def _nested(field: FieldInfo, path: str, default: Any) -> Iterator[Section]:
     """The sections of the tables a field holds: a table, an array of tables, or one of several kinds."""
     options = [t for t in _options(field.annotation) if t is not type(None)]
     if typing.get_origin(field.annotation) is list:
-        options = [t for t in typing.get_args(field.annotation)]
+        options = list(typing.get_args(field.annotation))
         default = None  # a new [[item]] starts from the model's defaults, not from the list's default items
     tables = [t for t in options if inspect.isclass(t) and issubclass(t, BaseModel)]
     if len(tables) == 1:
         table = tables[0]
         header = f"[[{path}]]" if typing.get_origin(field.annotation) is list else f"[{path}]"
-        yield _sections(table, f"{path}.", default if isinstance(default, table) else None, f"`{header}`", path)
+        yield from _sections(table, f"{path}.", default if isinstance(default, table) else None, f"`{header}`", path)
     elif len(tables) > 1 and field.discriminator:  # [learner.update]: the discriminator key names the kind
         for table in tables:
             kind = table.model_fields[field.discriminator].default
             if kind is PydanticUndefined:
                 kind = typing.get_args(table.model_fields[field.discriminator].annotation)[0]
-            yield _sections(table, f"{path}.", None, f"`[{path}]` with `{field.discriminator} = \"{kind}\"`",
+            yield from _sections(table, f"{path}.", None, f"`[{path}]` with `{field.discriminator} = \"{kind}\"`",
                             f"{path}.{kind}")
 
 
@@ -135,7 +139,8 @@ def _plugin_settings() -> list[str]:
     for kind, where in PARAMS_AT.items():
         for plugin in registry.available(kind):
             model = registry.settings_model(registry.resolve(kind, plugin.name))
-            lines += [f'### {kind} `{plugin.name}` {{ id="{kind}-{plugin.name}" }}', "", f"{_cell(plugin.description)} (`{plugin.target}`)", ""]
+            lines += [f'### {kind} `{plugin.name}` {{ id="{kind}-{plugin.name}" }}', "",
+                      f"{_cell(plugin.description)} (`{plugin.target}`)", ""]
             if model.model_config.get("extra") == "allow":
                 lines += ["It also takes keys it does not name (its constructor ends in `**kwargs`).", ""]
             rows = list(_flat_rows(model, f"{where}."))
@@ -181,10 +186,11 @@ def _show_default(value: Any) -> str:
         return "required"
     if value is None:
         return "unset"
-    if isinstance(value, BaseModel):
-        return "the table's defaults"
+    if isinstance(value, BaseModel):  # written out when short (learner.update's { policy = "per-batch" })
+        inline = _toml({k: v for k, v in value.model_dump(mode="json").items() if v is not None})
+        return f"`{inline}`" if len(inline) <= SHORT else "its keys' defaults"
     if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-        return f"{len(value)} table{'s' if len(value) > 1 else ''} with the defaults"
+        return f"{len(value)} table{'s' if len(value) > 1 else ''} with its keys' defaults"
     try:
         return f"`{_toml(value)}`"
     except (TypeError, ValueError):  # a value TOML cannot hold (a tensor default of a plugin)
