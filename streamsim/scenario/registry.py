@@ -44,7 +44,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from streamsim.core.errors import ConfigError, PluginError
 
@@ -284,11 +284,16 @@ def _field(hint: Any, default: Any) -> tuple[Any, Any]:
     return model, ... if default is ... else model()  # the fields' defaults are already the plugin's
 
 
-def _params_model(factory: Any) -> tuple[type, bool]:
+def settings_model(factory: Any) -> type[BaseModel]:
+    """The pydantic model a plugin's settings (its scenario ``params``) are validated against.
+
+    One field per constructor argument, a nested model per settings table; it allows extra keys when
+    the constructor ends in ``**kwargs``. The docs' scenario reference lists its fields.
+    """
     parameters, open_kwargs = _own_parameters(factory)
     fields = {p.name: _field(hint, ... if p.default is p.empty else p.default) for p, hint in parameters}
     config = _CONFIG if not open_kwargs else ConfigDict(**{**_CONFIG, "extra": "allow"})
-    return create_model(f"{getattr(factory, '__name__', 'Plugin')}Params", __config__=config, **fields), open_kwargs
+    return create_model(f"{getattr(factory, '__name__', 'Plugin')}Params", __config__=config, **fields)
 
 
 def check_params(factory: Any, params: dict[str, Any], where: str) -> dict[str, Any]:
@@ -303,7 +308,7 @@ def check_params(factory: Any, params: dict[str, Any], where: str) -> dict[str, 
             raise ConfigError(f"{where}.params.{old} is now {where}.params.{new}")
     params = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
               for k, v in params.items()}
-    model, _ = _params_model(factory)
+    model = settings_model(factory)
     try:
         validated = model.model_validate(params)
     except ValidationError as e:
