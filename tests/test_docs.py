@@ -24,9 +24,9 @@ from pydantic import BaseModel
 
 import streamsim
 from streamsim import testing
-from streamsim.cli import app
-from streamsim.config import Scenario
-from streamsim.registry import GROUPS, check_params, resolve
+from streamsim.presentation.cli import app
+from streamsim.scenario.config import Scenario
+from streamsim.scenario.registry import GROUPS, check_params, resolve
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS_AT = {"learner": "learner.params", "defense": "defense.params", "attack": "attackers.attack.params"}

@@ -1,7 +1,7 @@
 """An MkDocs hook that lets the code's docstrings read well as Markdown on the API page.
 
 The docstrings are written for the terminal, the doctests and Sphinx: ``>>>`` examples with no fence
-(Markdown would make them nested quotes) and roles such as :class:`~streamsim.batch.Batch` (Markdown
+(Markdown would make them nested quotes) and roles such as :class:`~streamsim.core.batch.Batch` (Markdown
 would print ``:class:`` before the name). Before Markdown reads a page or a docstring, each example
 becomes a fenced ``pycon`` block, and each role the name alone as code (``~``: its last part only).
 """

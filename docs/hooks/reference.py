@@ -1,8 +1,8 @@
 """An MkDocs hook that writes the scenario and command-line references at build time, from the code.
 
-``reference/scenario.md`` walks the pydantic models of :mod:`streamsim.config` (every key, its type,
+``reference/scenario.md`` walks the pydantic models of :mod:`streamsim.scenario.config` (every key, its type,
 default, bounds and description) and, for every registered learner, defense and attack, the model its
-``params`` are validated against (:func:`streamsim.registry.settings_model`). ``reference/cli.md`` walks
+``params`` are validated against (:func:`streamsim.scenario.registry.settings_model`). ``reference/cli.md`` walks
 the command tree of the Typer app, each option as ``--help`` shows it. Neither page is committed, so
 neither can drift from the code; tests/test_docs.py checks they name every key, command and option.
 """
@@ -26,9 +26,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from streamsim import registry
-from streamsim.cli import app
-from streamsim.config import Scenario
+from streamsim.presentation.cli import app
+from streamsim.scenario import registry
+from streamsim.scenario.config import Scenario
 
 # Where each kind's settings sit in a scenario file.
 PARAMS_AT = {"learner": "learner.params", "defense": "defense.params", "attack": "attackers.attack.params"}
@@ -54,7 +54,7 @@ def scenario_page() -> str:
         "# Scenario files",
         "",
         "Every key a scenario file (TOML) may hold, generated from the models that validate it "
-        "(`streamsim/config.py`). A key left out takes its default; an unknown key, or a value of the "
+        "(`streamsim/scenario/config.py`). A key left out takes its default; an unknown key, or a value of the "
         "wrong type, is refused with one line naming the key. Any key can also be set from the command "
         "line with `--set key.path=value` (list items by index: `--set attackers.0.batch_size=32`).",
         "",
@@ -131,9 +131,9 @@ def _plugin_settings() -> list[str]:
         '## Plugin settings { id="plugin-settings" }',
         "",
         "The `params` table of a learner, defense or attack holds that plugin's settings: the keyword "
-        "arguments of its constructor, checked against their type hints (`streamsim/registry.py`). Below, "
+        "arguments of its constructor, checked against their type hints (`streamsim/scenario/registry.py`). Below, "
         "each registered plugin's settings with their defaults; a nested table groups related settings "
-        "(`streamsim/tables.py`). `python -m streamsim list` lists the plugins, with third-party ones.",
+        "(`streamsim/scenario/tables.py`). `python -m streamsim list` lists the plugins, with third-party ones.",
         "",
     ]
     for kind, where in PARAMS_AT.items():
@@ -242,7 +242,7 @@ def cli_page() -> str:
         "# Command line",
         "",
         "Every command and option of `streamsim` (also `python -m streamsim`), generated from the "
-        "command-line app (`streamsim/cli.py`): the same text as `--help`. Errors are one line on "
+        "command-line app (`streamsim/presentation/cli.py`): the same text as `--help`. Errors are one line on "
         "stderr; the exit code is 0 when all went well, 1 when a run failed, 2 for bad input.",
         "",
         f"`streamsim {' '.join(root.collect_usage_pieces(ctx))}`",
