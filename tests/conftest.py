@@ -92,3 +92,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     seconds = _profiled_seconds()
     items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 0.0))
+
+
+class StoppedByTest(Exception):
+    """Raised right after a checkpoint is saved: the run ends there, as if killed."""
+
+
+@pytest.fixture
+def stop_at_checkpoint(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``stop(scenario, out, checkpoint_every, n=1)``: run a scenario with checkpoints and stop it right
+    after its n-th checkpoint is saved; returns the run folder, which holds a checkpoint and no summary."""
+    from streamsim.running import experiment
+
+    def stop(scenario: dict[str, Any], out: Path, checkpoint_every: float, n: int = 1) -> Path:
+        real = experiment.save_checkpoint
+        saved = 0
+
+        def save_then_stop(*args: Any, **kwargs: Any) -> None:
+            nonlocal saved
+            real(*args, **kwargs)
+            saved += 1
+            if saved == n:
+                raise StoppedByTest
+
+        monkeypatch.setattr(experiment, "save_checkpoint", save_then_stop)
+        with pytest.raises(StoppedByTest):
+            experiment.run(scenario, out=out, checkpoint_every=checkpoint_every)
+        monkeypatch.setattr(experiment, "save_checkpoint", real)
+        assert not (out / "summary.json").exists() and (out / "checkpoint" / "state.json").is_file()
+        return out
+
+    return stop

@@ -50,32 +50,13 @@ def _same_results(a: Path, b: Path) -> None:
     assert (a / "scenario.resolved.toml").read_text() == (b / "scenario.resolved.toml").read_text()
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.fixture
-def stopped_run(tiny, tmp_path, monkeypatch):
+def stopped_run(tiny, tmp_path, stop_at_checkpoint):
     """Start a checkpointed run and stop it right after its n-th checkpoint; returns (run dir, scenario)."""
 
     def start(n: int) -> tuple[Path, dict[str, Any]]:
         sc = _scenario(tiny)
-        saved = {"count": 0}
-        real_save = experiment.save_checkpoint
-
-        def save_then_stop(*args: Any, **kwargs: Any) -> None:
-            real_save(*args, **kwargs)
-            saved["count"] += 1
-            if saved["count"] == n:
-                raise Stop
-
-        monkeypatch.setattr(experiment, "save_checkpoint", save_then_stop)
-        out = tmp_path / f"stopped{n}"
-        with pytest.raises(Stop):
-            experiment.run(sc, out=out, checkpoint_every=3.0)
-        monkeypatch.setattr(experiment, "save_checkpoint", real_save)
-        assert not (out / "summary.json").exists() and (out / "checkpoint" / "state.json").is_file()
-        return out, sc
+        return stop_at_checkpoint(sc, tmp_path / f"stopped{n}", checkpoint_every=3.0, n=n), sc
 
     return start
 
@@ -265,6 +246,10 @@ def test_cli_checkpoint_errors_are_one_line_exit_2(tiny, tmp_path):
     assert runner.invoke(app, ["run", str(path), "--out", str(finished), "--no-live", "--checkpoint-every", "5"]).exit_code == 0
     result = runner.invoke(app, ["run", "--resume", str(finished)])
     assert result.exit_code == 2 and "finished run" in result.output
+
+
+class Stop(Exception):
+    pass
 
 
 def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(tiny, tmp_path, monkeypatch):

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tomli_w
 import torch
 from typer.testing import CliRunner
 
@@ -39,6 +38,7 @@ from streamsim.running.grid import cell_id
 from streamsim.running.jobs import Job, remove_leftover
 from streamsim.running.sweep import ResultsFile, parse_grid, plan
 from streamsim.scenario.config import load_scenario
+from tests.cli_checks import one_line_exit_2, write_scenario
 
 from .conftest import TINY
 
@@ -72,14 +72,6 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(executors.RayExecutor, "__enter__", refuse)
 
 
-def _one_line_exit_2(result: Any, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("streamsim: error: "), result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _tiny(**changes: Any) -> dict[str, Any]:
@@ -91,10 +83,6 @@ def _tiny(**changes: Any) -> dict[str, Any]:
     return raw
 
 
-def _write(folder: Path, raw: dict[str, Any], name: str = "s.toml") -> Path:
-    path = folder / name
-    path.write_text(tomli_w.dumps(raw))
-    return path
 
 
 def _snapshot(folder: Path) -> dict[str, bytes | str]:
@@ -146,20 +134,20 @@ def test_a_bad_out_is_one_line_exit_2_before_any_work(tmp_path, report_run, comm
     out = BAD_OUTS[kind](tmp_path)
     monkeypatch.setattr(experiment, "_execute", lambda *a, **k: pytest.fail("the run started"))
     if command == "run":
-        args = ["run", str(_write(tmp_path, _tiny())), "--no-live"]
+        args = ["run", str(write_scenario(tmp_path, _tiny())), "--no-live"]
     elif command == "sweep":
-        args = ["sweep", str(_write(tmp_path, _tiny())), "--grid", "duration=1,2"]
+        args = ["sweep", str(write_scenario(tmp_path, _tiny())), "--grid", "duration=1,2"]
     else:
         args = ["report", str(report_run(tmp_path))]
     before = _snapshot(tmp_path)
-    _one_line_exit_2(runner.invoke(app, [*args, "--out", out]), "out")
+    one_line_exit_2(runner.invoke(app, [*args, "--out", out]), "out")
     assert _snapshot(tmp_path) == before
 
 
 def test_report_out_that_is_an_existing_file_is_refused(tmp_path, report_run):
     run = report_run(tmp_path)
     (tmp_path / "taken").write_text("mine")
-    _one_line_exit_2(runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "taken")]), "taken", "not a folder")
+    one_line_exit_2(runner.invoke(app, ["report", str(run), "--out", str(tmp_path / "taken")]), "taken", "not a folder")
     assert (tmp_path / "taken").read_text() == "mine" and not (run / "report.md").exists()
 
 
@@ -175,7 +163,7 @@ def test_report_out_that_is_an_existing_file_is_refused(tmp_path, report_run):
 def test_sweep_arguments_are_refused_before_any_worker(tmp_path, args, needle, no_workers):
     out = tmp_path / "sweep"
     started = time.perf_counter()
-    _one_line_exit_2(runner.invoke(app, ["sweep", str(_write(tmp_path, _tiny())), "--out", str(out), *args]), needle)
+    one_line_exit_2(runner.invoke(app, ["sweep", str(write_scenario(tmp_path, _tiny())), "--out", str(out), *args]), needle)
     assert not out.exists()
     assert time.perf_counter() - started < 10  # in-process: no torch import, no workers
 
@@ -199,7 +187,7 @@ def test_a_sweep_starts_at_most_one_worker_per_cell(tmp_path, monkeypatch):
             return ((job, {}, None) for job in todo)
 
     monkeypatch.setattr(sweep, "make_executor", Fake)
-    progress = sweep.run_sweep(_write(tmp_path, _tiny()), {"duration": [1.0, 2.0]}, [0], tmp_path / "sw", jobs=8)
+    progress = sweep.run_sweep(write_scenario(tmp_path, _tiny()), {"duration": [1.0, 2.0]}, [0], tmp_path / "sw", jobs=8)
     assert started == [2] and progress.done == 2
     again = sweep.run_sweep(tmp_path / "s.toml", {}, [], tmp_path / "sw", resume=True, jobs=8)
     assert started == [2] and again.skipped == 2  # nothing left: no pool at all
@@ -209,7 +197,7 @@ def test_a_sweep_starts_at_most_one_worker_per_cell(tmp_path, monkeypatch):
 def planned(tmp_path) -> Path:
     """A sweep folder as a started sweep leaves it: sweep.json, results.csv with one finished row."""
     out = tmp_path / "sweep"
-    todo, results, _ = plan(_write(tmp_path, _tiny()), parse_grid(["duration=1,2"]), [0], out, (), resume=False)
+    todo, results, _ = plan(write_scenario(tmp_path, _tiny()), parse_grid(["duration=1,2"]), [0], out, (), resume=False)
     results.append(todo[0], {"ca": 0.5})
     (out / "runs").mkdir()
     return out
@@ -257,7 +245,7 @@ def test_resume_refuses_a_damaged_or_edited_sweep_and_changes_nothing(planned, d
     change, needle = SWEEP_DAMAGE[damage]
     change(planned)
     before = _snapshot(planned)
-    _one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--resume", "--out", str(planned)]), needle)
+    one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--resume", "--out", str(planned)]), needle)
     assert _snapshot(planned) == before
 
 
@@ -268,7 +256,7 @@ def test_resume_never_deletes_through_a_symlinked_runs_folder(planned, tmp_path,
     (keep / "data.txt").write_text("not the sweep's")
     (planned / "runs").rmdir()
     (planned / "runs").symlink_to(outside)
-    _one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--resume", "--out", str(planned)]), "runs", "symlink")
+    one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--resume", "--out", str(planned)]), "runs", "symlink")
     assert (keep / "data.txt").read_text() == "not the sweep's"
     # and the worker's own clean-up refuses it too, whoever calls it
     with pytest.raises(ConfigError, match="symlink"):
@@ -328,10 +316,10 @@ SETTINGS: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize("changes, needle", SETTINGS)
 def test_validate_refuses_what_run_would_fail_or_hang_on(tmp_path, changes, needle, monkeypatch):
-    path = _write(tmp_path, _tiny(**changes))
-    _one_line_exit_2(runner.invoke(app, ["validate", str(path)]), needle)
+    path = write_scenario(tmp_path, _tiny(**changes))
+    one_line_exit_2(runner.invoke(app, ["validate", str(path)]), needle)
     monkeypatch.setattr(experiment, "_execute", lambda *a, **k: pytest.fail("the run started"))
-    _one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r"), "--no-live"]), needle)
+    one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r"), "--no-live"]), needle)
     assert not (tmp_path / "r").exists()
 
 
@@ -343,9 +331,9 @@ def test_200000_sources_are_refused_fast_not_checked_quadratically(tmp_path):
     assert time.perf_counter() - started < 10  # was minutes: names.count(name) per source
     path = tmp_path / "many.toml"
     path.write_text("".join(f'[[clean]]\nname = "c{i}"\n' for i in range(200_000)))
-    _one_line_exit_2(runner.invoke(app, ["validate", str(path)]), "many.toml", "larger than")
+    one_line_exit_2(runner.invoke(app, ["validate", str(path)]), "many.toml", "larger than")
     path.write_text("".join(f'[[clean]]\nname = "c{i}"\n' for i in range(20_000)))
-    _one_line_exit_2(runner.invoke(app, ["validate", str(path)]), "20,000 clean and attacker sources")
+    one_line_exit_2(runner.invoke(app, ["validate", str(path)]), "20,000 clean and attacker sources")
 
 
 def test_many_unique_sources_within_the_limit_are_named_in_linear_time():
@@ -356,32 +344,17 @@ def test_many_unique_sources_within_the_limit_are_named_in_linear_time():
 
 def test_splits_that_leave_data_unused_are_said_so_by_validate(tmp_path):
     raw = _tiny(data={"splits": {"pretrain": 0.1, "trusted": 0.1, "stream": 0.3, "attacker": 0.1, "test": 0.2}})
-    result = runner.invoke(app, ["validate", str(_write(tmp_path, raw))])
+    result = runner.invoke(app, ["validate", str(write_scenario(tmp_path, raw))])
     assert result.exit_code == 0 and "data.splits leave 20% of the dataset unused" in result.output, result.output
-    result = runner.invoke(app, ["validate", str(_write(tmp_path, _tiny()))])
+    result = runner.invoke(app, ["validate", str(write_scenario(tmp_path, _tiny()))])
     assert result.exit_code == 0 and "unused" not in result.output
 
 
 # --- resume: a FIFO where a run file belongs --------------------------------------------------------
-class _Stop(Exception):
-    pass
-
-
 @pytest.fixture
-def stopped(tmp_path, monkeypatch) -> Path:
+def stopped(tmp_path, stop_at_checkpoint) -> Path:
     """A checkpointed tiny run stopped after its first checkpoint."""
-    real = experiment.save_checkpoint
-
-    def save_then_stop(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        raise _Stop
-
-    monkeypatch.setattr(experiment, "save_checkpoint", save_then_stop)
-    out = tmp_path / "stopped"
-    with pytest.raises(_Stop):
-        experiment.run(_tiny(duration=4.0), out=out, checkpoint_every=2.0)
-    monkeypatch.setattr(experiment, "save_checkpoint", real)
-    return out
+    return stop_at_checkpoint(_tiny(duration=4.0), tmp_path / "stopped", checkpoint_every=2.0)
 
 
 @pytest.mark.parametrize("name", ["scenario.resolved.toml", "resume.json", "checkpoint/state.json",
@@ -395,7 +368,7 @@ def test_resume_refuses_a_fifo_or_device_in_place_of_a_run_file(stopped, name, s
         target.unlink()
         target.symlink_to("/dev/zero")
     before = _snapshot(stopped)
-    _one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]), Path(name).name)
+    one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]), Path(name).name)
     assert _snapshot(stopped) == before
 
 
@@ -512,7 +485,7 @@ def test_report_refuses_a_damaged_run_and_writes_nothing(tmp_path, report_run, d
     change, needle = REPORT_DAMAGE[damage]
     change(run)
     before = _snapshot(run)
-    _one_line_exit_2(runner.invoke(app, ["report", str(run)]), needle)
+    one_line_exit_2(runner.invoke(app, ["report", str(run)]), needle)
     assert _snapshot(run) == before  # no report.md, no figures/
 
 
@@ -521,11 +494,11 @@ def test_report_of_a_sweep_refuses_text_metrics_and_damaged_sweep_json(tmp_path)
     sweep.mkdir()
     (sweep / "results.csv").write_text("cell,seed,param:x,ca,da,accuracy_drop\n"
                                        "a,0,1,0.5,0.5,0.1\nb,0,2,lots,0.4,0.2\n")
-    _one_line_exit_2(runner.invoke(app, ["report", str(sweep)]), "results.csv", "'ca'")
+    one_line_exit_2(runner.invoke(app, ["report", str(sweep)]), "results.csv", "'ca'")
     (sweep / "results.csv").write_text("cell,seed,param:defense,ca,da,accuracy_drop\n"
                                        "a,0,none,0.5,0.5,0.1\nb,0,oracle,0.6,0.4,0.2\n")
     (sweep / "sweep.json").write_text("[" * 100_000)
-    _one_line_exit_2(runner.invoke(app, ["report", str(sweep)]), "sweep.json")
+    one_line_exit_2(runner.invoke(app, ["report", str(sweep)]), "sweep.json")
     assert sorted(p.name for p in sweep.iterdir()) == ["results.csv", "sweep.json"]
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tomli_w
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,23 +29,14 @@ from streamsim import ConfigError, DataError, Defense, PluginError, Verdicts
 from streamsim.artifacts.cache import ArtifactCache
 from streamsim.data import datasets
 from streamsim.presentation.cli import app
+from tests.cli_checks import one_line_exit_2, write_scenario
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _write(folder: Path, raw: dict[str, Any], name: str = "s.toml") -> Path:
-    path = folder / name
-    path.write_text(tomli_w.dumps(raw))
-    return path
 
 
-def _one_line_exit_2(result: Any) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("streamsim: error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 class Gate(Defense):
@@ -76,10 +66,10 @@ def test_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, wher
         tiny["learner"] = {"name": "shutil:rmtree", "params": {"path": str(tmp_path)}}
     else:
         tiny["data"]["dataset"] = "os:system"
-    path = _write(tmp_path, tiny)
+    path = write_scenario(tmp_path, tiny)
     for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "run"), "--no-live"],
                     ["validate", "-p", "os", "-p", "shutil", str(path)]):
-        line = _one_line_exit_2(runner.invoke(app, command))
+        line = one_line_exit_2(runner.invoke(app, command))
         if where == "dataset":  # datasets come only from registered loaders, allowed or not
             assert "registered loaders" in line
         elif "-p" not in command:
@@ -92,7 +82,7 @@ def test_a_scenario_alone_imports_nothing_and_calls_nothing(tiny, tmp_path, wher
 def test_an_allowed_module_is_still_type_checked_before_anything_is_called(tiny, tmp_path):
     marker = tmp_path / "PWNED"
     tiny["defense"] = {"name": "os:system", "params": {"command": f"touch {marker}"}}
-    line = _one_line_exit_2(runner.invoke(app, ["validate", "-p", "os", str(_write(tmp_path, tiny))]))
+    line = one_line_exit_2(runner.invoke(app, ["validate", "-p", "os", str(write_scenario(tmp_path, tiny))]))
     assert "not a class derived from streamsim.Defense" in line and not marker.exists()
     from streamsim.scenario.registry import allow_import, resolve
 
@@ -110,14 +100,14 @@ def test_the_current_directory_is_never_imported_from(tiny, tmp_path, monkeypatc
     (tmp_path / "evilmod_streamsim.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n")
     tiny["defense"] = {"name": "evilmod_streamsim:Thing"}
     monkeypatch.chdir(tmp_path)
-    _one_line_exit_2(runner.invoke(app, ["validate", str(_write(tmp_path, tiny))]))
+    one_line_exit_2(runner.invoke(app, ["validate", str(write_scenario(tmp_path, tiny))]))
     assert not marker.exists() and "evilmod_streamsim" not in sys.modules
     assert str(tmp_path) not in sys.path
 
 
 def test_an_allowed_plugin_works_by_flag_and_by_environment(tiny, tmp_path, monkeypatch):
     tiny["defense"] = {"name": "tests.test_input:Gate", "params": {"keep": 0.5}}
-    path = _write(tmp_path, tiny)
+    path = write_scenario(tmp_path, tiny)
     monkeypatch.delenv("STREAMSIM_ALLOW_IMPORT", raising=False)
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 2
     ok = runner.invoke(app, ["validate", "--allow-import", "tests.test_input", str(path)])
@@ -165,33 +155,18 @@ def test_a_damaged_dataset_copy_is_rebuilt_not_used(tmp_path, monkeypatch, corru
 
 
 # --- resume verifies the scenario ----------------------------------------------------------------
-class _Stop(Exception):
-    pass
-
-
 @pytest.fixture
-def stopped(tiny, tmp_path, monkeypatch) -> Path:
+def stopped(tiny, tmp_path, stop_at_checkpoint) -> Path:
     """A checkpointed run stopped after its first checkpoint."""
     tiny.update(duration=6.0, eval_every=3.0)
-    real = experiment.save_checkpoint
-
-    def save_then_stop(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        raise _Stop
-
-    monkeypatch.setattr(experiment, "save_checkpoint", save_then_stop)
-    out = tmp_path / "stopped"
-    with pytest.raises(_Stop):
-        experiment.run(tiny, out=out, checkpoint_every=2.0)
-    monkeypatch.setattr(experiment, "save_checkpoint", real)
-    return out
+    return stop_at_checkpoint(tiny, tmp_path / "stopped", checkpoint_every=2.0)
 
 
 def test_resume_refuses_an_edited_scenario(stopped):
     path = stopped / "scenario.resolved.toml"
     path.write_text(path.read_text().replace("seed = 0", "seed = 1").replace("batch_size = 32", "batch_size = 33"))
     before = sorted(p.name for p in stopped.iterdir())
-    line = _one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]))
+    line = one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]))
     assert "changed since the run started" in line
     assert sorted(p.name for p in stopped.iterdir()) == before
 
@@ -201,7 +176,7 @@ def test_resume_refuses_a_hand_edited_state(stopped):
     doc = json.loads(path.read_text())
     doc["state"]["phase"] = "nonsense"
     path.write_text(json.dumps(doc))
-    line = _one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]))
+    line = one_line_exit_2(runner.invoke(app, ["run", "--resume", str(stopped), "--no-live"]))
     assert "edited" in line
 
 
@@ -248,17 +223,17 @@ def test_validate_refuses_what_run_would_refuse_or_hang_on(tiny, tmp_path, chang
             tiny[key] = {**tiny[key], **value}
         else:
             tiny[key] = value
-    path = _write(tmp_path, tiny)
-    assert needle in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
-    assert needle in _one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r"), "--no-live"]))
+    path = write_scenario(tmp_path, tiny)
+    assert needle in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    assert needle in one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r"), "--no-live"]))
     assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("every", ["1e-300", "nan", "inf", "-1", "0"])
 def test_checkpoint_periods_that_never_end_are_refused_before_anything_is_written(tiny, tmp_path, every):
-    path = _write(tmp_path, tiny)
+    path = write_scenario(tmp_path, tiny)
     out = tmp_path / "run"
-    _one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(out), "--checkpoint-every", every, "--no-live"]))
+    one_line_exit_2(runner.invoke(app, ["run", str(path), "--out", str(out), "--checkpoint-every", every, "--no-live"]))
     assert not out.exists()
 
 
@@ -301,7 +276,7 @@ def test_truncated_or_foreign_npz_files_are_one_line_exit_2(tiny, tmp_path, cont
     bad = tmp_path / "bad.npz"
     bad.write_bytes(content or good.read_bytes()[:200])
     tiny["data"]["dataset"] = f"npz:{bad}"
-    line = _one_line_exit_2(runner.invoke(app, ["validate", str(_write(tmp_path, tiny))]))
+    line = one_line_exit_2(runner.invoke(app, ["validate", str(write_scenario(tmp_path, tiny))]))
     assert "npz:" in line
 
 
@@ -318,7 +293,7 @@ def test_an_unwritable_out_fails_before_any_work(tiny, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setattr(experiment, "_execute", lambda *a, **k: pytest.fail("work started"))
-    line = _one_line_exit_2(runner.invoke(app, ["run", str(_write(tmp_path, tiny)), "--out", str(blocker / "run"),
+    line = one_line_exit_2(runner.invoke(app, ["run", str(write_scenario(tmp_path, tiny)), "--out", str(blocker / "run"),
                                                 "--no-live"]))
     assert "is not a folder" in line
 
@@ -345,24 +320,24 @@ def test_an_unwritable_cache_is_a_warning_and_a_cacheless_run(tiny, tmp_path, mo
 def test_deeply_nested_toml_is_one_line(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
-    assert "nested" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    assert "nested" in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
     path.write_text("x = " + "[" * 100 + "]" * 100 + "\n")
-    assert "nested more than" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
-    assert "nested" in _one_line_exit_2(runner.invoke(app, ["validate", "tiny", "--set", "x=" + "[" * 3000 + "]" * 3000]))
+    assert "nested more than" in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    assert "nested" in one_line_exit_2(runner.invoke(app, ["validate", "tiny", "--set", "x=" + "[" * 3000 + "]" * 3000]))
 
 
 def test_sweep_bad_seeds_and_empty_grids_are_one_line_and_leave_nothing(tmp_path):
     out = tmp_path / "sweep"
     for args in (["--grid", "duration=1", "--seeds", "-1"], ["--grid", "duration=,,,"],
                  ["--grid", "duration=1", "--seeds", "1,1"], ["--grid", "duration=1", "--jobs", "0"]):
-        _one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--out", str(out), *args]))
+        one_line_exit_2(runner.invoke(app, ["sweep", "tiny", "--out", str(out), *args]))
         assert not out.exists()
 
 
 def test_usage_errors_are_one_line_not_a_box():
     for args in (["run", "--bogus"], ["run", "tiny", "--seed", "abc"], ["nonsense"], ["sweep"],
                  ["run", "tiny", "--checkpoint-every", "soon"]):
-        line = _one_line_exit_2(runner.invoke(app, args))
+        line = one_line_exit_2(runner.invoke(app, args))
         assert "╭" not in line and "--help" in line
 
 
@@ -379,7 +354,7 @@ def test_broken_run_folders_given_to_report_are_one_line(tmp_path, damage):
         (folder / "timeline.csv").write_bytes(b"\xff\xfe\x00garbage,,\n1")
     elif damage == "results-garbage":
         (folder / "results.csv").write_text("a,b\n1\n\"")
-    _one_line_exit_2(runner.invoke(app, ["report", str(folder)]))
+    one_line_exit_2(runner.invoke(app, ["report", str(folder)]))
     assert not (folder / "report.md").exists()
 
 
@@ -477,7 +452,7 @@ def edge_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _validate_then_run(folder: Path, raw: dict[str, Any]) -> None:
-    path = _write(folder, raw)
+    path = write_scenario(folder, raw)
     if runner.invoke(app, ["validate", str(path)]).exit_code != 0:
         return  # refused up front: the other half of the contract, covered by the fuzz tests
     result = runner.invoke(app, ["run", str(path), "--out", str(folder / "run"), "--no-live"])

@@ -27,21 +27,13 @@ from streamsim.presentation.cli import app
 from streamsim.running.preflight import MAX_CRAFT_STEPS, build_components
 from streamsim.scenario.config import load_scenario
 from streamsim.scenario.registry import build, check_params
+from tests.cli_checks import one_line_exit_2, write_scenario
 
 runner = CliRunner()
 
 
-def _write(folder: Path, raw: dict[str, Any]) -> Path:
-    path = folder / "s.toml"
-    path.write_text(tomli_w.dumps(raw))
-    return path
 
 
-def _one_line_exit_2(result: Any) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("streamsim: error: "), result.output
-    return lines[0]
 
 
 def _with_attack(tiny: dict[str, Any], name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -133,12 +125,12 @@ def test_default_shadow_cache_keys_are_unchanged():
 ])
 def test_old_flat_keys_are_one_line_naming_the_new_spelling(tiny, tmp_path, name, old, value, new):
     expected = f"attackers.0.attack.params.{old} is now attackers.0.attack.params.{new}"
-    path = _write(tmp_path, _with_attack(tiny, name, {old: value}))
-    assert _one_line_exit_2(runner.invoke(app, ["validate", str(path)])).endswith(expected)
-    path = _write(tmp_path, _with_attack(tiny, name, {}))
+    path = write_scenario(tmp_path, _with_attack(tiny, name, {old: value}))
+    assert one_line_exit_2(runner.invoke(app, ["validate", str(path)])).endswith(expected)
+    path = write_scenario(tmp_path, _with_attack(tiny, name, {}))
     literal = tomli_w.dumps({"v": value})[4:].strip()
     res = runner.invoke(app, ["validate", str(path), "--set", f"attackers.0.attack.params.{old}={literal}"])
-    assert _one_line_exit_2(res).endswith(expected)
+    assert one_line_exit_2(res).endswith(expected)
 
 
 @pytest.mark.parametrize(("old", "value", "new"), [
@@ -149,16 +141,16 @@ def test_old_flat_keys_are_one_line_naming_the_new_spelling(tiny, tmp_path, name
 ])
 def test_old_flat_depois_keys_are_one_line_naming_the_new_spelling(tiny, tmp_path, old, value, new):
     tiny["defense"] = {"name": "depois", "params": {"preset": "paper", old: value}}
-    line = _one_line_exit_2(runner.invoke(app, ["validate", str(_write(tmp_path, tiny))]))
+    line = one_line_exit_2(runner.invoke(app, ["validate", str(write_scenario(tmp_path, tiny))]))
     assert line.endswith(f"defense.params.{old} is now defense.params.{new}")
 
 
 def test_old_flat_keys_in_a_sweep_grid_are_refused_before_anything_runs(tiny, tmp_path):
-    path = _write(tmp_path, _with_attack(tiny, "fgsm", {}))
+    path = write_scenario(tmp_path, _with_attack(tiny, "fgsm", {}))
     out = tmp_path / "sweep"
     res = runner.invoke(app, ["sweep", str(path), "--grid", "attackers.0.attack.params.shadow_epochs=1,2",
                               "--seeds", "0", "--out", str(out)])
-    assert "shadow_epochs is now attackers.0.attack.params.shadow.epochs" in _one_line_exit_2(res)
+    assert "shadow_epochs is now attackers.0.attack.params.shadow.epochs" in one_line_exit_2(res)
     assert not out.exists()
 
 
@@ -183,25 +175,25 @@ def test_old_flat_keys_in_a_sweep_grid_are_refused_before_anything_runs(tiny, tm
 def test_bad_table_values_are_one_line_at_validate(tiny, tmp_path, name, params, needle):
     if name == "depois":
         tiny["defense"] = {"name": name, "params": params}
-        path = _write(tmp_path, tiny)
+        path = write_scenario(tmp_path, tiny)
     else:
-        path = _write(tmp_path, _with_attack(tiny, name, params))
-    assert needle in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+        path = write_scenario(tmp_path, _with_attack(tiny, name, params))
+    assert needle in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
 
 
 def test_a_target_class_the_data_lacks_is_refused_at_validate(tiny, tmp_path):
     tiny["data"] = {"dataset": "river.synth:SEA", "params": {"size": 600}}
     tiny["learner"] = {"name": "mlp", "params": {"pretrain_epochs": 1}}
-    ok = _write(tmp_path, _with_attack(tiny, "label-flip", {"target": 1}))
+    ok = write_scenario(tmp_path, _with_attack(tiny, "label-flip", {"target": 1}))
     assert runner.invoke(app, ["validate", str(ok)]).exit_code == 0
-    path = _write(tmp_path, _with_attack(tiny, "label-flip", {"target": 5}))
-    line = _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    path = write_scenario(tmp_path, _with_attack(tiny, "label-flip", {"target": 5}))
+    line = one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
     assert "attackers.0.attack.params: target must be a class 0..1, got 5" in line and "has 2 classes" in line
     # the same check for every attack that names a class
     for name, params in (("fgsm", {"target": 3}), ("backdoor", {"target": 2}),
                          ("targeted", {"target": 0, "source_class": 4})):
-        path = _write(tmp_path, _with_attack(tiny, name, params))
-        assert "must be" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+        path = write_scenario(tmp_path, _with_attack(tiny, name, params))
+        assert "must be" in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
 
 
 def test_a_class_beyond_ten_is_fine_where_the_data_has_it():
@@ -213,15 +205,15 @@ def test_a_class_beyond_ten_is_fine_where_the_data_has_it():
 
 def test_crafting_work_is_bounded_by_steps_times_poisons(tiny, tmp_path):
     # one million steps is a valid count (the naming convention's range) but not on every poison
-    path = _write(tmp_path, _with_attack(tiny, "pgd", {"steps": 1_000_000}))
-    line = _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    path = write_scenario(tmp_path, _with_attack(tiny, "pgd", {"steps": 1_000_000}))
+    line = one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
     assert "2,000,000 gradient steps per poison" in line and f"limit of {MAX_CRAFT_STEPS:,}" in line
     tiny["attackers"][0]["budget"] = 40  # the same steps on 40 poisons, with a single stage, is within the cap
-    path = _write(tmp_path, _with_attack(tiny, "pgd", {"steps": 1_000_000, "mode": "classifier"}))
+    path = write_scenario(tmp_path, _with_attack(tiny, "pgd", {"steps": 1_000_000, "mode": "classifier"}))
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 0
     del tiny["attackers"][0]["budget"]
-    path = _write(tmp_path, _with_attack(tiny, "adaptive", {"steps": 1_000_000}))
-    assert "gradient steps per poison" in _one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
+    path = write_scenario(tmp_path, _with_attack(tiny, "adaptive", {"steps": 1_000_000}))
+    assert "gradient steps per poison" in one_line_exit_2(runner.invoke(app, ["validate", str(path)]))
 
 
 # --- committed results --------------------------------------------------------------------------------
