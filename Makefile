@@ -11,8 +11,6 @@ $(STAMP): pyproject.toml
 	# torch and torchvision as a matched pair (the CUDA wheels run on CPU); newer pairs are not supported here
 	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install -q -e ".[dev]"
-	# the FGSM benchmark's reference; its requests pin is stale (it never imports requests) and clashes with the docs'
-	$(PY) -m pip install -q --no-deps "torchattacks>=3.5,<3.6"
 	touch $(STAMP)
 
 quickstart: $(STAMP)
@@ -54,6 +52,8 @@ docs: $(STAMP)
 # The speed benchmarks, each printing ratios against a reference measured in the same run. The paper
 # reproductions and the README's result regenerators (hours) are in experiments/, run one by one.
 bench: $(STAMP)
+	# the FGSM benchmark's reference; its requests pin is stale (it never imports requests) and clashes with the docs'
+	$(PY) -m pip install -q --no-deps "torchattacks>=3.5,<3.6"
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
