@@ -27,6 +27,15 @@ KEYS = ("ca", "da", "clean_frr", "precision", "recall", "f1", "final_accuracy", 
         "accuracy_drop", "poisons", "accepted_poisons")
 
 
+def rows(path: Path = OUT) -> list[str]:
+    """The summary table's rows that the README and docs/getting-started.md show, as ``streamsim run`` labels them."""
+    from streamsim.catalogue import CONSOLE, METRICS
+
+    metrics = json.loads(path.read_text())["metrics"]
+    return ["| metric | value |", "| --- | ---: |"] + [
+        f"| {METRICS[key].label} | {METRICS[key].format(metrics[key])} |" for key in CONSOLE if key in metrics]
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "quickstart"
@@ -48,6 +57,7 @@ def main() -> None:
     OUT.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     json.dump(record["metrics"], sys.stdout, indent=2)
     print(f"\nwritten to {OUT} and {FIGURE}")
+    print("\n".join(rows()))
 
 
 if __name__ == "__main__":
