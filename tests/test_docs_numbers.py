@@ -31,6 +31,7 @@ LINK_TARGET = re.compile(r"\]\([^)]*\)")
 CITATION = re.compile(r"(?:arXiv|torch|Python|python)\s+\d+(?:\.\d+)+")
 # a decimal not inside a longer dotted token (2.14.1), thousands separated by commas allowed
 QUOTED = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)\.(\d+)(?![\w]|\.\d)")
+THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 # how the work was done, which results must not speak of: issue numbers, sessions, dates of reruns
 NOTEBOOK = re.compile(r"#\d+\b|\bissues?\s+\d+|\bsessions?\b|\b20\d\d-\d\d-\d\d\b|\brerun on\b", re.I)
@@ -62,10 +63,13 @@ def source_paths(text: str) -> list[str]:
 
 def backing(text: str, root: Path = REPO) -> list[float]:
     """Every number in the page's declared sources and in its own generated tables."""
-    found = generated(text)
-    for rel in source_paths(text):
-        found += "\n" + (root / rel).read_text(encoding="utf-8")
-    return [float(n) for n in NUMBER.findall(found.replace(",", ""))]
+    texts = [generated(text)] + [(root / rel).read_text(encoding="utf-8") for rel in source_paths(text)]
+    values = []
+    for rel, found in zip(["page", *source_paths(text)], texts, strict=True):
+        if rel == "page" or rel.endswith(".md"):  # prose style: 1,861.3 is one number; in a CSV a comma separates
+            found = THOUSANDS.sub("", found)
+        values += [float(n) for n in NUMBER.findall(found)]
+    return values
 
 
 def unbacked(text: str, root: Path = REPO) -> list[str]:
