@@ -5,7 +5,9 @@ comment: ``<!-- sources: experiments/results/harm.json scenarios/backdoor.toml .
 result files, the benchmarks' printed outputs, scenario or source files for settings, or another
 page whose tables are checked). A quoted number is backed when a number in one of those files, or
 in the page's own tables and fenced output blocks (each checked against its committed file by
-tests/test_docs.py and tests/test_leaderboard.py), rounds to it at the precision quoted.
+tests/test_docs.py and tests/test_leaderboard.py), rounds to it at the precision quoted. A page
+whose tables are written by hand (the benchmarks) says ``<!-- check: tables -->``: its table cells
+are then checked like its sentences, and back nothing.
 
 What counts as a quoted number: a decimal (``0.477``, ``1,861.3``, ``3.5``) in prose — outside
 tables, fenced blocks, inline code (settings and commands) and link targets. Integers (seeds,
@@ -23,6 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
+HAND_TABLES = "<!-- check: tables -->"
 SOURCES = re.compile(r"<!--\s*sources:(?P<paths>[^>]*)-->")
 FENCE = re.compile(r"^```.*?^```[ \t]*$", re.S | re.M)
 COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -37,17 +40,22 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 NOTEBOOK = re.compile(r"#\d+\b|\bissues?\s+\d+|\bsessions?\b|\b20\d\d-\d\d-\d\d\b|\brerun on\b", re.I)
 
 
+def _table_line(line: str) -> bool:
+    return line.lstrip().startswith("|")
+
+
 def prose(text: str) -> str:
-    """The sentences of a page: no fenced blocks, tables, comments, inline code or link targets."""
+    """The sentences of a page: no fenced blocks, generated tables, comments, inline code or link targets."""
+    hand_tables = HAND_TABLES in text
     text = COMMENT.sub(" ", FENCE.sub(" ", text))
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("|")]
+    lines = [line for line in text.splitlines() if hand_tables or not _table_line(line)]
     text = "\n".join(lines)
     return CITATION.sub(" ", LINK_TARGET.sub("]", CODE_SPAN.sub(" ", text)))
 
 
 def generated(text: str) -> str:
     """The page's tables and fenced blocks: printed from committed files, and checked against them."""
-    tables = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("|"))
+    tables = "" if HAND_TABLES in text else "\n".join(line for line in text.splitlines() if _table_line(line))
     return tables + "\n" + "\n".join(m.group(0) for m in FENCE.finditer(text))
 
 
@@ -101,6 +109,9 @@ def test_an_unbacked_number_is_found(tmp_path):
     assert unbacked(page, tmp_path) == ["14.2"]
     assert unbacked(page.replace("0.477", "0.478"), tmp_path) == ["0.478", "14.2"]  # rounds to 0.477, not 0.478
     assert unbacked(page + "\nThe table says 0.555 and the block 0.666.\n", tmp_path) == ["14.2"]
+    hand = page.replace("-->\n", "-->\n<!-- check: tables -->\n", 1)  # a table written by hand backs nothing
+    assert [w for w, _, _ in quoted(hand)] == ["0.477", "0.90", "14.2", "0.555"]
+    assert unbacked(hand, tmp_path) == ["14.2", "0.555"]
 
 
 def test_no_page_speaks_of_how_the_work_was_done():
