@@ -1,11 +1,11 @@
-"""The quickstart's numbers and figure that the README quotes, regenerated from one command.
+"""The quickstart's numbers and figure that the README and the docs quote, regenerated from one command.
 
     python experiments/quickstart_readme.py
     # writes experiments/results/quickstart-seed0.json and docs/figures/quickstart-accuracy.png
 
 Runs ``scenarios/quickstart.toml`` (seed 0, its default ``threads = 1``) into a temporary run
 directory, keeps the summary's metrics, and copies the accuracy figure that ``streamsim report``
-draws for that run; ``tests/test_readme.py`` checks the README quotes exactly these numbers.
+draws for that run; ``tests/test_readme.py`` and ``tests/test_pages.py`` check that they quote exactly these numbers.
 """
 
 from __future__ import annotations
