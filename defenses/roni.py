@@ -15,7 +15,7 @@ of them when calibrating: the rest are the reference).
 **Cost**: per batch, ``groups`` (+1 with ``calibrate``) deep copies of the learner, each learning
 once and evaluated once on the held-out part — about ``(groups + 1) × (1 + holdout / batch)``
 times the work of learning the batch, and the memory of one more learner (≈ 8 s per 1,000
-points for the small CNN in the README's leaderboard, on a shared 2-core machine, against ≈ 0.5 s
+points for the small CNN in the leaderboard (docs/studies/leaderboard.md), on a shared 2-core machine, against ≈ 0.5 s
 for ``knn``). ``groups``
 buys finer verdicts (a poisoned part does not sink the clean ones) at that price.
 

@@ -117,7 +117,7 @@ def _cell(values: list[float], column: str) -> str:
 
 
 def table(path: Path) -> list[str]:
-    """The README's comparison tables, row for row, from a committed results file."""
+    """The docs page's comparison tables, row for row, from a committed results file."""
     record = json.loads(path.read_text())
     runs, seeds = record["runs"], record["seeds"]
     lines = ["| attack | final acc. | acc. drop | da | da window | ca | inferred verdicts, balanced acc. "
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--rows", default=";".join(ROWS), help="row names separated by ';'")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
-    parser.add_argument("--table", type=Path, default=None, help="only print the README's tables from this results file")
+    parser.add_argument("--table", type=Path, default=None, help="only print the docs page's tables from this results file")
     args = parser.parse_args()
     if args.table:
         print("\n".join(table(args.table)))

@@ -13,10 +13,10 @@ classifier-only FGSM cells already measured:
   against the ``reference critic upright`` rows.
 
     python experiments/critic_direction.py --reference-critic /tmp/reference-critic.safetensors
-    python experiments/critic_direction.py --print     # the README's tables, from the committed CSV
+    python experiments/critic_direction.py --print     # the docs page's tables, from the committed CSV
 
 Rows are appended to ``experiments/results/critic_direction.csv`` after every run (rows already
-there are skipped). ``tests/test_readme.py`` checks that the README's tables are what ``--print``
+there are skipped). ``tests/test_pages.py`` checks that the docs page's tables are what ``--print``
 prints.
 """
 
@@ -76,7 +76,7 @@ def per_seed(d: pd.DataFrame, table1: pd.DataFrame, layout: str) -> list[str]:
 
 
 def rows(out: Path = OUT, table1: Path = TABLE1, grid: Path = GRID) -> list[str]:
-    """The README's tables: per seed at ε = 0.7 (transposed, then upright input), and over ε for seed 0."""
+    """The docs page's tables: per seed at ε = 0.7 (transposed, then upright input), and over ε for seed 0."""
     d = pd.read_csv(out)
     t1 = pd.read_csv(table1)
     lines = per_seed(d, t1, "transposed")
@@ -101,7 +101,7 @@ def main() -> None:
     p.add_argument("--upright-seeds", default="0,1,2", help="seeds run at ε = 0.7 with the critic fed upright images")
     p.add_argument("--reference-critic", default=None, help="safetensors from tools/reference_critic.py")
     p.add_argument("--out", type=Path, default=OUT)
-    p.add_argument("--print", action="store_true", help="only print the README tables from --out")
+    p.add_argument("--print", action="store_true", help="only print the docs tables from --out")
     args = p.parse_args()
     if not args.print:
         from table1_reference import append_row  # a sibling script: experiments/ is on the path when run

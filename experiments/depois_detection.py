@@ -99,7 +99,7 @@ def run(preset: str, args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def table(rows: list[dict[str, object]]) -> list[str]:
-    """The printed table (also ``--print`` of a committed JSON, which ``tests/test_readme.py`` compares with the README)."""
+    """The printed table (also ``--print`` of a committed JSON, which ``tests/test_pages.py`` compares with the docs page)."""
     head = (f"{'preset':9} {'attack':15} {'boundary':14} {'acc':>6} {'prec':>6} {'recall':>6} {'F1 poi':>6} "
             f"{'F1 cln':>6} {'clean FRR':>9} {'fit s':>7} {'cpu s':>7}")
     out = [head, "-" * len(head)]

@@ -2,7 +2,7 @@
 
 Each cell runs a scenario of ``scenarios/`` with a few settings changed, over seeds 0-2, and keeps
 the harm numbers of its ``summary.json``. Results go to ``experiments/results/harm.json`` one cell at
-a time (a stopped run resumes where it was); ``--print`` only prints the README tables from it.
+a time (a stopped run resumes where it was); ``--print`` only prints the docs tables from it.
 
     python experiments/harm.py            # every cell over seeds 0-2: about 10 minutes on 2 cores
     python experiments/harm.py --seeds 0,1,2,3,4 --cells "accumulative + trigger;trigger alone;..."  # more seeds
@@ -86,7 +86,7 @@ def _cell(runs: dict[str, dict[str, Any]], key: str) -> str:
 
 
 def table(path: Path = RESULTS) -> list[str]:
-    """The README's harm table: mean ± std over the seeds of each cell."""
+    """The docs page's harm table: mean ± std over the seeds of each cell."""
     record = json.loads(path.read_text())
     lines = ["| attack | seeds | poisons | accuracy drop | worst class drop | ASR (baseline) | "
              "targeted success (baseline) |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -111,7 +111,7 @@ def main() -> None:
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     p.add_argument("--cells", default=";".join(CELLS), help="cell names separated by semicolons")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--print", action="store_true", help="only print the README table from --out")
+    p.add_argument("--print", action="store_true", help="only print the docs table from --out")
     args = p.parse_args()
     if args.print:
         print("\n".join(table(args.out)))

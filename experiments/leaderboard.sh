@@ -1,8 +1,8 @@
 #!/bin/sh
-# Regenerates the README's leaderboard: 8 defenses x 6 attacks x 3 seeds on scenarios/leaderboard.toml,
+# Regenerates the leaderboard of docs/studies/leaderboard.md: 8 defenses x 6 attacks x 3 seeds on scenarios/leaderboard.toml,
 # then `streamsim report`, which writes leaderboard.md, leaderboard.csv and leaderboard.png into the sweep
 # directory. Copy those (and results.csv, sweep.json) into experiments/results/leaderboard/ to update the
-# README (tests/test_leaderboard.py checks the README table against them).
+# docs page (tests/test_leaderboard.py checks its table against them).
 # Usage: experiments/leaderboard.sh [OUT_DIR] [extra sweep options, e.g. --resume]
 # ATTACKS (the attackers.0.attack grid values) replaces the six attacks: experiments/leaderboard_harm.sh sets it.
 set -eu

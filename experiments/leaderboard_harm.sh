@@ -2,7 +2,7 @@
 # The leaderboard's harm tables: 8 defenses x the three attacks that aim to hurt (accumulative, dirty-label
 # backdoor, targeted) x 3 seeds on scenarios/leaderboard.toml, through experiments/leaderboard.sh (sweep, then
 # `streamsim report`). Copy leaderboard.md, leaderboard.csv, figures/leaderboard.png, results.csv and sweep.json
-# into experiments/results/leaderboard-harm/ to update the README (tests/test_leaderboard.py checks it).
+# into experiments/results/leaderboard-harm/ to update docs/studies/harm.md (tests/test_leaderboard.py checks it).
 # Usage: experiments/leaderboard_harm.sh [OUT_DIR] [extra sweep options, e.g. --resume]
 set -eu
 OUT="${1:-runs/leaderboard-harm}"

@@ -13,7 +13,7 @@ rows. Columns the new rows have and the old ones lack stay empty for the old row
       --grid 'attackers.0.attack=...the six attacks of experiments/leaderboard.sh...'
     python experiments/leaderboard_merge.py runs/lb-depois
 
-``tests/test_leaderboard.py`` then checks the README's copy against the merged results.
+``tests/test_leaderboard.py`` then checks the docs page's copy against the merged results.
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ and black-box. Two sweeps produce our grids (about an hour each with ``--jobs 2`
       --set defense.params.critic_weights=/tmp/reference-critic.safetensors --seeds 0 --jobs 2 --out sweeps/paper-reference
 
     python experiments/paper_grid.py sweeps/paper/results.csv --figures docs/figures --prefix paper
-    python experiments/paper_grid.py experiments/results/paper-grid/results.csv       # the README's tables
+    python experiments/paper_grid.py experiments/results/paper-grid/results.csv       # the docs page's tables
 
 The committed results are ``experiments/results/paper-grid/results.csv`` (defaults) and
-``experiments/results/paper-grid-reference/results.csv``; ``tests/test_readme.py`` checks that the
-README's tables are exactly what this prints.
+``experiments/results/paper-grid-reference/results.csv``; ``tests/test_pages.py`` checks that the
+docs page's tables are exactly what this prints.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def design(name: str, pool_x: torch.Tensor, pool_y: torch.Tensor, view: TargetVi
 
 
 def table(normal: Path, fresh: Path) -> list[str]:
-    """The README's probe-signal table from the committed results (normal learner, Adam's moments zeroed)."""
+    """The docs page's probe-signal table from the committed results (normal learner, Adam's moments zeroed)."""
     res = json.loads(normal.read_text())["results"]
     zeroed = json.loads(fresh.read_text())["results"]
     lines = ["| design | steps per batch | AUC, probabilities | balanced acc., labels | shift / control noise "
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--fresh-adam", action="store_true",
                         help="diagnostic: zero Adam's moments before each step (isolates momentum as the noise)")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--table", action="store_true", help="only print the README's table from the committed results")
+    parser.add_argument("--table", action="store_true", help="only print the docs page's table from the committed results")
     args = parser.parse_args()
     from attribution import attribute, influence  # a sibling script: experiments/ is on the path when run
 

@@ -1,13 +1,13 @@
-"""Table 1 of Oschart et al. (ε = 0.7) from a sweep's ``results.csv``: the README's rows, printed.
+"""Table 1 of Oschart et al. (ε = 0.7) from a sweep's ``results.csv``: the docs page's rows, printed.
 
     streamsim sweep paper-whitebox --grid attackers.0.attack.params.eps=0.7 \\
       --grid attackers.0.attack.params.mode=classifier,critic-classifier \\
       --grid attackers.0.attack.params.knowledge=white-box,posteriors --seeds 0,1,2 --jobs 2 --out sweeps/table1
     cp sweeps/table1/results.csv experiments/results/table1/results.csv
-    python experiments/table1.py            # prints the rows the README shows
+    python experiments/table1.py            # prints the rows the docs page shows
     python experiments/table1.py experiments/results/table1-paper/results.csv   # the paper preset's table
 
-``tests/test_readme.py`` checks that the README's table is exactly what this prints.
+``tests/test_pages.py`` checks that the docs page's table is exactly what this prints.
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ trained one, converted by ``tools/reference_critic.py``).
     python tools/reference_critic.py REFERENCE_REPO/src/weights/critic /tmp/reference-critic.safetensors
     python experiments/table1_reference.py --seeds 0,1,2 --reference-critic /tmp/reference-critic.safetensors
     python experiments/table1_reference.py --seeds 3,4,5 --variants "reference critic" --reference-critic ...
-    python experiments/table1_reference.py --print       # the README's tables, from the committed CSV
+    python experiments/table1_reference.py --print       # the docs page's tables, from the committed CSV
 
 Rows are appended to ``experiments/results/table1_reference.csv`` after every run (a stopped run
 keeps what it measured; rows already there are skipped). ``--variants`` picks variants by name.
 Each run attacks the 1,050 test digits the attacker's source draws in 20 time units (not all
 10,000 as the reference did); everything else follows the scenario files.
-``tests/test_readme.py`` checks that the README's tables are exactly what ``--print`` prints.
+``tests/test_pages.py`` checks that the docs page's tables are exactly what ``--print`` prints.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _defaults(access: str, mode: str) -> tuple[str, str]:
 
 
 def rows(results: Path = RESULTS) -> list[str]:
-    """The README's two tables: Table 1 by profile, and the ablation (ca / da per cell)."""
+    """The docs page's two tables: Table 1 by profile, and the ablation (ca / da per cell)."""
     d = pd.read_csv(results)
     seeds = {v: sorted(d[d["variant"] == v]["seed"].unique()) for v in ("reference profile", "reference critic")}
     out = ["| access | mode | paper ca / da | reference profile ca / da | reference profile, reference critic ca / da "
@@ -218,7 +218,7 @@ def main() -> None:
     p.add_argument("--reference-critic", default=None, help="safetensors from tools/reference_critic.py")
     p.add_argument("--access", default="white-box,black-box", help="run only these accesses (white-box, black-box)")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--print", action="store_true", help="only print the README tables from --out")
+    p.add_argument("--print", action="store_true", help="only print the docs tables from --out")
     args = p.parse_args()
     if args.print:
         print("\n".join(rows(args.out)))

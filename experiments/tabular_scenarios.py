@@ -1,4 +1,4 @@
-"""The three tabular scenarios over seeds: the numbers of the README's "Tabular and synthetic streams".
+"""The three tabular scenarios over seeds: the numbers of the docs page's "Tabular and synthetic streams".
 
 Runs ``scenarios/phishing.toml``, ``shuttle-adaptive.toml`` and ``sea-drift.toml`` for each seed
 (no run directories; the artifact cache is used), and writes per-seed numbers and their mean ± std
@@ -96,7 +96,7 @@ def _ms(entry: dict[str, Any], key: str, digits: int = 2) -> str:
 
 
 def readme_rows(path: Path = OUT) -> list[str]:
-    """The README's table and sea-drift sentence, from the committed results (tests/test_readme.py checks them)."""
+    """The docs page's table and sea-drift sentence, from the committed results (tests/test_pages.py checks them)."""
     found = json.loads(path.read_text())
     rows = ["| scenario | ca | da | clean FRR | F1 | accuracy attacked / baseline |", "| --- | --- | --- | --- | --- | --- |"]
     for name in SCENARIOS:

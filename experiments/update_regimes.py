@@ -14,7 +14,7 @@ attack swapped) or the quickstart's label flips (``scenarios/quickstart.toml``),
 Every attacked run has its own no-attack baseline under the same regime.
 
     python experiments/update_regimes.py --seeds 0,1,2,3,4 --json experiments/results/update_regimes-seeds0-4.json
-    python experiments/update_regimes.py --table experiments/results/update_regimes-seeds0-4.json   # the README's table
+    python experiments/update_regimes.py --table experiments/results/update_regimes-seeds0-4.json   # the docs page's table
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ TABLE = (("inferred_balanced_accuracy", "inferred verdicts, balanced acc."), ("d
 
 
 def table(path: Path) -> list[str]:
-    """The README's side-by-side table, from a committed results file."""
+    """The docs page's side-by-side table, from a committed results file."""
     record = json.loads(path.read_text())
     runs, names = record["runs"], list(record["policies"])
     head = " | ".join(f"{label}, {p}" for _, label in TABLE for p in names)
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--rows", default=";".join(ROWS), help="row names separated by ';'")
     parser.add_argument("--json", type=Path, default=None, help="write every run's numbers here (and continue it)")
-    parser.add_argument("--table", type=Path, default=None, help="only print the README's table from this results file")
+    parser.add_argument("--table", type=Path, default=None, help="only print the docs page's table from this results file")
     args = parser.parse_args()
     if args.table:
         print("\n".join(table(args.table)))

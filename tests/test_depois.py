@@ -74,7 +74,7 @@ def test_claimed_rejects_most_flips_and_passes_most_clean(detector, held_out):
     flip_reject = 1 - detector.screen(flipped(held_out)).accept.float().mean().item()
     assert 0.75 <= clean_pass <= 0.95, clean_pass  # mean − 1·std lets ~84 % of a bell curve through
     # This seconds-long critic rejects flips at about twice the clean rate or better; "most flips"
-    # (> 0.5) needs the fast preset's training (quickstart: ca 0.57) — see the README.
+    # (> 0.5) needs the fast preset's training (quickstart: ca 0.57) — see docs/studies/depois.md.
     assert flip_reject > 2 * (1 - clean_pass) and flip_reject > 0.25, (flip_reject, clean_pass)
 
 

@@ -1,6 +1,6 @@
 """The ``device`` option: cpu is the default and changes nothing; cuda without a GPU is bad input.
 
-These run on the CPU only. A GPU run is checked by hand (see the README's Benchmarks section);
+These run on the CPU only. A GPU run is checked by hand (see docs/benchmarks.md);
 it is not expected to equal the CPU numbers.
 """
 

@@ -1,4 +1,4 @@
-"""The leaderboard: from a sweep over defenses and attacks to leaderboard.md, and the README's copy of it."""
+"""The leaderboard: from a sweep over defenses and attacks to leaderboard.md, and the docs pages' copies of it."""
 
 from __future__ import annotations
 
@@ -66,16 +66,16 @@ def test_a_sweep_that_keeps_the_defense_is_no_leaderboard(tmp_path):
         leaderboard(sweep)
 
 
-def _readme_table() -> str:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"<!-- leaderboard:start -->\n(.*?)<!-- leaderboard:end -->", text, re.S)
-    assert found, "README.md has no leaderboard section"
+def _page_table(page: str, marker: str) -> str:
+    text = (REPO_ROOT / "docs" / page).read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker}:start -->\n(.*?)<!-- {marker}:end -->", text, re.S)
+    assert found, f"docs/{page} has no {marker} section"
     return found.group(1)
 
 
-def test_the_readme_leaderboard_is_the_committed_results():
+def test_the_docs_leaderboard_is_the_committed_results():
     board = leaderboard(COMMITTED)
-    assert _readme_table() == markdown(board)
+    assert _page_table("studies/leaderboard.md", "leaderboard") == markdown(board)
     assert set(board.attrs["defenses"]) >= BUILT_IN_DEFENSES and board.attrs["attacks"] == SIX_ATTACKS
     assert (board["seeds"] >= 3).all(), "every cell over at least three seeds"
     assert (COMMITTED / "leaderboard.md").read_text().count(markdown(board)) == 1  # what `streamsim report` wrote
@@ -88,13 +88,10 @@ def test_a_grid_value_may_be_a_whole_table():
     assert grid == {"defense": [{"name": "knn", "params": {"k": 3, "space": "input"}}, {"name": "none"}]}
 
 
-def test_the_readme_harm_leaderboard_is_the_committed_results():
+def test_the_docs_harm_leaderboard_is_the_committed_results():
     committed = REPO_ROOT / "experiments" / "results" / "leaderboard-harm"
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"<!-- leaderboard-harm:start -->\n(.*?)<!-- leaderboard-harm:end -->", text, re.S)
-    assert found, "README.md has no harm leaderboard"
     board = leaderboard(committed)
-    assert found.group(1) == markdown(board)
+    assert _page_table("studies/harm.md", "leaderboard-harm") == markdown(board)
     assert set(board.attrs["defenses"]) >= BUILT_IN_DEFENSES
     assert board.attrs["attacks"] == ["accumulative", "backdoor", "targeted"]
     assert (board["seeds"] >= 3).all()

@@ -3,7 +3,7 @@
 A TF2 checkpoint (or a SavedModel's ``variables/``) is a LevelDB-style table, the ``.index``,
 mapping each variable's name to a ``BundleEntryProto`` (dtype, shape, offset and size in the data
 file); the data file holds the raw little-endian buffers. This module parses both with the standard
-library and numpy. The shapes need the ``.index`` alone, which is how the README establishes which
+library and numpy. The shapes need the ``.index`` alone, which is how docs/studies/paper.md establishes which
 network the reference code built (its saved classifier's data file is not in the mirror):
 
     python tools/tf_checkpoint.py REFERENCE_REPO/src/weights/shadow_classifier/shadow_classifier/variables/variables.index

@@ -1,7 +1,7 @@
 """Group designs: whether *anything* of a batch was learned, read exactly from whether the model changed.
 
 The per-point movement of a learned poison is small against what the same learning step does to
-every other point (README, "Adaptive attackers"). One bit is not small: if the learner took none
+every other point (docs/studies/adaptive.md). One bit is not small: if the learner took none
 of the batch, it took no step, and every output of the deployed model is exactly what it was.
 The attacker asks the group question — was any of these learned? — and answers it without noise,
 then attributes per point (:func:`attribute`):
@@ -17,7 +17,7 @@ exact verdicts against the poison left unsent. The design assumes what this simu
 does — it learns each screened batch on its own, and nothing else moves it between the attacker's
 before- and after-queries. A learner that also trains on other data in the same step (clean
 traffic mixed in, a buffer learned long after) turns the bit into a magnitude or silences it
-(``learner.update``; measured in the README, "How the target learns").
+(``learner.update``; measured in docs/studies/update-regimes.md).
 
 With probabilities, any change of any queried output is the signal (the attacker's poisons and
 controls, queried anyway). With labels only, outputs rarely change, so the attacker queries

@@ -26,7 +26,7 @@ screening (the after-query follows the observation); learning a point moves its 
 than an unlearned point of the same kind; controls crafted like the poisons move like unlearned
 poisons. With labels only most movements are 0 for learned and unlearned points alike, so the
 groups cannot be told apart and the inference falls back towards "not learned": expect
-near-chance balanced accuracy there (the README reports it).
+near-chance balanced accuracy there (docs/studies/adaptive.md reports it).
 
 >>> import torch
 >>> g = torch.Generator().manual_seed(0)

@@ -1,7 +1,7 @@
 """Active probing: a few points per batch that the attacker sends *to learn the verdicts*, not to harm.
 
 A passive ``effects`` attacker reads acceptance from how its poisons move when learned, and a
-poison that keeps its true label barely moves (README, "Adaptive attackers"). A probe is chosen
+poison that keeps its true label barely moves (docs/studies/adaptive.md). A probe is chosen
 so that learning it leaves a mark: a label-inconsistent canary (:mod:`.canary`) or a point on the
 model's decision boundary (:mod:`.boundary`). Each batch, a :class:`Prober` turns the last
 ``share`` of the base batch into probes, builds as many never-submitted *twins* the same way from

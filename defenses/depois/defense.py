@@ -40,10 +40,10 @@ ran De-Pois differently in three ways; each can be switched on alone to measure 
   fitted as usual. (Not a reference *setting*: the cleanest test of everything but training.)
 
 **Presets.** ``"paper"``: the reference's budgets (cGAN and authenticator 2,000 steps, WGAN-GP
-10,000 steps of batch 32; ≈20 min on 2 CPU cores), S_c grown 5× by cGAN samples. ``"fast"``: 600
+10,000 steps of batch 32; about 25 CPU-minutes at one thread), S_c grown 5× by cGAN samples. ``"fast"``: 600
 WGAN-GP steps at a higher learning rate on the trusted set alone (``augment.factor = 1.0``, no
 cGAN): with a 500-step cGAN its samples made the critic fragile — near chance on some seeds and
-datasets — and the trusted set alone was robust (README, "Is De-Pois robust?"). Set
+datasets — and the trusted set alone was robust (docs/studies/depois.md, "Is De-Pois robust?"). Set
 ``augment = { factor = 5.0 }`` for the method as published. ``"tabular"``: for feature vectors, where
 the networks are small MLPs (:mod:`.vector_networks`): 2× augmentation, 300 cGAN steps, 600
 WGAN-GP steps of batch 64 with two critic steps each — tens of seconds for a few hundred trusted
@@ -101,7 +101,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
         # factor 1.0: no cGAN samples. A 500-step cGAN's samples made the fast critic fragile (ca − clean FRR
         # 0.11–0.25 against label flips over 2 seeds × 2 datasets); the trusted set alone gave 0.58–0.61.
-        # See experiments/depois_robustness.py and the README's "Is De-Pois robust?".
+        # See experiments/depois_robustness.py and docs/studies/depois.md, "Is De-Pois robust?".
         "augment": {"factor": 1.0, "cgan_steps": 500, "cgan_batch_size": 32, "cgan_lr": 2e-4,
                     "authenticator_steps": 100, "authenticator_batch_size": 64, "authenticator_lr": 1e-3,
                     "floor": 0.3},
@@ -210,7 +210,7 @@ def _fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
 
 
 class DePois(Defense):
-    """De-Pois (Chen et al. 2021): a conditional WGAN-GP critic trained on augmented trusted data."""
+    """De-Pois (Chen et al. 2021): a conditional WGAN-GP critic on trusted data (cGAN-augmented in the paper preset)."""
 
     accepts = ("images", "vectors")
     renamed: ClassVar[dict[str, str]] = RENAMED
