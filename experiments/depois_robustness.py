@@ -1,6 +1,6 @@
 """Is De-Pois robust or lucky? The quickstart on two datasets, two label-flip attacks, several seeds.
 
-Issue 17's bar: over the seeds, on ``mnist-5k`` and on the 10,000-digit MNIST test split (``mnist``
+The bar: over the seeds, on ``mnist-5k`` and on the 10,000-digit MNIST test split (``mnist``
 with only the ``t10k`` files, as in ``../shared/data/mnist``), against permutation and random label
 flips, the preset's mean ca is at least its clean false-rejection rate + 0.4, and no seed falls
 below false-rejection + 0.2. A detector at chance rejects poisons as often as clean samples

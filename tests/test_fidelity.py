@@ -318,6 +318,15 @@ def test_reference_critic_mapping_transposes_keras_kernels_and_parses_protobuf()
         reader.read_checkpoint(b"\0" * 64, b"")
 
 
+def test_reference_critic_refuses_checkpoint_files_that_are_not_the_pinned_ones(tmp_path):
+    tool = _tool()
+    assert len(tool.PINNED_COMMIT) == 40 and set(tool.SHA256) == {tool.INDEX, tool.DATA}
+    fake = tmp_path / tool.INDEX
+    fake.write_bytes(b"not the reference checkpoint")
+    with pytest.raises(SystemExit, match="is not the pinned"):
+        tool.verified(fake)
+
+
 def _varint(n: int) -> bytes:
     out = b""
     while True:

@@ -7,7 +7,8 @@ discriminator_CWGANGP_10000.{index,data-00000-of-00001}``: the conditional WGAN-
 maps the five Keras variables onto :class:`defenses.depois.networks.Critic` (Keras kernels are
 ``in × out``; torch's ``Linear`` weights are ``out × in``).
 
-    python tools/reference_critic.py CHECKPOINT_DIR OUT.safetensors   # CHECKPOINT_DIR holds the two files
+    git clone https://github.com/Oschart/Attack-On-DePois && git -C Attack-On-DePois checkout 12f7f8ea6a8b9fbcbf0de703b532a1ba0ad55011
+    python tools/reference_critic.py Attack-On-DePois/src/weights/critic OUT.safetensors   # CHECKPOINT_DIR holds the two files
     python tools/reference_critic.py CHECKPOINT_DIR OUT.safetensors --check   # also print scores of a few digits
 
 ``OUT.safetensors`` is then usable as ``defense.params.critic_weights`` (De-Pois skips training and
@@ -17,6 +18,7 @@ uses it). Never commit the converted weights: they are the reference authors' ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,13 @@ import torch
 from tf_checkpoint import read_checkpoint
 
 INDEX, DATA = "discriminator_CWGANGP_10000.index", "discriminator_CWGANGP_10000.data-00000-of-00001"
+#: The reference repository's commit these files were read from (its last, of 2022-02-04), and their sha256:
+#: the committed results that use the reference critic come from exactly these bytes.
+PINNED_COMMIT = "12f7f8ea6a8b9fbcbf0de703b532a1ba0ad55011"
+SHA256 = {
+    INDEX: "9b228df72f5fdffd7bb8c39851e7a271c219a86cd785453c7b2b44cdb8da2def",
+    DATA: "f05e1bf97dbc07c63cc21f21fcd70bd2264ebeb9b9850b63c6816b312d7adea4",
+}
 #: Keras variable (functional model ``Model([img, label], validity)``) → streamsim Critic parameter.
 KERAS_TO_CRITIC = {
     "layer_with_weights-0/embeddings": "embed.weight",
@@ -36,6 +45,16 @@ KERAS_TO_CRITIC = {
     "layer_with_weights-1/layer_with_weights-3/kernel": "body.8.weight",
     "layer_with_weights-1/layer_with_weights-3/bias": "body.8.bias",
 }
+
+
+def verified(path: Path) -> bytes:
+    """The bytes of one of the two checkpoint files, refused unless they are the pinned ones."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != SHA256[path.name]:
+        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {SHA256[path.name]} "
+                         f"(check out commit {PINNED_COMMIT} of Oschart/Attack-On-DePois)")
+    return data
 
 
 def critic_state(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -56,7 +75,7 @@ def main() -> None:
     p.add_argument("out", type=Path, help="where to write the critic (safetensors); never commit it")
     p.add_argument("--check", action="store_true", help="print the critic's scores of a few mnist-5k digits")
     args = p.parse_args()
-    tensors = read_checkpoint((args.checkpoint_dir / INDEX).read_bytes(), (args.checkpoint_dir / DATA).read_bytes())
+    tensors = read_checkpoint(verified(args.checkpoint_dir / INDEX), verified(args.checkpoint_dir / DATA))
     for name, t in sorted(tensors.items()):
         print(f"{name:55} {tuple(t.shape)}")
     from safetensors.torch import save_file
