@@ -116,3 +116,4 @@ def test_every_built_in_plugin_has_a_one_line_description():
     for kind in ("learner", "defense", "attack", "dataset"):
         for info in available(kind):
             assert info.description and info.description != "(no description)", f"{kind} {info.name}"
+            assert "``" not in info.description, f"{kind} {info.name}: reST markup in {info.description!r}"

@@ -123,7 +123,8 @@ def _static_description(target: str, hops: int = 3) -> str:
         if node is None:
             return ""
     doc = (ast.get_docstring(node) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    # reST's ``code`` as Markdown's `code`: the line is read in a terminal and on the docs site
+    return doc.splitlines()[0].replace("``", "`") if doc else ""
 
 
 def available(kind: str) -> list[PluginInfo]:
