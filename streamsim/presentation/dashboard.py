@@ -243,68 +243,91 @@ def _attackers_table(state: DashboardState) -> Table | None:
     return table
 
 
-def render(state: DashboardState) -> RenderableType:
-    """The whole dashboard as one rich renderable."""
+def _progress_row(state: DashboardState) -> Table:
+    """Progress bar, share done, simulated time, ETA and throughput."""
     head = Table.grid(padding=(0, 2))
     for _ in range(5):
         head.add_column()
-    rate = state.rate()
     head.add_row(
         ProgressBar(total=1.0, completed=state.progress, width=30),
         f"{state.progress:4.0%}",
         f"t={state.time:.1f}/{state.duration:g} sim",
         f"ETA {_clock(state.eta_s())}",
-        f"{_f(rate, 1)} batches/s",
+        f"{_f(state.rate(), 1)} batches/s",
     )
-    now = state.current_accuracy()
-    acc_line = Text("accuracy ", style="bold")
-    acc_line.append(_f(now[1]) if now else "–")
-    if now is not None and (base := state.baseline_at(now[0])) is not None:
-        acc_line.append(f"   baseline {_f(base)}   drop {_f(base - now[1])}   at t={now[0]:g}")
+    return head
 
+
+def _accuracy_line(state: DashboardState) -> Text:
+    """Accuracy now against the baseline, then the probes the attacks define."""
+    now = state.current_accuracy()
+    line = Text("accuracy ", style="bold")
+    line.append(_f(now[1]) if now else "–")
+    if now is not None and (base := state.baseline_at(now[0])) is not None:
+        line.append(f"   baseline {_f(base)}   drop {_f(base - now[1])}   at t={now[0]:g}")
     for name, value in state.probes.get(state.run, {}).items():  # only the probes the attacks define
         metric = METRICS.get(name)
-        acc_line.append(f"   {metric.short if metric and metric.short else name} ", style="bold")
-        acc_line.append(_f(value))
+        line.append(f"   {metric.short if metric and metric.short else name} ", style="bold")
+        line.append(_f(value))
         if (base := state.probes.get("baseline", {}).get(name)) is not None and state.run != "baseline":
-            acc_line.append(f" (baseline {_f(base)})")
+            line.append(f" (baseline {_f(base)})")
+    return line
 
+
+def _detection_line(state: DashboardState) -> Text:
+    """ca and da, cumulative and over the last window of attacker batches."""
     m = state.metrics()
-    detection = Text("ca ", style="bold")
-    detection.append(f"{_f(m['ca'])}   ")
-    detection.append("da ", style="bold")
-    detection.append(f"{_f(m['da'])}   (cumulative)   ")
-    detection.append(f"ca {_f(m['ca_window'])}   da {_f(m['da_window'])}   (last {state.window} attacker batches)")
+    line = Text("ca ", style="bold")
+    line.append(f"{_f(m['ca'])}   ")
+    line.append("da ", style="bold")
+    line.append(f"{_f(m['da'])}   (cumulative)   ")
+    line.append(f"ca {_f(m['ca_window'])}   da {_f(m['da_window'])}   (last {state.window} attacker batches)")
+    return line
 
-    sources = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+
+def _sources_table(state: DashboardState) -> Table:
+    """Batches each source sent, and how many of their samples were accepted and rejected."""
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     for col in ("source", "kind", "batches", "accepted", "rejected"):
-        sources.add_column(col, justify="left" if col in ("source", "kind") else "right")
+        table.add_column(col, justify="left" if col in ("source", "kind") else "right")
     for name, s in state.sources.items():
-        sources.add_row(name, s.kind, str(s.batches), str(s.accepted), str(s.rejected))
+        table.add_row(name, s.kind, str(s.batches), str(s.accepted), str(s.rejected))
+    return table
 
-    attackers = _attackers_table(state)
 
+def _scores_table(state: DashboardState) -> Table:
+    """The defense's scores of the last batches, per kind of sample, against its boundary."""
     boundary = "no boundary" if state.boundary is None else f"boundary {state.boundary:.4g}"
-    scores = Table(title=f"critic scores, last {SCORE_BATCHES} batches ({boundary})", title_justify="left",
-                   show_header=True, header_style="bold", box=None, padding=(0, 2))
+    table = Table(title=f"critic scores, last {SCORE_BATCHES} batches ({boundary})", title_justify="left",
+                  show_header=True, header_style="bold", box=None, padding=(0, 2))
     for col in ("samples", "n", "mean", "min", "max", "below boundary"):
-        scores.add_column(col, justify="left" if col == "samples" else "right")
+        table.add_column(col, justify="left" if col == "samples" else "right")
     for name, s in state.scores().items():
         below = "–" if s.below_boundary is None else f"{s.below_boundary:.0%}"
-        scores.add_row(name, str(s.n), f"{s.mean:.4g}", f"{s.low:.4g}", f"{s.high:.4g}", below)
+        table.add_row(name, str(s.n), f"{s.mean:.4g}", f"{s.low:.4g}", f"{s.high:.4g}", below)
+    return table
 
+
+def _alarms_line(state: DashboardState) -> Text:
+    """The last drift alarms and the model updates so far."""
     alarms = [f"{run} t={t:.1f}" for run, t in state.alarms[-6:]]
-    alarm_text = Text("drift alarms ", style="bold")
-    alarm_text.append(", ".join(alarms) if alarms else "none yet", style="yellow" if alarms else "dim")
-    alarm_text.append("   model updates ", style="bold")
-    alarm_text.append(f"{state.updates}" + (f" (last t={state.last_update:.1f})" if state.last_update is not None else ""))
-    events = Text("\n".join(state.events), style="dim")
-    title = f"streamsim · {state.run or 'setup'} run ({state.run_index}/{state.runs_planned})"
-    parts = [head, acc_line, _accuracy_chart(state), detection, sources]
-    if attackers is not None:
+    line = Text("drift alarms ", style="bold")
+    line.append(", ".join(alarms) if alarms else "none yet", style="yellow" if alarms else "dim")
+    line.append("   model updates ", style="bold")
+    line.append(f"{state.updates}" + (f" (last t={state.last_update:.1f})" if state.last_update is not None else ""))
+    return line
+
+
+def render(state: DashboardState) -> RenderableType:
+    """The whole dashboard as one rich renderable."""
+    parts = [_progress_row(state), _accuracy_line(state), _accuracy_chart(state), _detection_line(state),
+             _sources_table(state)]
+    if (attackers := _attackers_table(state)) is not None:
         parts.append(attackers)
-    body = Group(*parts, scores, alarm_text, Text("last events", style="bold"), events)
-    return Panel(body, title=title, title_align="left")
+    parts += [_scores_table(state), _alarms_line(state), Text("last events", style="bold"),
+              Text("\n".join(state.events), style="dim")]
+    title = f"streamsim · {state.run or 'setup'} run ({state.run_index}/{state.runs_planned})"
+    return Panel(Group(*parts), title=title, title_align="left")
 
 
 def status_line(state: DashboardState) -> str:
