@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import re
 import types
 import typing
 from collections.abc import Iterator
@@ -220,9 +219,9 @@ def _number(x: float) -> str:
 
 
 def _doc(model: type[BaseModel]) -> str:
-    """A model's own docstring (not one it inherits), its Sphinx roles as plain code."""
+    """A model's own docstring (not one it inherits); docs/hooks/docstrings.py turns its Sphinx roles into code."""
     doc = model.__dict__.get("__doc__")
-    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", inspect.cleandoc(doc)) if doc else ""
+    return inspect.cleandoc(doc) if doc else ""
 
 
 def _cell(text: str) -> str:
