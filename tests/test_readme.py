@@ -7,25 +7,18 @@ checked by tests/test_pages.py.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.doc_pages import blocks, experiment
+
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
-BLOCK = re.compile(r"(?:<!--(?P<note>[^>]*)-->\n)?```(?P<lang>[a-z]+)\n(?P<body>.*?)^```$", re.S | re.M)
-BLOCKS = [(m["lang"], m["body"], (m["note"] or "").strip()) for m in BLOCK.finditer(README)]
+BLOCKS = blocks(README)
 MAX_LINES = 250
-
-
-def _experiment(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _section(title: str) -> str:
@@ -75,7 +68,7 @@ def test_the_defense_example_can_fail(monkeypatch):
 
 
 def test_what_the_quickstart_prints_is_the_committed_result():
-    rows = _experiment("quickstart_readme").rows()
+    rows = experiment("quickstart_readme").rows()
     assert len(rows) >= 10
     assert "\n".join(rows) in _section("What the quickstart prints")
     assert (REPO / "docs" / "figures" / "quickstart-accuracy.png").is_file()

@@ -148,13 +148,10 @@ def test_bad_report_dirs_are_one_line_errors_with_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_paper_figures_are_the_paper_experiments_not_the_reports(tmp_path):
-    import importlib.util
-
     from streamsim.presentation.report import sweep_report
+    from tests.doc_pages import experiment
 
-    spec = importlib.util.spec_from_file_location("paper_grid", REPO_ROOT / "experiments" / "paper_grid.py")
-    paper_grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(paper_grid)
+    paper_grid = experiment("paper_grid")
     paper_figures = paper_grid.paper_figures
     rows = []
     for knowledge in ("white-box", "posteriors"):
